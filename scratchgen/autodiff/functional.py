@@ -1,0 +1,83 @@
+r"""Composite functions: built from primitives, so they need no VJP rule of their own.
+
+Each is written in a form that stays finite for float32 inputs of magnitude
+1e4, with the naive form and its failure in a comment. Their gradients come
+from the primitives' rules, so they are differentiable to any order.
+"""
+from __future__ import annotations
+
+from ..backend import get_xp
+from .primitives import _axes, abs, exp, log, log1p, maximum, reshape, sum, tanh
+from .tensor import Tensor, tensor
+
+__all__ = [
+    "sigmoid", "log_sigmoid", "softplus", "relu", "leaky_relu",
+    "logsumexp", "log_softmax", "softmax",
+]
+
+
+def sigmoid(x):
+    r"""Logistic function :math:`\sigma(x) = 1/(1+e^{-x}) = \tfrac12\,(1 + \tanh(x/2))`.
+
+    Naive ``1/(1+exp(-x))`` overflows ``exp`` for x = -1e4 (float32 exp overflows
+    past 88). The tanh form is exact and bounded for every x, and its gradient
+    :math:`\sigma' = \tfrac14 (1-\tanh^2(x/2)) = \sigma(1-\sigma)` comes from tanh's rule.
+    """
+    return 0.5 * (tanh(0.5 * x) + 1)
+
+
+def softplus(x):
+    r"""Softplus :math:`\log(1+e^{x}) = \max(x, 0) + \log(1 + e^{-|x|})`.
+
+    Naive ``log(1+exp(x))`` overflows to inf for x = 1e4. In the stable form the
+    exponent is never positive. Its gradient is :math:`\sigma(x)`
+    (at x = 0 the tie rule of ``maximum`` gives 1/2 and ``abs'(0) = 0``: exactly σ(0)).
+    """
+    return maximum(x, 0) + log1p(exp(-abs(x)))
+
+
+def log_sigmoid(x):
+    r""":math:`\log \sigma(x) = -\operatorname{softplus}(-x)`; finite where log(sigmoid(x)) gives -inf."""
+    return -softplus(-x)
+
+
+def relu(x):
+    r""":math:`\max(x, 0)`; relu'(0) = 1/2 by the tie rule of ``maximum``."""
+    return maximum(x, 0)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    r""":math:`\max(x, a x)` for a slope :math:`0 \le a \le 1`."""
+    if not 0 <= negative_slope <= 1:
+        raise ValueError(f"leaky_relu: negative_slope must be in [0, 1], got {negative_slope}")
+    return maximum(x, negative_slope * x)
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    r""":math:`\log \sum_i e^{x_i} = m + \log \sum_i e^{x_i - m}` with :math:`m = \max_i x_i`.
+
+    Naive ``log(sum(exp(x)))`` overflows for x = 1e4. Shifting by the maximum
+    keeps every exponent <= 0. ``m`` is held constant (cut from the tape):
+    the identity holds for any m, so the gradient, softmax(x), is unchanged,
+    and no tie rule of ``max`` is involved.
+    """
+    if not isinstance(x, Tensor):
+        x = tensor(x)
+    xp = get_xp(x.data)
+    m = xp.max(x.data, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0).astype(x.dtype)  # an infinite max would give inf - inf = nan
+    out = log(sum(exp(x - m), axis=axis, keepdims=True)) + m
+    if not keepdims:
+        axes = _axes(axis, x.ndim)
+        out = reshape(out, tuple(n for i, n in enumerate(x.shape) if i not in axes))
+    return out
+
+
+def log_softmax(x, axis=-1):
+    r""":math:`\log \operatorname{softmax}(x)_i = x_i - \log\sum_j e^{x_j}`."""
+    return x - logsumexp(x, axis=axis, keepdims=True)
+
+
+def softmax(x, axis=-1):
+    r""":math:`\operatorname{softmax}(x)_i = e^{x_i} / \sum_j e^{x_j}`, as exp(log_softmax)."""
+    return exp(log_softmax(x, axis=axis))
