@@ -258,12 +258,14 @@ def _sign_array(x):
     return get_xp(xd).sign(xd)
 
 
-def _balanced(x, y, ans):
-    """Weight of ``x`` in max/min(x, y): 1 where x attains it alone, 1/2 at ties, else 0."""
-    xd, yd, ad = _data(x), _data(y), ans.data
-    x_is = xd == ad
-    tie = x_is & (yd == ad)
-    return x_is.astype(ad.dtype) - tie.astype(ad.dtype) * 0.5
+def _weight_of_first(x, y):
+    r"""d max(x, y)/dx: 1 where x > y, 1/2 at ties, 0 where x < y (a constant array).
+
+    One ``heaviside`` pass: :math:`H(x - y)` with :math:`H(0) = 1/2`.
+    """
+    xd, yd = _data(x), _data(y)
+    diff = xd if (isinstance(yd, numbers.Number) and yd == 0) else xd - yd
+    return get_xp(diff).heaviside(diff, 0.5)
 
 
 @primitive
@@ -273,8 +275,8 @@ def maximum(xp, x, y):
 
 
 maximum.defvjp(
-    lambda g, ans, x, y: g * _balanced(x, y, ans),
-    lambda g, ans, x, y: g * _balanced(y, x, ans),
+    lambda g, ans, x, y: g * _weight_of_first(x, y),
+    lambda g, ans, x, y: g * _weight_of_first(y, x),
 )
 
 
@@ -285,8 +287,8 @@ def minimum(xp, x, y):
 
 
 minimum.defvjp(
-    lambda g, ans, x, y: g * _balanced(x, y, ans),
-    lambda g, ans, x, y: g * _balanced(y, x, ans),
+    lambda g, ans, x, y: g * _weight_of_first(y, x),  # x is the min where y >= x
+    lambda g, ans, x, y: g * _weight_of_first(x, y),
 )
 
 

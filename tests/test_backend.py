@@ -1,0 +1,146 @@
+"""The array-backend switch: defaults, errors that say what is missing, mixed backends.
+
+Tests that need a real GPU are marked ``gpu`` and skip where CuPy or a device is absent.
+The CuPy code path without a GPU is covered with stand-in modules.
+"""
+import os
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import scratchgen as sg
+from scratchgen import backend
+
+
+@pytest.fixture(autouse=True)
+def restore_backend():
+    saved = backend._state.name, backend._state.xp
+    yield
+    backend._state.name, backend._state.xp = saved
+
+
+def test_numpy_is_the_default():
+    assert sg.get_backend() == "numpy"
+    assert sg.get_xp() is np
+    assert sg.tensor([1.0]).data.__class__ is np.ndarray
+    assert sg.default_dtype() == np.float32
+
+
+def test_unknown_backend_is_a_value_error():
+    with pytest.raises(ValueError, match=r"backend must be one of \('numpy', 'cupy'\), got 'jax'"):
+        sg.set_backend("jax")
+
+
+def test_missing_cupy_says_not_installed_and_how_to_fix(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` raise ImportError
+    with pytest.raises(sg.BackendError, match=r"CuPy is not installed.*pip install 'scratchgen\[gpu\]'"):
+        sg.set_backend("cupy")
+    assert sg.get_backend() == "numpy"  # unchanged after the failure
+
+
+def _fake_cupy(device_count=None, error=None):
+    def get_device_count():
+        if error is not None:
+            raise error
+        return device_count
+
+    runtime = types.SimpleNamespace(getDeviceCount=get_device_count)
+    return types.SimpleNamespace(cuda=types.SimpleNamespace(runtime=runtime))
+
+
+def test_cupy_without_gpu_says_no_gpu(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(device_count=0))
+    with pytest.raises(sg.BackendError, match=r"CuPy is installed but no CUDA GPU is present"):
+        sg.set_backend("cupy")
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(error=RuntimeError("cudaErrorNoDevice")))
+    with pytest.raises(sg.BackendError, match=r"no CUDA GPU is usable .*cudaErrorNoDevice"):
+        sg.set_backend("cupy")
+
+
+def test_use_backend_restores_the_previous_one(monkeypatch):
+    fake = _fake_cupy(device_count=1)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    with sg.use_backend("cupy") as xp:
+        assert xp is fake and sg.get_backend() == "cupy"
+    assert sg.get_backend() == "numpy" and sg.get_xp() is np
+
+
+def test_environment_variable_selects_the_backend():
+    env = dict(os.environ, SCRATCHGEN_BACKEND="numpy")
+    out = subprocess.run([sys.executable, "-c", "import scratchgen as sg; print(sg.get_backend())"],
+                         env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "numpy"
+    env["SCRATCHGEN_BACKEND"] = "cupy"
+    code = "import sys; sys.modules['cupy'] = None; import scratchgen"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "CuPy is not installed" in out.stderr
+
+
+class FakeCupyArray:
+    """Stands in for a cupy.ndarray: only its module name matters to the backend check."""
+
+    __module__ = "cupy._core.core"
+    shape = (2,)
+    dtype = np.dtype(np.float32)
+
+
+def test_mixing_backends_is_a_type_error_naming_both():
+    with pytest.raises(TypeError, match=r"two backends mixed: numpy and cupy"):
+        sg.get_xp(np.ones(2), FakeCupyArray())
+    with pytest.raises(TypeError, match=r"^add: arrays from two backends mixed: numpy and cupy"):
+        sg.tensor(np.ones(2)) + FakeCupyArray()
+    with pytest.raises(TypeError, match=r"^multiply: arrays from two backends mixed: cupy and numpy"):
+        sg.multiply(FakeCupyArray(), sg.tensor(np.ones(2)))
+
+
+def test_get_xp_and_to_numpy():
+    assert sg.get_xp(np.ones(2), 3.0, sg.tensor([1.0])) is np
+    assert sg.get_xp(2.0) is np  # no arrays: the active backend
+    t = sg.tensor([1.0, 2.0])
+    assert isinstance(sg.to_numpy(t), np.ndarray)
+    np.testing.assert_array_equal(sg.to_numpy(t), [1.0, 2.0])
+    assert sg.to_numpy(3.0) == 3.0
+
+
+def test_rng_is_seeded_on_the_active_backend():
+    a = sg.rng(123).standard_normal(4)
+    b = sg.rng(123).standard_normal(4)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, sg.rng(124).standard_normal(4))
+    g = sg.rng(5)
+    assert sg.rng(g) is g  # a generator passes through
+
+
+def test_default_dtype_can_be_float64():
+    try:
+        sg.set_default_dtype("float64")
+        assert sg.tensor(1.0).dtype == np.float64
+        with pytest.raises(ValueError, match="float dtype"):
+            sg.set_default_dtype("int32")
+    finally:
+        sg.set_default_dtype("float32")
+
+
+def _gpu_available():
+    try:
+        backend._load_cupy()
+        return True
+    except sg.BackendError:
+        return False
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _gpu_available(), reason="needs CuPy and a CUDA GPU")
+def test_same_gradients_on_cupy_and_numpy():
+    x = np.linspace(-2, 2, 7)
+    f = lambda t: (sg.softplus(t) * sg.sin(t)).sum()
+    g_np = sg.grad(f)(x).numpy()
+    with sg.use_backend("cupy"):
+        t = sg.tensor(x)
+        assert sg.backend.backend_of(t.data) == "cupy"
+        g_cp = sg.grad(f)(t).numpy()
+        sg.check_grads(lambda a: sg.tanh(a @ a.T), np.random.default_rng(0).standard_normal((3, 2)), order=2)
+    np.testing.assert_allclose(g_cp, g_np, rtol=1e-12)
