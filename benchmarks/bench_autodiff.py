@@ -106,6 +106,30 @@ def bench_torch(x, Ws, bs, reps):
     return median_ms(step, reps)
 
 
+def op_overhead(reps=2000):
+    """Cost of one op with no gradient recorded, against the bare array call."""
+    rows = []
+    for n in (4, 256):
+        a = np.random.default_rng(1).standard_normal((n, n)).astype(np.float32)
+        ta, tb = sg.tensor(a), sg.tensor(a)
+
+        def per_call_us(f):
+            return 1e6 * statistics.median(
+                [_timeit(f, reps) for _ in range(7)])
+
+        bare = per_call_us(lambda: a + a)
+        ours = per_call_us(lambda: ta + tb)
+        rows.append((f"{n}x{n} add", bare, ours))
+    return rows
+
+
+def _timeit(f, reps):
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        f()
+    return (time.perf_counter() - t0) / reps
+
+
 def main():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((ARGS.batch, ARGS.width)).astype(np.float32)
@@ -124,6 +148,11 @@ def main():
             print(f"{name:<16}{'not installed':>11}")
         else:
             print(f"{name:<16}{t:>11.3f}{t / t_sg:>20.2f}")
+    print()
+    print("one op, nothing requires grad (median us per call)")
+    print(f"{'op':<14}{'NumPy':>9}{'scratchgen':>12}{'overhead us':>13}")
+    for name, bare, ours in op_overhead():
+        print(f"{name:<14}{bare:>9.2f}{ours:>12.2f}{ours - bare:>13.2f}")
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ UNARY = [
     ("sin", sg.sin, anp.sin, (-4, 4), ()),
     ("cos", sg.cos, anp.cos, (-4, 4), ()),
     ("abs", sg.abs, anp.abs, (-3, 3), (0.0,)),
+    ("sign", lambda x: sg.sign(x) * x, lambda x: anp.sign(x) * x, (-3, 3), (0.0,)),
     ("clip", lambda x: sg.clip(x, -1.0, 0.5), lambda x: anp.clip(x, -1.0, 0.5), (-3, 3), (-1.0, 0.5)),
     ("pow_scalar_2", lambda x: x**2, lambda x: x**2, (-3, 3), ()),
     ("pow_scalar_3", lambda x: x**3, lambda x: x**3, (-3, 3), ()),
