@@ -1,0 +1,2 @@
+"""Evaluation metrics: mode coverage (``modes``)."""
+from .modes import ModeCoverage, mode_coverage

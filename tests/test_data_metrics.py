@@ -1,0 +1,82 @@
+"""Toy data sets and the mode-coverage metric."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import scratchgen.data as D
+from scratchgen.metrics import mode_coverage
+
+
+def test_ring_protocol_centres():
+    c = D.ring_centres(8, 1.0)
+    k = np.arange(8)
+    np.testing.assert_allclose(c, np.stack([np.cos(2 * np.pi * k / 8), np.sin(2 * np.pi * k / 8)], 1), atol=1e-7)
+    assert len({tuple(np.round(r, 6)) for r in c}) == 8  # 8 distinct centres
+
+
+def test_grid_protocol_centres():
+    c = D.grid_centres(5, 2.0)
+    assert c.shape == (25, 2)
+    assert sorted(set(np.round(c[:, 0], 6))) == [-4, -2, 0, 2, 4]
+    assert len({tuple(r) for r in c}) == 25
+
+
+@pytest.mark.parametrize("make", [D.ring, D.grid])
+def test_mixtures_are_seeded_float32_with_the_right_spread(make):
+    a, b = make(4000, seed=3), make(4000, seed=3)
+    np.testing.assert_array_equal(a.x, b.x)
+    assert not np.array_equal(a.x, make(4000, seed=4).x)
+    assert a.x.dtype == np.float32 and a.x.shape == (4000, 2)
+    # distance to the nearest centre is Rayleigh(std): mean std*sqrt(pi/2)
+    d = np.sqrt(((a.x[:, None, :] - a.centres[None]) ** 2).sum(-1)).min(1)
+    expected = a.std * math.sqrt(math.pi / 2)
+    se = a.std * math.sqrt((4 - math.pi) / 2) / math.sqrt(4000)
+    assert abs(d.mean() - expected) < 5 * se
+
+
+@given(seed=st.integers(0, 2**31 - 1))
+def test_true_samples_are_captured_with_the_3_sigma_fraction(seed):
+    d = D.ring(2500, seed=seed)
+    cov = mode_coverage(d.x, d.centres, d.std)
+    assert cov.modes_captured == 8
+    # in 2-D, P(|z| <= 3) = 1 - exp(-9/2); binomial standard error over 2500 samples
+    p = 1 - math.exp(-4.5)
+    assert abs(cov.high_quality_fraction - p) < 5 * math.sqrt(p * (1 - p) / 2500)
+    assert 0 <= cov.kl_from_uniform < 0.02
+
+
+def test_collapsed_samples_capture_one_mode_with_kl_log_m():
+    c = D.grid_centres()
+    x = np.repeat(c[7:8], 100, axis=0) + 0.01
+    cov = mode_coverage(x, c, 0.05)
+    assert cov.modes_captured == 1 and cov.high_quality_fraction == 1.0
+    assert abs(cov.kl_from_uniform - math.log(25)) < 1e-12
+    far = mode_coverage(c + 1.0, c, 0.05)  # every sample between modes: none high-quality
+    assert far.modes_captured == 0 and far.high_quality_fraction == 0 and far.kl_from_uniform == math.inf
+
+
+def test_mode_coverage_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"share d; got \(3, 3\) and \(8, 2\)"):
+        mode_coverage(np.zeros((3, 3)), D.ring_centres(), 0.01)
+
+
+def test_mixture_1d_density_integrates_to_one_and_matches_samples():
+    x = np.linspace(-10, 10, 20001)
+    p = D.mixture_1d_pdf(x, means=(-2, 1), stds=(0.5, 1.0), weights=(0.3, 0.7))
+    assert abs(np.trapezoid(p, x) - 1) < 1e-8
+    s = D.mixture_1d(20000, means=(-2, 1), stds=(0.5, 1.0), weights=(0.3, 0.7), seed=0).x[:, 0]
+    mean = 0.3 * -2 + 0.7 * 1
+    var = 0.3 * (0.25 + 4) + 0.7 * (1 + 1) - mean**2
+    assert abs(s.mean() - mean) < 5 * math.sqrt(var / 20000)
+    with pytest.raises(ValueError, match="summing to 1"):
+        D.mixture_1d(10, means=(0, 1), weights=(0.5, 0.6))
+
+
+def test_load_toy_names():
+    for name in D.TOY_DATASETS:
+        assert D.load_toy(name, 50, seed=0).x.shape == (50, 2)
+    with pytest.raises(ValueError, match="unknown toy data set 'rings'"):
+        D.load_toy("rings", 10)
