@@ -81,10 +81,11 @@ def _values(x, name):
 
 
 def _tol(dtype, atol):
-    """Tolerance on sum(p) = 1: sqrt(machine epsilon) of the dtype unless given."""
+    """Tolerance on sum(p) = 1 unless given: sqrt(machine epsilon) of the dtype, at least 1e-6
+    (float32-normalised data cast to float64 is off by ~1e-7)."""
     if atol is not None:
         return atol
-    return math.sqrt(float(get_xp().finfo(dtype).eps))
+    return max(math.sqrt(float(get_xp().finfo(dtype).eps)), 1e-6)
 
 
 def _check_pair(p, q, axis, atol, names=("p", "q"), normalised=True):
@@ -253,7 +254,7 @@ def f_divergence(p, q, f, axis=-1, f_inf=None, atol=None):
         :math:`\lim_{t\to\infty} f(t)/t`; needed for a plain callable only if some
         :math:`Q(x) = 0 < P(x)`.
     atol : float, optional
-        Tolerance on the sums being 1 (default sqrt of the dtype's epsilon).
+        Tolerance on the sums being 1 (default: sqrt of the dtype's epsilon, at least 1e-6).
 
     Returns
     -------
@@ -290,7 +291,8 @@ def f_divergence(p, q, f, axis=-1, f_inf=None, atol=None):
                 "q has zeros where p has mass: pass f_inf = lim_{t->inf} f(t)/t for this generator"
             )
         # P f'(inf) where Q = 0 < P (p * inf = inf there)
-        inner = inner + xp.where(only_p, p * f_inf if math.isfinite(f_inf) else xp.inf, 0)
+        at_inf = p * f_inf if math.isfinite(f_inf) else xp.full_like(p, xp.inf)
+        inner = inner + xp.where(only_p, at_inf, 0)
     return xp.sum(inner, axis=axis)
 
 
@@ -367,7 +369,7 @@ def pearson_chi2(p, q, axis=-1, atol=None):
     q_pos = q > 0
     d2 = (p - q) ** 2
     # (P - Q)^2 / Q where Q > 0; +inf where Q = 0 < P; 0 where both are 0
-    terms = xp.where(q_pos, d2 / xp.where(q_pos, q, 1), xp.where(p > 0, xp.inf, 0))
+    terms = xp.where(q_pos, d2 / xp.where(q_pos, q, 1), xp.where(p > 0, xp.full_like(p, xp.inf), 0))
     return xp.sum(terms, axis=axis)
 
 
@@ -483,7 +485,8 @@ def gan_value(p, q, d=None, *, logits=None, weights="goodfellow", axis=-1, atol=
         Probabilities along ``axis`` (constants).
     d : array or Tensor (..., n), optional
         D(x) at each outcome, in [0, 1]. A term whose weight p (or q) is 0 counts 0 even
-        where log D = -inf (array input).
+        where log D = -inf (array input). Where D has rounded to exactly 1 but q > 0 the
+        value is -inf: pass ``logits`` for such cases.
     logits : array or Tensor (..., n), optional
         Logits of D, :math:`D = \sigma(\ell)`; evaluated as
         :math:`p\log\sigma(\ell) + q\log\sigma(-\ell)`, finite for any logit. Exactly one
