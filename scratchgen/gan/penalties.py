@@ -32,7 +32,7 @@ from ..backend import get_xp, rng as _rng
 
 __all__ = ["critic_grad_norms", "gradient_penalty", "r1_penalty", "clip_weights"]
 
-_TINY = 1e-12  # inside the square root: keeps d||g||/dg finite at g = 0
+_TINY = 1e-30  # inside the square root: keeps d||g||/dg finite at g = 0, far below round-off elsewhere
 
 
 def _data(x, name, who):
