@@ -74,5 +74,7 @@ from .backend import (  # noqa: F401
     to_numpy,
     use_backend,
 )
+from .checkpoint import save, load  # noqa: E402,F401
+from . import nn, optim  # noqa: E402,F401
 
 __version__ = "0.1.0"

@@ -7,6 +7,7 @@ checker against central differences.
 """
 from . import methods as _methods  # noqa: F401  (binds operators to Tensor)
 from .api import grad, hvp, value_and_grad, vjp
+from .conv import conv2d, conv_transpose2d
 from .functional import (
     leaky_relu,
     log_sigmoid,

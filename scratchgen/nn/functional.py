@@ -1,0 +1,319 @@
+r"""Layer functions: the math behind the modules, as Tensor functions.
+
+Most are composites of autodiff primitives. Four are primitives of their own,
+for speed, each with a VJP rule written in Tensor operations so that it can be
+differentiated again (WGAN-GP's gradient penalty differentiates a gradient):
+
+* ``linear``: :math:`y = x W^\top + b` in one node instead of three.
+* ``leaky_relu`` / ``relu``: the derivative is the constant array
+  :math:`\tfrac{1+a}{2} + \tfrac{1-a}{2}\operatorname{sign}(x)`, three array
+  passes instead of the ~20 of ``maximum(x, a x)``'s tie-aware rule. It keeps
+  the same tie rule (slope :math:`(1+a)/2` at :math:`x = 0`, so relu'(0) = 1/2).
+* ``normalize``: batch norm and layer norm share one primitive whose backward
+  is the closed form of Ioffe & Szegedy (2015) with the saved
+  :math:`\hat x` and :math:`1/\sigma` (the JAX ``custom_vjp`` idea). When the
+  backward is itself recorded (``create_graph=True``) the rule recomputes
+  :math:`\hat x` from :math:`x` with Tensor operations, so second derivatives
+  are exact.
+
+References: Ioffe & Szegedy (2015) batch normalisation; Ba et al. (2016)
+layer normalisation; Hendrycks & Gimpel (2016) GELU; Elfwing et al. (2018) SiLU.
+"""
+from __future__ import annotations
+
+import math
+
+from ..autodiff import functional as _AF
+from ..autodiff.conv import conv2d, conv_transpose2d  # noqa: F401  (re-exported)
+from ..autodiff.primitives import matmul, mean, reshape, sum, tanh, transpose
+from ..autodiff.tensor import Tensor, is_grad_enabled, primitive, tensor
+from ..backend import get_xp, rng as _rng
+
+__all__ = [
+    "linear", "relu", "leaky_relu", "tanh", "sigmoid", "gelu", "silu",
+    "normalize", "batch_norm", "layer_norm", "dropout",
+    "conv2d", "conv_transpose2d",
+    "binary_cross_entropy_with_logits", "mse_loss",
+]
+
+
+# ---------------------------------------------------------------------------
+# Linear
+# ---------------------------------------------------------------------------
+@primitive
+def _linear(xp, x, W, b):
+    y = xp.matmul(x, W.T)  # (..., out): x W^T
+    if b is not None:
+        y += b
+    return y
+
+
+def _linear_vjp_x(g, ans, x, W, b):
+    return matmul(g, W)  # x_bar = y_bar W
+
+
+def _linear_vjp_W(g, ans, x, W, b):
+    # W_bar = y_bar^T x, summed over every leading (batch) axis
+    g2 = g if g.ndim == 2 else reshape(g, (-1, g.shape[-1]))
+    x2 = x if x.ndim == 2 else reshape(x, (-1, x.shape[-1]))
+    return matmul(transpose(g2), x2)
+
+
+def _linear_vjp_b(g, ans, x, W, b):
+    return sum(g, axis=tuple(range(g.ndim - 1))) if g.ndim > 1 else g
+
+
+_linear.defvjp(_linear_vjp_x, _linear_vjp_W, _linear_vjp_b)
+
+
+def linear(x, W, b=None):
+    r"""Affine map :math:`y = x W^\top + b` (PyTorch's weight layout ``(out, in)``).
+
+    Parameters
+    ----------
+    x : Tensor (..., in)
+    W : Tensor (out, in)
+    b : Tensor (out,), optional
+    """
+    return _linear(x, W, b)
+
+
+# ---------------------------------------------------------------------------
+# Activations
+# ---------------------------------------------------------------------------
+def _leaky_slope(xd, a):
+    r"""The derivative of :math:`\max(x, a x)` as an array: 1 for x > 0, a for x < 0,
+    (1 + a)/2 at x = 0 (the tie rule of ``maximum``): :math:`\tfrac{1+a}{2} + \tfrac{1-a}{2}\operatorname{sign} x`."""
+    s = get_xp(xd).sign(xd)
+    s *= 0.5 * (1.0 - a)
+    s += 0.5 * (1.0 + a)
+    return s
+
+
+@primitive
+def _leaky_relu(xp, x, negative_slope):
+    if negative_slope == 0:
+        return xp.maximum(x, 0)  # a Python 0 keeps x's dtype
+    return xp.maximum(x, x * negative_slope)
+
+
+# The slope is locally constant in x, so it enters the rule as a plain array.
+_leaky_relu.defvjp(lambda g, ans, x, negative_slope: g * _leaky_slope(x.data, negative_slope))
+
+
+def leaky_relu(x, negative_slope=0.01):
+    r""":math:`\max(x, a x)` for :math:`0 \le a \le 1`; slope :math:`(1+a)/2` at 0 (tie rule)."""
+    if not 0 <= negative_slope <= 1:
+        raise ValueError(f"leaky_relu: negative_slope must be in [0, 1], received {negative_slope}")
+    return _leaky_relu(x, float(negative_slope))
+
+
+def relu(x):
+    r""":math:`\max(x, 0)`; relu'(0) = 1/2 as in ``scratchgen.relu``."""
+    return _leaky_relu(x, 0.0)
+
+
+def sigmoid(x):
+    r""":math:`\sigma(x) = \tfrac12(1 + \tanh(x/2))` (overflow-free; see ``scratchgen.sigmoid``)."""
+    return _AF.sigmoid(x)
+
+
+def gelu(x, approximate="tanh"):
+    r"""GELU :math:`x\,\Phi(x)` in the tanh form of Hendrycks & Gimpel (2016), eq. (2):
+
+    .. math:: \operatorname{GELU}(x) \approx \tfrac12 x\Big(1 + \tanh\big(\sqrt{2/\pi}\,(x + 0.044715\,x^3)\big)\Big)
+
+    The exact form needs erf, which NumPy lacks; ``approximate="tanh"`` is
+    PyTorch's ``GELU(approximate="tanh")`` (max deviation from the erf form ~3e-4).
+    """
+    if approximate != "tanh":
+        raise ValueError(f"gelu: only approximate='tanh' is implemented (NumPy has no erf), received {approximate!r}")
+    c = math.sqrt(2.0 / math.pi)
+    return 0.5 * x * (1 + tanh(c * (x + 0.044715 * (x * x * x))))
+
+
+def silu(x):
+    r"""SiLU / swish :math:`x\,\sigma(x)` (Elfwing et al. 2018)."""
+    return x * _AF.sigmoid(x)
+
+
+# ---------------------------------------------------------------------------
+# Normalisation: one primitive for batch norm and layer norm
+# ---------------------------------------------------------------------------
+def _count(shape, axes):
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    return n
+
+
+@primitive
+def _normalize(xp, x, gamma, beta, axes, eps, saved):
+    mu = xp.mean(x, axis=axes, keepdims=True)  # \mu
+    xc = x - mu
+    var = xp.mean(xc * xc, axis=axes, keepdims=True)  # \sigma^2 (biased)
+    inv_std = 1.0 / xp.sqrt(var + eps)  # 1 / sqrt(sigma^2 + eps)
+    xc *= inv_std  # \hat x, in place
+    saved["x_hat"], saved["inv_std"], saved["mu"], saved["var"] = xc, inv_std, mu, var
+    y = xc if gamma is None else xc * gamma
+    if beta is not None:
+        y = y + beta
+    return y
+
+
+def _x_hat_and_inv_std(x, axes, eps, saved):
+    """Saved arrays when the backward is not recorded; Tensor ops of ``x`` when it is."""
+    if not is_grad_enabled():
+        return Tensor(saved["x_hat"]), Tensor(saved["inv_std"])
+    mu = mean(x, axis=axes, keepdims=True)
+    xc = x - mu
+    inv_std = (mean(xc * xc, axis=axes, keepdims=True) + eps) ** -0.5
+    return xc * inv_std, inv_std
+
+
+def _normalize_vjp_x(g, ans, x, gamma, beta, axes, eps, saved):
+    r""":math:`\bar x = \frac{1}{\sigma}\big(\bar{\hat x} - \operatorname{mean}(\bar{\hat x})
+    - \hat x \operatorname{mean}(\bar{\hat x}\,\hat x)\big)` with :math:`\bar{\hat x} = \gamma\,\bar y`."""
+    x_hat, inv_std = _x_hat_and_inv_std(x, axes, eps, saved)
+    g_hat = g if gamma is None else g * gamma
+    return inv_std * (g_hat - mean(g_hat, axis=axes, keepdims=True)
+                      - x_hat * mean(g_hat * x_hat, axis=axes, keepdims=True))
+
+
+def _reduce_to(t, shape):
+    """Sum a full-size gradient over the axes where ``shape`` broadcasts."""
+    from ..autodiff.tensor import unbroadcast
+
+    return unbroadcast(t, tuple(shape))
+
+
+_normalize.defvjp(
+    _normalize_vjp_x,
+    # gamma_bar = sum over the batch axes of y_bar * x_hat
+    lambda g, ans, x, gamma, beta, axes, eps, saved:
+        _reduce_to(g * _x_hat_and_inv_std(x, axes, eps, saved)[0], gamma.shape),
+    lambda g, ans, x, gamma, beta, axes, eps, saved: _reduce_to(g, beta.shape),  # beta_bar = sum y_bar
+)
+
+
+def normalize(x, gamma, beta, axes, eps=1e-5, saved=None):
+    r""":math:`y = \gamma\,\frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta`, with :math:`\mu, \sigma^2`
+    the mean and biased variance over ``axes``.
+
+    Parameters
+    ----------
+    x : Tensor
+    gamma, beta : Tensor or None
+        Broadcastable to ``x`` (e.g. ``(1, C, 1, 1)`` for batch norm).
+    axes : tuple of int
+        Axes to normalise over (non-negative).
+    saved : dict, optional
+        Receives the arrays ``mu`` and ``var`` (for running statistics), ``x_hat`` and ``inv_std``.
+    """
+    if saved is None:
+        saved = {}
+    return _normalize(x, gamma, beta, tuple(axes), float(eps), saved)
+
+
+def batch_norm(x, running_mean, running_var, gamma=None, beta=None, training=True, momentum=0.1,
+               eps=1e-5):
+    r"""Batch normalisation (Ioffe & Szegedy 2015, Algorithm 1) over every axis but the channel axis 1.
+
+    In training, normalises with the batch's statistics and updates the
+    running ones in place: :math:`r \leftarrow (1-m)\,r + m\,s` with the
+    *unbiased* batch variance, as PyTorch does. In evaluation, uses
+    :math:`\hat x = (x - r_\mu)/\sqrt{r_{\sigma^2} + \epsilon}`.
+
+    Parameters
+    ----------
+    x : Tensor (B, C) or (B, C, L) or (B, C, H, W)
+    running_mean, running_var : array (C,) or None
+    gamma, beta : Tensor (C,) or None
+    """
+    C = x.shape[1]
+    bshape = (1, C) + (1,) * (x.ndim - 2)  # broadcast shape of per-channel values
+    g = None if gamma is None else reshape(gamma, bshape)
+    b = None if beta is None else reshape(beta, bshape)
+    axes = (0,) + tuple(range(2, x.ndim))
+    if training:
+        n = _count(x.shape, axes)
+        if n < 2:
+            raise ValueError(f"batch_norm: training needs more than one value per channel, received input {x.shape}")
+        saved = {}
+        y = normalize(x, g, b, axes, eps, saved)
+        if running_mean is not None:
+            dt = running_mean.dtype
+            mu, var = saved["mu"].reshape(C), saved["var"].reshape(C)
+            running_mean *= 1.0 - momentum
+            running_mean += (momentum * mu).astype(dt, copy=False)
+            running_var *= 1.0 - momentum
+            running_var += (momentum * n / (n - 1) * var).astype(dt, copy=False)  # unbiased
+        return y
+    if running_mean is None:
+        return normalize(x, g, b, axes, eps)
+    xp = get_xp(running_mean)
+    inv_std = (1.0 / xp.sqrt(running_var + eps)).reshape(bshape)
+    shift = (-running_mean.reshape(bshape)) * inv_std
+    y = x * inv_std.astype(x.dtype, copy=False) + shift.astype(x.dtype, copy=False)
+    if g is not None:
+        y = y * g
+    if b is not None:
+        y = y + b
+    return y
+
+
+def layer_norm(x, normalized_shape, gamma=None, beta=None, eps=1e-5):
+    r"""Layer normalisation (Ba et al. 2016): normalise over the last ``len(normalized_shape)`` axes,
+    then scale by :math:`\gamma` and shift by :math:`\beta` (both of ``normalized_shape``)."""
+    k = len(normalized_shape)
+    axes = tuple(range(x.ndim - k, x.ndim))
+    return normalize(x, gamma, beta, axes, eps)
+
+
+# ---------------------------------------------------------------------------
+# Dropout and losses
+# ---------------------------------------------------------------------------
+def dropout(x, p=0.5, training=True, generator=None):
+    r"""Inverted dropout: :math:`y = x \odot m / (1-p)`, :math:`m_i \sim \text{Bernoulli}(1-p)`.
+    The identity in evaluation or when ``p = 0``."""
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout: p must be in [0, 1), received {p}")
+    if not training or p == 0:
+        return x
+    gen = _rng(generator)
+    keep = gen.random(x.shape, dtype=x.dtype) >= p
+    mask = keep.astype(x.dtype)
+    mask *= 1.0 / (1.0 - p)
+    return x * mask
+
+
+def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
+    r"""Binary cross-entropy on logits :math:`z` with targets :math:`t \in [0, 1]`:
+
+    .. math::  \ell = -t\log\sigma(z) - (1-t)\log(1-\sigma(z)) = \operatorname{softplus}(z) - t z
+
+    (stable: ``softplus`` never exponentiates a positive number).
+    """
+    if not isinstance(target, Tensor):
+        target = tensor(target, dtype=logits.dtype)
+    loss = _AF.softplus(logits) - target * logits
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"binary_cross_entropy_with_logits: reduction must be 'mean', 'sum' or 'none', received {reduction!r}")
+
+
+def mse_loss(x, target, reduction="mean"):
+    r"""Mean squared error :math:`\frac1n\sum_i (x_i - t_i)^2`."""
+    d = x - target
+    loss = d * d
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', received {reduction!r}")

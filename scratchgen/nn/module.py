@@ -1,0 +1,292 @@
+r"""``Module`` and ``Parameter``: the containers that hold a model's weights.
+
+Conventions (as in PyTorch's ``torch.nn``, so that knowledge transfers):
+
+* A :class:`Parameter` is a leaf :class:`~scratchgen.Tensor` with
+  ``requires_grad=True``; assigning one to a module attribute registers it.
+* Sub-modules assigned as attributes (or held by :class:`Sequential` /
+  :class:`ModuleList`) are found automatically, in assignment order.
+* Buffers (``register_buffer``) are arrays that belong to the state but get no
+  gradient: batch-norm running statistics, the power-iteration vector ``u``.
+* ``state_dict()`` maps dotted names (``"0.weight"``, ``"net.bn.running_mean"``)
+  to arrays; ``load_state_dict`` checks every key and shape before writing
+  anything, and names the module, the key, the expected and the received.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from ..autodiff.tensor import Tensor
+from ..backend import asarray
+
+__all__ = ["Parameter", "Module", "Sequential", "ModuleList", "StateDictError"]
+
+
+class StateDictError(KeyError, ValueError):
+    """A state dict does not match the module: missing, unexpected or misshapen keys."""
+
+    def __str__(self):  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class Parameter(Tensor):
+    """A trainable leaf tensor (``requires_grad=True``) that modules register."""
+
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad: bool = True):
+        if isinstance(data, Tensor):
+            data = data.data
+        if not hasattr(data, "dtype"):
+            data = asarray(data)
+        if data.dtype.kind != "f":
+            raise TypeError(f"Parameter: needs a float array, got dtype {data.dtype}")
+        super().__init__(data, requires_grad=requires_grad)
+
+    def __repr__(self):
+        return "Parameter(" + super().__repr__() + ")"
+
+
+class Module:
+    """Base class of layers and models.
+
+    Subclasses set their parameters and sub-modules as attributes in
+    ``__init__`` and define ``forward``; calling the module calls ``forward``
+    after any forward pre-hooks (used by :func:`~scratchgen.nn.spectral_norm`).
+    """
+
+    def __init__(self):
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_buffers", [])
+        object.__setattr__(self, "_forward_pre_hooks", [])
+
+    # --- construction ----------------------------------------------------------
+    def _check_init(self):
+        if "_buffers" not in self.__dict__:
+            raise RuntimeError(
+                f"{type(self).__name__}: call super().__init__() at the start of __init__"
+            )
+
+    def register_buffer(self, name: str, value) -> None:
+        """Register an array that is state (saved, loaded) but not trained."""
+        self._check_init()
+        if value is not None and not hasattr(value, "dtype"):
+            value = asarray(value)
+        setattr(self, name, value)
+        if name not in self._buffers:
+            self._buffers.append(name)
+
+    def register_forward_pre_hook(self, hook) -> None:
+        """``hook(module, inputs)`` runs before every ``forward``."""
+        self._check_init()
+        self._forward_pre_hooks.append(hook)
+
+    # --- discovery -------------------------------------------------------------
+    def _children_items(self):
+        for name, value in self.__dict__.items():
+            if isinstance(value, Module):
+                yield name, value
+
+    def named_children(self):
+        """Direct sub-modules as ``(name, module)`` pairs."""
+        return list(self._children_items())
+
+    def children(self):
+        return [m for _, m in self._children_items()]
+
+    def named_modules(self, prefix: str = ""):
+        """This module and every sub-module, depth first, with dotted names."""
+        out = [(prefix, self)]
+        for name, child in self._children_items():
+            out.extend(child.named_modules(prefix + name if not prefix else f"{prefix}.{name}"))
+        return out
+
+    def modules(self):
+        return [m for _, m in self.named_modules()]
+
+    def named_parameters(self, prefix: str = ""):
+        """``(dotted_name, Parameter)`` pairs, each parameter once, in assignment order."""
+        seen, out = set(), []
+        for mod_name, mod in self.named_modules(prefix):
+            for name, value in mod.__dict__.items():
+                if isinstance(value, Parameter) and id(value) not in seen:
+                    seen.add(id(value))
+                    out.append((f"{mod_name}.{name}" if mod_name else name, value))
+        return out
+
+    def parameters(self):
+        """The trainable parameters (a list; pass it to an optimiser)."""
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self, prefix: str = ""):
+        out = []
+        for mod_name, mod in self.named_modules(prefix):
+            for name in mod._buffers:
+                out.append((f"{mod_name}.{name}" if mod_name else name, getattr(mod, name)))
+        return out
+
+    def buffers(self):
+        return [b for _, b in self.named_buffers()]
+
+    # --- training state ---------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        """Training mode (batch statistics, dropout, power-iteration updates) for every sub-module."""
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> "Module":
+        """Evaluation mode: running statistics, no dropout, frozen spectral-norm vectors."""
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        """Forget accumulated gradients (``p.grad = None`` for every parameter)."""
+        for p in self.parameters():
+            p.grad = None
+
+    def requires_grad_(self, flag: bool = True) -> "Module":
+        for p in self.parameters():
+            p.requires_grad = flag
+        return self
+
+    # --- state -----------------------------------------------------------------
+    def state_dict(self) -> "OrderedDict[str, object]":
+        """Parameters and buffers by dotted name, as copies (NumPy or CuPy arrays)."""
+        sd = OrderedDict()
+        for name, p in self.named_parameters():
+            sd[name] = p.data.copy()
+        for name, b in self.named_buffers():
+            if b is not None:
+                sd[name] = b.copy()
+        return sd
+
+    def load_state_dict(self, state_dict, strict: bool = True) -> None:
+        """Copy arrays from ``state_dict`` into the parameters and buffers.
+
+        Every key and shape is checked before anything is written, so a bad
+        state dict leaves the module unchanged.
+
+        Raises
+        ------
+        StateDictError
+            Missing or unexpected keys (``strict``), or a shape that differs:
+            the message names the module, the key, the expected and the received.
+        """
+        own = OrderedDict(self.named_parameters())
+        owners = {}
+        for mod_name, mod in self.named_modules():
+            for name in mod._buffers:
+                key = f"{mod_name}.{name}" if mod_name else name
+                owners[key] = (mod, name)
+        who = type(self).__name__
+        missing = [k for k in list(own) + list(owners) if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own and k not in owners]
+        if strict and (missing or unexpected):
+            raise StateDictError(
+                f"{who}.load_state_dict: keys do not match; missing {missing}, unexpected {unexpected} "
+                f"(expected keys: {list(own) + list(owners)})"
+            )
+        for key, value in state_dict.items():
+            if key in own:
+                expected = own[key].shape
+            elif key in owners:
+                buf = getattr(*owners[key])
+                expected = None if buf is None else buf.shape
+            else:
+                continue
+            received = tuple(getattr(value, "shape", ()))
+            if expected is not None and tuple(expected) != received:
+                raise StateDictError(
+                    f"{who}.load_state_dict: key {key!r} has the wrong shape: expected {tuple(expected)}, "
+                    f"received {received}"
+                )
+        for key, value in state_dict.items():
+            if key in own:
+                p = own[key]
+                p.data[...] = asarray(value)
+            elif key in owners:
+                mod, name = owners[key]
+                buf = getattr(mod, name)
+                if buf is None:
+                    setattr(mod, name, asarray(value).copy())
+                else:
+                    buf[...] = asarray(value)
+
+    # --- calling -----------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} defines no forward()")
+
+    def __call__(self, *args, **kwargs):
+        for hook in self._forward_pre_hooks:
+            hook(self, args)
+        return self.forward(*args, **kwargs)
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self):
+        children = self.named_children()
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not children:
+            return head + ")"
+        lines = [head]
+        for name, child in children:
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        return "\n".join(lines) + "\n)"
+
+
+class Sequential(Module):
+    """Modules applied in order: ``Sequential(a, b, c)(x) == c(b(a(x)))``.
+
+    Sub-modules are named ``"0"``, ``"1"``, ... as in PyTorch (so state-dict
+    keys read ``"0.weight"``).
+    """
+
+    def __init__(self, *modules):
+        super().__init__()
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: argument {i} must be a Module, got {type(m).__name__}")
+            setattr(self, str(i), m)
+        self._layers = tuple(modules)
+
+    def forward(self, x):
+        for m in self._layers:
+            x = m(x)
+        return x
+
+    def __getitem__(self, i):
+        return self._layers[i]
+
+    def __len__(self):
+        return len(self._layers)
+
+    def __iter__(self):
+        return iter(self._layers)
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters are registered (named ``"0"``, ``"1"``, ...)."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        self._items = []
+        for m in modules:
+            self.append(m)
+
+    def append(self, m):
+        if not isinstance(m, Module):
+            raise TypeError(f"ModuleList: items must be Modules, got {type(m).__name__}")
+        setattr(self, str(len(self._items)), m)
+        self._items.append(m)
+        return self
+
+    def __getitem__(self, i):
+        return self._items[i]
+
+    def __len__(self):
+        return len(self._items)
+
+    def __iter__(self):
+        return iter(self._items)
