@@ -1,0 +1,127 @@
+"""Semi-supervised K+1 critic: the K+1 softmax form and the K-logit form agree (property 10); values
+against a naive float64 softmax oracle; D(x) = Z/(Z+1); stability at |logit| = 1e4; label checks."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import scratchgen as sg
+from scratchgen.gan import ssgan as S
+
+
+@st.composite
+def critic_batch(draw):
+    K = draw(st.integers(1, 5))
+    seed = draw(st.integers(0, 10_000))
+    scale = draw(st.sampled_from([0.5, 2.0, 8.0]))
+    r = np.random.default_rng(seed)
+    Bl, Bu, Bg = (draw(st.integers(1, 5)) for _ in range(3))
+    ll, lu, lf = (r.normal(size=(B, K + 1)) * scale for B in (Bl, Bu, Bg))
+    y = r.integers(0, K, size=Bl)
+    return K, ll, y, lu, lf
+
+
+def to_k_form(l):
+    """Shift all K+1 logits so that the fake logit is 0, and drop it."""
+    return l[:, :-1] - l[:, -1:]
+
+
+def softmax_np(l):
+    e = np.exp(l - l.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@given(critic_batch(), st.sampled_from(["joint", "conditional"]))
+def test_k_plus_1_and_k_logit_forms_give_identical_losses_and_predictions(batch, supervised):
+    K, ll, y, lu, lf = batch
+    a = float(S.critic_loss(ll, y, lu, lf, form="K+1", supervised=supervised))
+    b = float(S.critic_loss(to_k_form(ll), y, to_k_form(lu), to_k_form(lf), form="K", supervised=supervised))
+    assert abs(a - b) < 1e-12 * max(1.0, abs(a))
+    for kind in ("nonsaturating", "minimax"):
+        ga = float(S.generator_loss(lf, form="K+1", kind=kind))
+        gb = float(S.generator_loss(to_k_form(lf), form="K", kind=kind))
+        assert abs(ga - gb) < 1e-12 * max(1.0, abs(ga))
+    np.testing.assert_array_equal(S.predict(ll, form="K+1"), S.predict(to_k_form(ll), form="K"))
+    for fn in (S.log_p_fake, S.log_p_real, S.discriminator_prob):
+        np.testing.assert_allclose(fn(lu, form="K+1").numpy(), fn(to_k_form(lu), form="K").numpy(),
+                                   rtol=1e-12, atol=1e-14)
+
+
+@given(critic_batch())
+def test_critic_loss_matches_naive_softmax_oracle(batch):
+    K, ll, y, lu, lf = batch
+    pl, pu, pf = softmax_np(ll), softmax_np(lu), softmax_np(lf)
+    # -E log p(y|x) - E log(1 - p(K+1|x)) - E log p(K+1|G(z)); class K (0-indexed) is "fake"
+    sup_joint = -np.mean(np.log(pl[np.arange(len(y)), y]))
+    sup_cond = -np.mean(np.log(pl[np.arange(len(y)), y] / pl[:, :K].sum(axis=1)))
+    unsup = -np.mean(np.log(1 - pu[:, K])) - np.mean(np.log(pf[:, K]))
+    got_j = float(S.critic_loss(ll, y, lu, lf, form="K+1", supervised="joint"))
+    got_c = float(S.critic_loss(ll, y, lu, lf, form="K+1", supervised="conditional"))
+    assert abs(got_j - (sup_joint + unsup)) < 1e-9 * max(1, abs(got_j))
+    assert abs(got_c - (sup_cond + unsup)) < 1e-9 * max(1, abs(got_c))
+    assert abs(float(S.generator_loss(lf, kind="minimax")) - np.mean(np.log(pf[:, K]))) < 1e-9
+    assert abs(float(S.generator_loss(lf, kind="nonsaturating")) + np.mean(np.log(1 - pf[:, K]))) < 1e-9
+    # predictions: the argmax over the real classes
+    np.testing.assert_array_equal(S.predict(ll), np.argmax(pl[:, :K], axis=1))
+
+
+@given(st.integers(1, 5), st.integers(0, 10_000))
+def test_k_logit_discriminator_is_z_over_z_plus_1(K, seed):
+    r = np.random.default_rng(seed)
+    l = r.normal(size=(4, K)) * 2
+    Z = np.exp(l).sum(axis=1)
+    np.testing.assert_allclose(S.discriminator_prob(l, form="K").numpy(), Z / (Z + 1), rtol=1e-12)
+    np.testing.assert_allclose(S.log_p_fake(l, form="K").numpy(), -np.log(Z + 1), rtol=1e-12)
+    # joint class log-probs = conditional ones + log D(x)
+    joint = S.log_p_class(l, form="K").numpy()
+    cond = S.log_p_class(l, form="K", conditional=True).numpy()
+    np.testing.assert_allclose(joint, cond + np.log(Z / (Z + 1))[:, None], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(joint, l - np.log(Z + 1)[:, None], rtol=1e-12, atol=1e-14)
+
+
+def test_second_order_gradients_of_the_losses():
+    r = np.random.default_rng(0)
+    K = 3
+    ll, lu, lf = r.normal(size=(3, K + 1)), r.normal(size=(2, K + 1)), r.normal(size=(2, K + 1))
+    y = np.array([0, 2, 1])
+    sg.check_grads(lambda a, b, c: S.critic_loss(a, y, b, c), ll, lu, lf, order=2)
+    sg.check_grads(lambda a, b, c: S.critic_loss(a, y, b, c, form="K", supervised="conditional"),
+                   ll[:, :K], lu[:, :K], lf[:, :K], order=2)
+    sg.check_grads(lambda c: S.generator_loss(c, form="K"), lf[:, :K], order=2)
+
+
+@pytest.mark.parametrize("form", ["K+1", "K"])
+def test_finite_at_float32_logits_of_magnitude_1e4(form):
+    C = 4 if form == "K+1" else 3
+    big = np.array([[1e4, -1e4, 0.0, 1e4], [-1e4, -1e4, -1e4, 1e4], [1e4, 1e4, 1e4, -1e4]],
+                   dtype=np.float32)[:, :C]
+    y = np.array([1, 0, 2])
+
+    def losses(a, b, c):
+        return (S.critic_loss(a, y, b, c, form=form) + S.generator_loss(c, form=form)
+                + S.generator_loss(c, form=form, kind="minimax")
+                + S.critic_loss(a, y, b, c, form=form, supervised="conditional"))
+
+    val, gs = sg.value_and_grad(losses, argnums=(0, 1, 2))(sg.tensor(big), sg.tensor(-big), sg.tensor(big))
+    assert val.dtype == np.float32 and np.isfinite(val.numpy())
+    for g in gs:
+        assert g.dtype == np.float32 and np.isfinite(g.numpy()).all()
+
+
+def test_label_and_shape_errors():
+    r = np.random.default_rng(1)
+    l = r.normal(size=(3, 4))
+    with pytest.raises(ValueError, match=r"shape \(3,\)"):
+        S.critic_loss(l, np.array([[0], [1], [2]]), l, l)  # (B, 1) labels would broadcast to (B, B)
+    with pytest.raises(ValueError, match="fake class"):
+        S.critic_loss(l, np.array([0, 1, 3]), l, l)  # 3 is the fake class when K = 3
+    with pytest.raises(ValueError, match="integers"):
+        S.critic_loss(l, np.array([0.0, 1.0, 2.0]), l, l)
+    with pytest.raises(ValueError, match="columns"):
+        S.critic_loss(l, np.array([0, 1, 2]), l[:, :3], l)
+    with pytest.raises(ValueError, match="form"):
+        S.predict(l, form="K+2")
+    with pytest.raises(ValueError, match=r"\(B, K\+1\)"):
+        S.predict(l[:, :1], form="K+1")
+    with pytest.raises(ValueError, match="kind"):
+        S.generator_loss(l, kind="hinge")
