@@ -109,7 +109,7 @@ def median_heuristic(x, y=None):
     sq = (z * z).sum(axis=1)
     d2 = xp.maximum(sq[:, None] + sq[None, :] - 2 * (z @ z.T), 0)
     iu = xp.triu_indices(N, k=1)
-    sigma = float(xp.sqrt(xp.median(d2[iu])))
+    sigma = float(xp.median(xp.sqrt(d2[iu])))
     if not sigma > 0:
         raise ValueError("median_heuristic: the median pairwise distance is 0 (more than half the pairs coincide)")
     return sigma
