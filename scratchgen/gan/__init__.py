@@ -8,7 +8,16 @@ The exact divergences these losses estimate live in :mod:`scratchgen.divergences
 """
 from . import losses, penalties, ssgan  # noqa: F401
 from .losses import (  # noqa: F401
-    d_loss, d_loss_label_smoothing, feature_matching_loss, g_loss_minimax, g_loss_nonsaturating,
-    hinge_d_loss, hinge_g_loss, lsgan_d_loss, lsgan_g_loss, wgan_critic_loss, wgan_g_loss,
+    d_loss,
+    d_loss_label_smoothing,
+    feature_matching_loss,
+    g_loss_minimax,
+    g_loss_nonsaturating,
+    hinge_d_loss,
+    hinge_g_loss,
+    lsgan_d_loss,
+    lsgan_g_loss,
+    wgan_critic_loss,
+    wgan_g_loss,
 )
 from .penalties import clip_weights, critic_grad_norms, gradient_penalty, r1_penalty  # noqa: F401

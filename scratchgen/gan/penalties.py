@@ -28,7 +28,8 @@ from __future__ import annotations
 
 from ..autodiff.api import vjp
 from ..autodiff.tensor import Tensor, no_grad, tensor
-from ..backend import get_xp, rng as _rng
+from ..backend import get_xp
+from ..backend import rng as _rng
 
 __all__ = ["critic_grad_norms", "gradient_penalty", "r1_penalty", "clip_weights"]
 
