@@ -2,13 +2,14 @@ r"""Composite functions: built from primitives, so they need no VJP rule of thei
 
 Each is written in a form that stays finite for float32 inputs of magnitude
 1e4, with the naive form and its failure in a comment. Their gradients come
-from the primitives' rules, so they are differentiable to any order.
+from the primitives' rules, so they are differentiable to any order; sigmoid
+and softplus are the exceptions, primitives with rules of their own (see below).
 """
 from __future__ import annotations
 
 from ..backend import get_xp
-from .primitives import _axes, abs, exp, log, log1p, maximum, reshape, sum, tanh
-from .tensor import Tensor, tensor
+from .primitives import _axes, exp, log, maximum, reshape, sum
+from .tensor import Tensor, primitive, tensor
 
 __all__ = [
     "sigmoid", "log_sigmoid", "softplus", "relu", "leaky_relu",
@@ -16,24 +17,37 @@ __all__ = [
 ]
 
 
-def sigmoid(x):
-    r"""Logistic function :math:`\sigma(x) = 1/(1+e^{-x}) = \tfrac12\,(1 + \tanh(x/2))`.
+# sigmoid and softplus are primitives with hand-written rules, the two exceptions in this file.
+# Written as composites of max/abs/exp/log1p they are stable, but their pieces have kinks at 0
+# that cancel only to first order: the second derivative at exactly x = 0 came out 0 instead
+# of 1/4 (zero-initialised logits sit exactly there). As primitives they are smooth to any order.
+@primitive
+def sigmoid(xp, x):
+    r"""Logistic function :math:`\sigma(x) = 1/(1+e^{-x})`.
 
-    Naive ``1/(1+exp(-x))`` overflows ``exp`` for x = -1e4 (float32 exp overflows
-    past 88). The tanh form is exact and bounded for every x, and its gradient
-    :math:`\sigma' = \tfrac14 (1-\tanh^2(x/2)) = \sigma(1-\sigma)` comes from tanh's rule.
+    Naive ``1/(1+exp(-x))`` overflows ``exp`` for x = -1e4. With :math:`e = e^{-|x|} \le 1`:
+    :math:`\sigma(x) = 1/(1+e)` for x >= 0 and :math:`e/(1+e)` for x < 0, accurate relative
+    to the value everywhere (the form ½(1 + tanh(x/2)) would round sigmoid(-20) to 0 in float32).
+    Rule: :math:`\sigma' = \sigma(1-\sigma)`, written with the output Tensor, so differentiable again.
     """
-    return 0.5 * (tanh(0.5 * x) + 1)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
-def softplus(x):
+sigmoid.defvjp(lambda g, ans, x: g * (ans * (1 - ans)))
+
+
+@primitive
+def softplus(xp, x):
     r"""Softplus :math:`\log(1+e^{x}) = \max(x, 0) + \log(1 + e^{-|x|})`.
 
-    Naive ``log(1+exp(x))`` overflows to inf for x = 1e4. In the stable form the
-    exponent is never positive. Its gradient is :math:`\sigma(x)`
-    (at x = 0 the tie rule of ``maximum`` gives 1/2 and ``abs'(0) = 0``: exactly σ(0)).
+    Naive ``log(1+exp(x))`` overflows to inf for x = 1e4; in the stable form the
+    exponent is never positive. Rule: :math:`\operatorname{softplus}' = \sigma`.
     """
-    return maximum(x, 0) + log1p(exp(-abs(x)))
+    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+softplus.defvjp(lambda g, ans, x: g * sigmoid(x))
 
 
 def log_sigmoid(x):
@@ -47,7 +61,10 @@ def relu(x):
 
 
 def leaky_relu(x, negative_slope=0.01):
-    r""":math:`\max(x, a x)` for a slope :math:`0 \le a \le 1`."""
+    r""":math:`\max(x, a x)` for a slope :math:`0 \le a \le 1`.
+
+    At x = 0 the tie rule of ``maximum`` gives the derivative :math:`(1 + a)/2`.
+    """
     if not 0 <= negative_slope <= 1:
         raise ValueError(f"leaky_relu: negative_slope must be in [0, 1], got {negative_slope}")
     return maximum(x, negative_slope * x)

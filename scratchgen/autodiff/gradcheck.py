@@ -27,14 +27,14 @@ class GradientCheckError(AssertionError):
 
 
 def _as_float64(a):
+    """The point as an array: floats (and Python numbers) in float64, straight from the input
+    (never through float32); integer and boolean arrays, such as indices and masks, unchanged."""
     if isinstance(a, Tensor):
         a = a.data
-    arr = tensor(a).data
-    if arr.dtype.kind == "f" or arr.dtype.kind == "c":
-        return arr.astype("float64")
-    if arr.dtype.kind in "iu" and arr.ndim == 0 and not isinstance(a, Tensor):
-        return arr.astype("float64")
-    return arr  # integer / boolean arrays (indices, masks) stay as they are
+    if isinstance(a, (int, float)) and not isinstance(a, bool):
+        return _backend.asarray(float(a), dtype="float64")
+    arr = _backend.asarray(a)
+    return arr.astype("float64") if arr.dtype.kind in "fc" else arr
 
 
 def _vdot(xp, a, b):
@@ -85,7 +85,6 @@ def _check(f, xs, order, level, eps, rtol, atol, n_directions, seed, argnums, la
     y = call(xs).data
     for i in argnums:
         worst_abs = worst_rel = 0.0
-        detail = ""
         for _ in range(n_directions):
             u = rng.standard_normal(y.shape)
             v = rng.standard_normal(xs[i].shape)
@@ -104,15 +103,14 @@ def _check(f, xs, order, level, eps, rtol, atol, n_directions, seed, argnums, la
             minus[i] = xs[i] - eps * v
             numeric = _vdot(xp, u, (call(plus).data - call(minus).data) / (2 * eps))
             err = abs(analytic - numeric)
-            rel = err / max(abs(analytic), abs(numeric), 1e-300)
-            if err > worst_abs:
-                worst_abs, detail = err, f"analytic {analytic:.10g} vs numeric {numeric:.10g}"
-            worst_rel = max(worst_rel, rel if err > 0 else 0.0)
+            rel = err / max(abs(analytic), abs(numeric), 1e-300) if err > 0 else 0.0
+            worst_abs, worst_rel = max(worst_abs, err), max(worst_rel, rel)
             if err > atol + rtol * abs(numeric):
                 raise GradientCheckError(
                     f"check_grads: order-{level} gradient of {label} with respect to argument {i} is wrong: "
                     f"max abs error {worst_abs:.3g}, max rel error {worst_rel:.3g} "
-                    f"(directional derivative: {detail}; tolerance atol={atol}, rtol={rtol})"
+                    f"(failing direction: analytic {analytic:.10g} vs numeric {numeric:.10g}; "
+                    f"tolerance atol={atol}, rtol={rtol})"
                 )
         if level < order:
             _check(_gradient_function(f, i, rng.standard_normal(y.shape), xp), xs, order, level + 1,

@@ -1,8 +1,9 @@
 r"""Primitives, each followed by its vector-Jacobian product (VJP) rule.
 
 A rule ``lambda g, ans, x, y: ...`` receives the incoming gradient ``g``
-(:math:`\bar y = \partial L/\partial y`), the output ``ans`` (:math:`y`) and
-the inputs, all as Tensors, and returns :math:`\bar x = \bar y\,\partial y/\partial x`
+(:math:`\bar y = \partial L/\partial y`) and the output ``ans`` (:math:`y`) as
+Tensors, and the inputs as they were passed (Tensors, or constants: Python
+numbers, arrays, index tuples), and returns :math:`\bar x = \bar y\,\partial y/\partial x`
 for one input. Rules use Tensor operations only, so that a gradient can be
 differentiated again (``create_graph=True``). Constants that are locally flat
 (masks from comparisons, tie weights) enter the rules as plain arrays: their
@@ -301,7 +302,7 @@ def where(xp, condition, x, y):
 where.defvjp(
     None,  # the condition is not differentiable
     lambda g, ans, c, x, y: g * _data(c),
-    lambda g, ans, c, x, y: g * ~_data(c),
+    lambda g, ans, c, x, y: g * get_xp(_data(c)).logical_not(_data(c)),
 )
 
 
