@@ -1,0 +1,86 @@
+"""Figures with matplotlib (Agg backend: files only, no window)."""
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy  # noqa: E402  (plotting works on NumPy copies)
+
+from .autodiff.tensor import no_grad, tensor  # noqa: E402
+from .backend import default_dtype, to_numpy  # noqa: E402
+
+__all__ = ["critic_contours", "gan_figures", "samples_over_data"]
+
+
+def critic_contours(ax, D, lim, n=150):
+    """Filled contours of the critic's score D(x) over the square [-lim, lim]²."""
+    g = numpy.linspace(-lim, lim, n)
+    xx, yy = numpy.meshgrid(g, g)
+    pts = numpy.stack([xx.ravel(), yy.ravel()], 1).astype(default_dtype())
+    was_training = getattr(D, "training", False)
+    if hasattr(D, "eval"):
+        D.eval()
+    with no_grad():
+        s = to_numpy(D(tensor(pts)).data).reshape(n, n)
+    if was_training:
+        D.train()
+    cs = ax.contourf(xx, yy, s, levels=20, cmap="coolwarm", alpha=0.6)
+    return cs
+
+
+def samples_over_data(ax, data, samples, title=None, lim=None):
+    """Data (grey) and generated samples (dark blue) in one scatter plot."""
+    data, samples = to_numpy(data), to_numpy(samples)
+    ax.scatter(data[:, 0], data[:, 1], s=2, c="0.6", label="data")
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, c="navy", alpha=0.5, label="G(z)")
+    if lim is not None:
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def _lim(data):
+    return 1.25 * float(numpy.abs(to_numpy(data)).max()) + 0.1
+
+
+def gan_figures(run, data_eval, out_dir):
+    """samples.png (samples over data, critic contours), losses.png, modes.png."""
+    lim = _lim(data_eval.x)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    if data_eval.x.shape[1] == 2:
+        cs = critic_contours(ax, run.D, lim)
+        fig.colorbar(cs, ax=ax, fraction=0.046, label="critic score D(x)")
+        title = f"{run.config.loss} on {run.config.data}, step {run.config.steps}"
+        if "modes_captured" in run.final:
+            title += f"\nmodes {run.final['modes_captured']}/{run.final['n_modes']}, " \
+                     f"high-quality {100 * run.final['high_quality_fraction']:.1f}%"
+        samples_over_data(ax, data_eval.x, run.samples, title, lim)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "samples.png"), dpi=110)
+    plt.close(fig)
+
+    h = run.history
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(h["step"], h["loss_d"], lw=0.7, label="critic / discriminator")
+    ax.plot(h["step"], h["loss_g"], lw=0.7, label="generator")
+    ax.set_xlabel("generator step")
+    ax.set_ylabel("loss")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "losses.png"), dpi=110)
+    plt.close(fig)
+
+    if any(m is not None for m in h["modes"]):
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.plot(h["eval_step"], h["modes"], marker="o")
+        ax.set_xlabel("generator step")
+        ax.set_ylabel("modes captured")
+        ax.set_ylim(0, (run.final.get("n_modes") or max(m for m in h["modes"] if m is not None)) + 1)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, "modes.png"), dpi=110)
+        plt.close(fig)
