@@ -154,7 +154,7 @@ def q_marginal(schedule, x0, t):
     _check_schedule(schedule)
     _check_data(x0, "x0")
     sqrt_alpha_bar = schedule.gather("sqrt_alpha_bar", t, x0)  # (B, 1, ...)
-    one_minus_alpha_bar = 1 - schedule.gather("alpha_bar", t, x0)
+    one_minus_alpha_bar = schedule.gather("one_minus_alpha_bar", t, x0)
     return sqrt_alpha_bar * x0, one_minus_alpha_bar
 
 
@@ -218,13 +218,15 @@ def q_posterior(schedule, x0, xt, t):
 def predict_x0_from_eps(schedule, xt, t, eps):
     r"""Eq. 4 solved for :math:`x_0`: :math:`\hat x_0 = \frac{1}{\sqrt{\bar\alpha_t}}\big(x_t - \sqrt{1-\bar\alpha_t}\,\varepsilon\big)`.
 
-    Written as :math:`\sqrt{1/\bar\alpha_t}\,x_t - \sqrt{1/\bar\alpha_t - 1}\,\varepsilon`, as Ho's code does.
+    Written as :math:`\sqrt{1/\bar\alpha_t}\,x_t - \sqrt{(1-\bar\alpha_t)/\bar\alpha_t}\,\varepsilon`
+    (Ho's code writes the second factor as ``sqrt(1/alpha_bar - 1)``, which loses digits at small t).
     """
     _check_schedule(schedule)
     _check_data(xt, "xt")
     _check_same_shape(xt, "xt", eps, "eps")
     alpha_bar = schedule.gather("alpha_bar", t, xt)  # (B, 1, ...)
-    return (1 / alpha_bar) ** 0.5 * xt - (1 / alpha_bar - 1) ** 0.5 * eps
+    one_minus_alpha_bar = schedule.gather("one_minus_alpha_bar", t, xt)
+    return (1 / alpha_bar) ** 0.5 * xt - (one_minus_alpha_bar / alpha_bar) ** 0.5 * eps
 
 
 def predict_eps_from_x0(schedule, xt, t, x0):
@@ -295,7 +297,7 @@ def vlb_weight(schedule, t, sigma2="beta_tilde"):
     s = schedule
     sigma2_t = s.beta[tt] if sigma2 == "beta" else s.beta_tilde[tt]
     # $\lambda_t = \beta_t^2 / (2\sigma_t^2\alpha_t(1-\bar\alpha_t))$
-    return s.beta[tt] ** 2 / (2 * sigma2_t * s.alpha[tt] * (1 - s.alpha_bar[tt]))
+    return s.beta[tt] ** 2 / (2 * sigma2_t * s.alpha[tt] * s.one_minus_alpha_bar[tt])
 
 
 # ---------------------------------------------------------------------------

@@ -197,7 +197,8 @@ def ddim_sigma(schedule, t: int, t_prev: int, eta: float) -> float:
     variance); η = 0 gives the deterministic DDIM.
     """
     a_t, a_prev = float(schedule.alpha_bar[t]), float(schedule.alpha_bar[t_prev])
-    return eta * math.sqrt((1 - a_prev) / (1 - a_t)) * math.sqrt(1 - a_t / a_prev)
+    one_minus_a_t, one_minus_a_prev = float(schedule.one_minus_alpha_bar[t]), float(schedule.one_minus_alpha_bar[t_prev])
+    return eta * math.sqrt(one_minus_a_prev / one_minus_a_t) * math.sqrt(1 - a_t / a_prev)
 
 
 def ddim_step(schedule, xt, t: int, t_prev: int, eps_theta, eta: float = 0.0, z=None, clip_x0=None):
@@ -233,8 +234,8 @@ def ddim_step(schedule, xt, t: int, t_prev: int, eps_theta, eta: float = 0.0, z=
         eps_theta = predict_eps_from_x0(schedule, xt, t, x0_hat)
     sigma = ddim_sigma(schedule, t, t_prev, eta)
     a_prev = float(schedule.alpha_bar[t_prev])
-    # direction pointing to x_t; max(., 0) guards rounding when the radicand is ~0
-    dir_coef = math.sqrt(max(1 - a_prev - sigma**2, 0.0))
+    # the "direction pointing to x_t"; max(., 0) guards rounding when the radicand is ~0
+    dir_coef = math.sqrt(max(float(schedule.one_minus_alpha_bar[t_prev]) - sigma**2, 0.0))
     x_prev = math.sqrt(a_prev) * x0_hat + dir_coef * eps_theta
     if sigma > 0:
         if z is None or tuple(z.shape) != tuple(xt.shape):

@@ -46,6 +46,7 @@ class Schedule:
     beta : :math:`\beta_t`.
     alpha : :math:`\alpha_t = 1 - \beta_t`.
     alpha_bar : :math:`\bar\alpha_t = \prod_{s=1}^t \alpha_s`.
+    one_minus_alpha_bar : :math:`1 - \bar\alpha_t`, computed with ``expm1`` (accurate at small t).
     sqrt_alpha_bar : :math:`\sqrt{\bar\alpha_t}` (the signal scale of Eq. 4).
     sqrt_one_minus_alpha_bar : :math:`\sqrt{1 - \bar\alpha_t}` (the noise scale of Eq. 4).
     beta_tilde : :math:`\tilde\beta_t = \frac{1 - \bar\alpha_{t-1}}{1 - \bar\alpha_t}\beta_t` (Eq. 7).
@@ -89,20 +90,25 @@ class Schedule:
         self.beta = xp.concatenate([zero, b])
         # $\alpha_t = 1 - \beta_t$
         self.alpha = 1.0 - self.beta
-        # $\bar\alpha_t = \prod_{s=1}^t \alpha_s$, with $\bar\alpha_0 = 1$ (empty product)
-        self.alpha_bar = xp.cumprod(self.alpha)
+        # $\bar\alpha_t = \prod_{s=1}^t \alpha_s$, with $\bar\alpha_0 = 1$ (empty product), as
+        # $\exp\sum_s \log(1-\beta_s)$ so that $1 - \bar\alpha_t = -\mathrm{expm1}(\cdot)$ keeps its digits
+        # at small t (naive 1 - cumprod loses ~4 of them at t = 1, where 1 - alpha_bar_1 = 1e-4).
+        log_alpha_bar = xp.cumsum(xp.log1p(-self.beta))
+        self.alpha_bar = xp.exp(log_alpha_bar)
+        self.one_minus_alpha_bar = -xp.expm1(log_alpha_bar)
         self.sqrt_alpha_bar = xp.sqrt(self.alpha_bar)
-        self.sqrt_one_minus_alpha_bar = xp.sqrt(1.0 - self.alpha_bar)
-        # $\bar\alpha_{t-1}$ for t = 1..T (entry 0 unused)
+        self.sqrt_one_minus_alpha_bar = xp.sqrt(self.one_minus_alpha_bar)
+        # $\bar\alpha_{t-1}$ and $1 - \bar\alpha_{t-1}$ for t = 1..T (entry 0 unused)
         alpha_bar_prev = xp.concatenate([one, self.alpha_bar[:-1]])
+        one_minus_alpha_bar_prev = xp.concatenate([zero, self.one_minus_alpha_bar[:-1]])
         with _ignore_divide(xp):
             # $\tilde\beta_t = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\beta_t$  (Ho et al. Eq. 7); 0/0 at t = 0
-            self.beta_tilde = (1.0 - alpha_bar_prev) / (1.0 - self.alpha_bar) * self.beta
+            self.beta_tilde = one_minus_alpha_bar_prev / self.one_minus_alpha_bar * self.beta
             # Eq. 7's mean coefficients: $\tilde\mu_t = c_0 x_0 + c_t x_t$
-            self.posterior_coef_x0 = xp.sqrt(alpha_bar_prev) * self.beta / (1.0 - self.alpha_bar)
-            self.posterior_coef_xt = xp.sqrt(self.alpha) * (1.0 - alpha_bar_prev) / (1.0 - self.alpha_bar)
+            self.posterior_coef_x0 = xp.sqrt(alpha_bar_prev) * self.beta / self.one_minus_alpha_bar
+            self.posterior_coef_xt = xp.sqrt(self.alpha) * one_minus_alpha_bar_prev / self.one_minus_alpha_bar
             # $\mathrm{SNR}(t) = \bar\alpha_t / (1 - \bar\alpha_t)$; +inf at t = 0
-            self.snr = self.alpha_bar / (1.0 - self.alpha_bar)
+            self.snr = self.alpha_bar / self.one_minus_alpha_bar
         self.beta_tilde[0] = xp.nan
         self.posterior_coef_x0[0] = xp.nan
         self.posterior_coef_xt[0] = xp.nan

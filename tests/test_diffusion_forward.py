@@ -1,0 +1,153 @@
+"""Forward process and posterior: properties 1 and 2 of the DDPM issue, in float64.
+
+Oracles are written out here from the Gaussian algebra (products of one-step kernels,
+Bayes' rule as a product of two Gaussian densities in x_{t-1}), never taken from the
+code under test.
+"""
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import scratchgen as sg
+from scratchgen.diffusion import (
+    Schedule,
+    cosine_schedule,
+    linear_schedule,
+    p_mean_from_eps,
+    predict_eps_from_x0,
+    predict_x0_from_eps,
+    q_marginal,
+    q_posterior,
+    q_sample,
+    q_step,
+    q_step_sample,
+)
+
+SCHEDULES = {"linear": linear_schedule(), "cosine": cosine_schedule()}
+schedule_names = st.sampled_from(sorted(SCHEDULES))
+small_betas = st.lists(st.floats(1e-4, 0.5), min_size=2, max_size=40)
+values = st.floats(-5, 5)
+
+
+def batch(n_rows, n_cols=3):
+    return hnp.arrays(np.float64, (n_rows, n_cols), elements=values)
+
+
+# ---------------------------------------------------------------------------
+# Property 1: composing t one-step kernels gives q(x_t | x_0)
+# ---------------------------------------------------------------------------
+@given(small_betas, st.data())
+def test_composed_kernels_equal_closed_form_by_product_formula(betas, data):
+    s = Schedule(np.array(betas))
+    t = data.draw(st.integers(1, s.T))
+    x0 = data.draw(batch(2))
+    # Compose q(x_k | x_{k-1}) = N(sqrt(1-b_k) x_{k-1}, b_k): the mean scales by sqrt(1 - b_k)
+    # and the variance maps v -> (1 - b_k) v + b_k, starting from (x0, 0).
+    scale, var = 1.0, 0.0
+    for k in range(1, t + 1):
+        mean_k, var_k = q_step(s, np.ones((1, 1)), k)  # one step applied to x = 1
+        scale *= float(mean_k[0, 0])
+        var = float(mean_k[0, 0]) ** 2 * var + float(var_k[0, 0])
+    mean, variance = q_marginal(s, x0, t)
+    # closed form, written here: sqrt(prod(1 - b)), 1 - prod(1 - b)
+    prod = float(np.prod(1 - np.array(betas[:t])))
+    np.testing.assert_allclose(mean, np.sqrt(prod) * x0, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(variance, np.full((2, 1), 1 - prod), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(mean, scale * x0, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(variance, np.full((2, 1), var), rtol=1e-11, atol=1e-14)
+
+
+def test_composed_kernels_equal_closed_form_by_simulation():
+    # Run the one-step kernel 300 times on n points started at x0, compare the sample mean and
+    # variance at t = 50, 300 with Eq. 4. Tolerances: 5 standard errors, SE(mean) = sqrt(v/n),
+    # SE(var) = v sqrt(2/(n-1)) for Gaussian samples.
+    s, n = linear_schedule(), 20000
+    g = sg.rng(3)
+    x0_values = np.array([1.5, -2.0])
+    x = np.tile(x0_values, (n, 1))  # (n, 2)
+    for t in range(1, 301):
+        x = q_step_sample(s, x, t, g.standard_normal(x.shape))
+        if t in (50, 300):
+            mean, var = q_marginal(s, x0_values[None, :], t)
+            v = float(var[0, 0])
+            assert np.all(np.abs(x.mean(axis=0) - mean[0]) < 5 * np.sqrt(v / n))
+            assert np.all(np.abs(x.var(axis=0, ddof=1) - v) < 5 * v * np.sqrt(2 / (n - 1)))
+
+
+@given(schedule_names, st.data())
+def test_q_sample_is_eq4(name, data):
+    s = SCHEDULES[name]
+    t = data.draw(hnp.arrays(np.int64, (3,), elements=st.integers(1, 1000)))
+    x0, eps = data.draw(batch(3)), data.draw(batch(3))
+    ab = np.array([np.prod(1 - s.beta[1 : k + 1]) for k in t])[:, None]
+    np.testing.assert_allclose(q_sample(s, x0, t, eps), np.sqrt(ab) * x0 + np.sqrt(1 - ab) * eps, rtol=1e-9, atol=1e-12)
+    # predict_x0_from_eps inverts Eq. 4; predict_eps_from_x0 inverts it the other way
+    xt = q_sample(s, x0, t, eps)
+    ok = ab[:, 0] > 1e-6  # at alpha_bar_t ~ 0, x0 is not recoverable in floating point
+    np.testing.assert_allclose(predict_x0_from_eps(s, xt, t, eps)[ok], x0[ok], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(predict_eps_from_x0(s, xt, t, x0), eps, rtol=1e-8, atol=1e-8)
+
+
+# ---------------------------------------------------------------------------
+# Property 2: the posterior is Bayes' rule; Eq. 11 equals Eq. 7
+# ---------------------------------------------------------------------------
+@given(st.one_of(schedule_names.map(SCHEDULES.get), small_betas.map(lambda b: Schedule(np.array(b)))), st.data())
+def test_posterior_is_bayes_rule(s, data):
+    t = data.draw(st.integers(2, s.T))
+    x0, xt = data.draw(batch(2)), data.draw(batch(2))
+    b, ab = float(s.beta[t]), float(np.prod(1 - s.beta[1 : t + 1]))
+    ab_prev = ab / (1 - b)
+    # q(x_{t-1} | x_t, x_0) ∝ q(x_t | x_{t-1}) q(x_{t-1} | x_0), a product of Gaussians in y = x_{t-1}:
+    #   N(x_t; sqrt(1-b) y, b)  ->  precision (1-b)/b, "natural mean" sqrt(1-b) x_t / b
+    #   N(y; sqrt(ab_prev) x0, 1 - ab_prev)  ->  precision 1/(1-ab_prev), natural mean sqrt(ab_prev) x0/(1-ab_prev)
+    precision = (1 - b) / b + 1 / (1 - ab_prev)
+    mean = (np.sqrt(1 - b) * xt / b + np.sqrt(ab_prev) * x0 / (1 - ab_prev)) / precision
+    mu_tilde, beta_tilde = q_posterior(s, x0, xt, t)
+    np.testing.assert_allclose(beta_tilde, np.full((2, 1), 1 / precision), rtol=1e-9, atol=0)
+    np.testing.assert_allclose(mu_tilde, mean, rtol=1e-9, atol=1e-9)
+
+
+def test_posterior_is_bayes_rule_by_joint_gaussian_conditioning():
+    # A second oracle: the joint of (x_{t-1}, x_t) given x0 is Gaussian; condition on x_t.
+    s = cosine_schedule(T=50)
+    x0 = np.array([[0.7]])
+    for t in range(2, 51):
+        ab_prev, a = float(s.alpha_bar[t - 1]), 1 - float(s.beta[t])
+        var_prev = 1 - ab_prev
+        cov = np.sqrt(a) * var_prev  # Cov(x_{t-1}, x_t | x0)
+        var_t = a * var_prev + (1 - a)
+        xt = np.array([[-0.3]])
+        mean = np.sqrt(ab_prev) * x0 + cov / var_t * (xt - np.sqrt(a * ab_prev) * x0)
+        mu_tilde, beta_tilde = q_posterior(s, x0, xt, t)
+        assert abs(float(mu_tilde[0, 0]) - float(mean[0, 0])) < 1e-12
+        assert abs(float(beta_tilde[0, 0]) - (var_prev - cov**2 / var_t)) < 1e-12
+
+
+def test_posterior_at_t1_is_a_point_mass_at_x0():
+    s = linear_schedule()
+    x0, xt = np.array([[0.25, -1.0]]), np.array([[3.0, 2.0]])
+    mu, var = q_posterior(s, x0, xt, 1)
+    np.testing.assert_allclose(mu, x0, rtol=0, atol=1e-15)
+    assert var[0, 0] == 0.0
+
+
+@given(schedule_names, st.data())
+def test_eps_mean_eq11_equals_posterior_mean_eq7(name, data):
+    s = SCHEDULES[name]
+    t = data.draw(hnp.arrays(np.int64, (4,), elements=st.integers(1, 1000)))
+    x0, eps = data.draw(batch(4)), data.draw(batch(4))
+    xt = q_sample(s, x0, t, eps)
+    mu_tilde, _ = q_posterior(s, x0, xt, t)
+    mu_eps = p_mean_from_eps(s, xt, t, eps)
+    scale = 1 + np.abs(xt) / np.sqrt(s.alpha_bar[t])[:, None]  # rounding grows with 1/sqrt(alpha_bar)
+    assert np.all(np.abs(mu_eps - mu_tilde) < 1e-10 * scale)
+
+
+def test_forward_functions_work_on_tensors_and_record_the_tape():
+    s = linear_schedule()
+    x0 = sg.tensor(np.array([[1.0, 2.0]]), requires_grad=True)
+    eps = np.array([[0.5, -0.5]])
+    xt = q_sample(s, x0, 10, eps)
+    xt.sum().backward()
+    np.testing.assert_allclose(x0.grad.numpy(), np.full((1, 2), np.sqrt(np.prod(1 - s.beta[1:11]))), rtol=1e-12)
