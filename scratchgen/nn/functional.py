@@ -83,10 +83,12 @@ def linear(x, W, b=None):
 # ---------------------------------------------------------------------------
 def _leaky_slope(xd, a):
     r"""The derivative of :math:`\max(x, a x)` as an array: 1 for x > 0, a for x < 0,
-    (1 + a)/2 at x = 0 (the tie rule of ``maximum``): :math:`\tfrac{1+a}{2} + \tfrac{1-a}{2}\operatorname{sign} x`."""
+    (1 + a)/2 at x = 0 (the tie rule of ``maximum``):
+    :math:`a + (1-a)\,\tfrac{1 + \operatorname{sign} x}{2}`, exactly a and 1 off the kink."""
     s = get_xp(xd).sign(xd)
+    s += 1.0
     s *= 0.5 * (1.0 - a)
-    s += 0.5 * (1.0 + a)
+    s += a
     return s
 
 

@@ -247,7 +247,7 @@ class Sequential(Module):
         super().__init__()
         for i, m in enumerate(modules):
             if not isinstance(m, Module):
-                raise TypeError(f"Sequential: argument {i} must be a Module, got {type(m).__name__}")
+                raise TypeError(f"Sequential: argument {i} must be a Module, received {type(m).__name__}")
             setattr(self, str(i), m)
         self._layers = tuple(modules)
 
@@ -277,7 +277,7 @@ class ModuleList(Module):
 
     def append(self, m):
         if not isinstance(m, Module):
-            raise TypeError(f"ModuleList: items must be Modules, got {type(m).__name__}")
+            raise TypeError(f"ModuleList: items must be Modules, received {type(m).__name__}")
         setattr(self, str(len(self._items)), m)
         self._items.append(m)
         return self
