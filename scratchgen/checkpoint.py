@@ -181,10 +181,9 @@ def _compare(loaded, like, path, key=""):
         if not isinstance(loaded, dict):
             raise CheckpointError(f"checkpoint {path!r}: key {key!r} holds {type(loaded).__name__}, expected a dict")
         missing = [k for k in like if k not in loaded]
-        extra = [k for k in loaded if k not in like]
-        if missing or extra:
+        if missing:  # keys the template lacks are allowed: it may describe part of the file
             raise CheckpointError(
-                f"checkpoint {path!r}: under key {key or '/'!r} missing {missing}, unexpected {extra}"
+                f"checkpoint {path!r}: under key {key or '/'!r} missing {missing} (the file has {list(loaded)})"
             )
         for k in like:
             _compare(loaded[k], like[k], path, f"{key}/{k}" if key else str(k))
@@ -205,8 +204,9 @@ def load(path, like=None):
     ----------
     path : str or os.PathLike
     like : nested structure, optional
-        A template (for example ``{"G": G.state_dict(), ...}``): every key and
-        array shape must match it.
+        A template (for example ``{"G": G.state_dict(), ...}``): every key of
+        the template must be in the file, with the same array shapes (the file
+        may hold more).
 
     Raises
     ------
