@@ -233,8 +233,9 @@ def test_minimax_and_nonsaturating_share_fixed_point_not_gradients(n, seed):
     assert np.max(np.abs(g_mm)) < 1e-12 and np.max(np.abs(g_ns)) < 1e-12
     # away from it, with D held at D*: minimax follows grad 2 JSD, non-saturating grad [KL(q||p) - 2 JSD]
     # (Arjovsky & Bottou 2017, Thm. 2.5); oracles by HIPS autograd
-    theta = np.log(p) + r.normal(size=n)
-    assume(np.max(np.abs(_softmax_ag(theta) - p)) > 1e-3)
+    # a point well away from q = p (near it the two gradients agree to third order in q - p)
+    theta = np.log(p) + 2 * r.normal(size=n)
+    assume(np.max(np.abs(_softmax_ag(theta) - p)) > 0.2)
     g_mm, g_ns = _game_gradients(p, theta)
 
     def jsd2(th):
@@ -248,7 +249,7 @@ def test_minimax_and_nonsaturating_share_fixed_point_not_gradients(n, seed):
 
     np.testing.assert_allclose(g_mm, ag_grad(jsd2)(theta), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(g_ns, ag_grad(kl_q_p)(theta) - ag_grad(jsd2)(theta), rtol=1e-9, atol=1e-12)
-    assert np.max(np.abs(g_mm - g_ns)) > 1e-6
+    assert np.max(np.abs(g_mm - g_ns)) > 1e-4
 
 
 # ---------------------------------------------------------------------------
