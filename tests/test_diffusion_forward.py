@@ -53,9 +53,9 @@ def test_composed_kernels_equal_closed_form_by_product_formula(betas, data):
     # closed form, written here: sqrt(prod(1 - b)), 1 - prod(1 - b)
     prod = float(np.prod(1 - np.array(betas[:t])))
     np.testing.assert_allclose(mean, np.sqrt(prod) * x0, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(variance, np.full((2, 1), 1 - prod), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(variance, np.full((1, 1), 1 - prod), rtol=1e-12, atol=1e-14)  # one t: one coefficient
     np.testing.assert_allclose(mean, scale * x0, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(variance, np.full((2, 1), var), rtol=1e-11, atol=1e-14)
+    np.testing.assert_allclose(variance, np.full((1, 1), var), rtol=1e-11, atol=1e-14)
 
 
 def test_composed_kernels_equal_closed_form_by_simulation():
@@ -104,7 +104,7 @@ def test_posterior_is_bayes_rule(s, data):
     precision = (1 - b) / b + 1 / (1 - ab_prev)
     mean = (np.sqrt(1 - b) * xt / b + np.sqrt(ab_prev) * x0 / (1 - ab_prev)) / precision
     mu_tilde, beta_tilde = q_posterior(s, x0, xt, t)
-    np.testing.assert_allclose(beta_tilde, np.full((2, 1), 1 / precision), rtol=1e-9, atol=0)
+    np.testing.assert_allclose(beta_tilde, np.full((1, 1), 1 / precision), rtol=1e-9, atol=0)
     np.testing.assert_allclose(mu_tilde, mean, rtol=1e-9, atol=1e-9)
 
 

@@ -51,7 +51,9 @@ def _eps(eps_model, xt, t: int):
             f"eps_model(x_t, t) must return an array of x_t's shape {tuple(xt.shape)}, "
             f"got {getattr(out, 'shape', type(out).__name__)}"
         )
-    return out
+    # keep the sampling dtype: a model that answers float32 input in float64 must not
+    # switch the chain to float64 half-way (the trajectory buffer has x_T's dtype)
+    return out.astype(xt.dtype, copy=False)
 
 
 def _check_clip(clip_x0):

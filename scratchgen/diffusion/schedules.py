@@ -170,15 +170,16 @@ class Schedule:
 
         Returns
         -------
-        array, shape (B, 1, ..., 1)
-            One coefficient per row, with ``like.ndim`` axes, in ``like``'s float dtype
-            (float32 data is never promoted to float64).
+        array, shape (B, 1, ..., 1), or (1, ..., 1) when ``t`` is one int
+            One coefficient per row (or one for all rows), with ``like.ndim`` axes, in
+            ``like``'s float dtype (float32 data is never promoted to float64).
         """
         ndim = like.ndim
         if ndim < 1:
             raise ValueError(f"data must have a batch axis, shape (B, ...), got shape {tuple(like.shape)}")
-        tt = self.check_t(t, batch=like.shape[0])
-        coef = getattr(self, name)[tt]  # (B,)
+        # one int t for the whole batch (the samplers): a single coefficient, shape (1, ..., 1)
+        tt = self.check_t(t, batch=1 if isinstance(t, numbers.Integral) else like.shape[0])
+        coef = getattr(self, name)[tt]  # (B,) or (1,)
         xp = get_xp(like)
         if get_xp(coef) is not xp:  # schedule made on another backend: move the (B,) coefficients
             coef = xp.asarray(to_numpy(coef))

@@ -1,0 +1,213 @@
+"""Samplers: property 4 of the DDPM issue with the exact optimal ε-predictor for Gaussian
+data, Algorithm 2's z = 0 at the last step, DDIM's determinism and its η = 1 limit.
+
+For data x0 ~ N(mu, s^2) (per dimension), x_t = sqrt(ab) x0 + sqrt(1-ab) eps is Gaussian and
+the minimum-MSE predictor of eps is the regression of eps on x_t:
+
+    eps*(x_t, t) = Cov(eps, x_t) / Var(x_t) (x_t - E x_t) = sqrt(1-ab) / (ab s^2 + 1 - ab) (x_t - sqrt(ab) mu).
+
+With it every sampler step is affine in x_t, so the law of the sampler's output is Gaussian
+with a mean and variance that the tests compute by a scalar recursion (their own oracle).
+"""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import scratchgen as sg
+from scratchgen.diffusion import (
+    ancestral_sample,
+    cosine_schedule,
+    ddim_sample,
+    ddim_step,
+    ddim_timesteps,
+    linear_schedule,
+    p_sample_step,
+)
+
+LINEAR = linear_schedule()
+MU = np.array([2.0, -1.0])
+S = np.array([0.5, 2.0])
+
+
+def alpha_bar_of(s):
+    """alpha_bar_0..T by a plain product (the test's own)."""
+    return np.concatenate([[1.0], np.cumprod(1 - s.beta[1:])])
+
+
+def optimal_eps(s, mu=MU, sd=S):
+    ab_all = alpha_bar_of(s)
+
+    def eps_model(xt, t):
+        ab = ab_all[t][:, None]  # (B, 1)
+        return np.sqrt(1 - ab) / (ab * sd**2 + 1 - ab) * (xt - np.sqrt(ab) * mu)
+
+    return eps_model
+
+
+def ancestral_law(s, sigma2, mu=MU, sd=S):
+    """Mean and variance of Algorithm 2's output under eps*, by the affine recursion
+    x_{t-1} = A_t x_t + c_t + sigma_t z, z = 0 at t = 1, from x_T ~ N(0, 1)."""
+    T = s.T
+    betas = np.asarray(s.beta[1:])
+    ab = alpha_bar_of(s)
+    m, v = np.zeros_like(mu), np.ones_like(mu)
+    for t in range(T, 0, -1):
+        b, a = betas[t - 1], 1 - betas[t - 1]
+        k = np.sqrt(1 - ab[t]) / (ab[t] * sd**2 + 1 - ab[t])
+        A = (1 - b / np.sqrt(1 - ab[t]) * k) / np.sqrt(a)
+        c = b / np.sqrt(1 - ab[t]) * k * np.sqrt(ab[t]) * mu / np.sqrt(a)
+        var_t = b if sigma2 == "beta" else (1 - ab[t - 1]) / (1 - ab[t]) * b
+        m, v = A * m + c, A * A * v + (var_t if t > 1 else 0.0)
+    return m, v
+
+
+@pytest.mark.parametrize("sigma2", ["beta", "beta_tilde"])
+def test_ancestral_sampler_recovers_gaussian_data_moments(sigma2):
+    # Property 4. Measured (T = 1000, linear): the exact law of the output has mean
+    # (2.0000, -0.9998) and variance (0.2508, 3.9906) with sigma^2 = beta, (0.2461, 3.9748)
+    # with beta_tilde, against the data's (2, -1) and (0.25, 4): the discretisation error of
+    # 1000 steps is below 2% of s^2 (and z = 0 at t = 1 removes exactly beta_1 = 1e-4).
+    n = 30000
+    x0 = ancestral_sample(LINEAR, optimal_eps(LINEAR), (n, 2), seed=11, sigma2=sigma2, dtype=np.float64)
+    m_law, v_law = ancestral_law(LINEAR, sigma2)
+    mean, var = x0.mean(axis=0), x0.var(axis=0, ddof=1)
+    se_mean, se_var = np.sqrt(v_law / n), v_law * np.sqrt(2 / (n - 1))  # Gaussian output
+    # the sampler's samples follow the law computed by the recursion: 5 standard errors
+    assert np.all(np.abs(mean - m_law) < 5 * se_mean)
+    assert np.all(np.abs(var - v_law) < 5 * se_var)
+    # and that law is the data's, up to the stated discretisation error
+    assert np.all(np.abs(m_law - MU) < 1e-3)
+    assert np.all(np.abs(v_law - S**2) < 0.02 * S**2)
+    # so the samples have the data's moments: 5 SE plus the discretisation error
+    assert np.all(np.abs(mean - MU) < 5 * se_mean + 1e-3)
+    assert np.all(np.abs(var - S**2) < 5 * se_var + 0.02 * S**2)
+
+
+def test_ancestral_sampler_is_exact_for_standard_normal_data_with_beta():
+    # Ho Sec. 3.2: sigma^2 = beta_t is optimal for x0 ~ N(0, I). Then each reverse step is the
+    # exact reverse kernel, and the output variance is 1 - beta_1 (z = 0 at t = 1 drops beta_1).
+    mu, sd = np.zeros(2), np.ones(2)
+    m, v = ancestral_law(LINEAR, "beta", mu, sd)
+    assert np.all(np.abs(v - (1 - 1e-4)) < 1e-9) and np.all(m == 0)
+    n = 30000
+    x0 = ancestral_sample(LINEAR, optimal_eps(LINEAR, mu, sd), (n, 2), seed=2, dtype=np.float64)
+    assert np.all(np.abs(x0.var(axis=0, ddof=1) - v) < 5 * v * math.sqrt(2 / (n - 1)))
+
+
+def test_last_step_adds_no_noise_and_trajectory_is_indexed_by_t():
+    s = cosine_schedule(T=30)
+    eps_model = optimal_eps(s)
+    x_T = np.random.default_rng(0).standard_normal((5, 2))
+    x0, traj, steps = ancestral_sample(s, eps_model, seed=3, x_T=x_T, return_trajectory=True)
+    assert traj.shape == (31, 5, 2) and steps.tolist() == list(range(31))
+    np.testing.assert_array_equal(traj[30], x_T)
+    np.testing.assert_array_equal(traj[0], x0)
+    # Algorithm 2 at t = 1: x_0 = 1/sqrt(alpha_1) (x_1 - beta_1 / sqrt(1 - alpha_bar_1) eps), no z.
+    b1 = float(s.beta[1])
+    x1 = traj[1]
+    expected = (x1 - b1 / math.sqrt(b1) * eps_model(x1, np.ones(5, dtype=np.int64))) / math.sqrt(1 - b1)
+    np.testing.assert_allclose(x0, expected, rtol=1e-12, atol=1e-12)
+    # ... and at t > 1 the noise is there: x_{t-1} differs from the mean by sigma_t z
+    t = 10
+    ab = alpha_bar_of(s)
+    bt = float(s.beta[t])
+    mean = (traj[t] - bt / math.sqrt(1 - ab[t]) * eps_model(traj[t], np.full(5, t))) / math.sqrt(1 - bt)
+    assert np.abs(traj[t - 1] - mean).max() > 1e-3 * math.sqrt(bt)
+
+
+def test_ancestral_step_with_clipped_x0_uses_the_posterior_of_the_clipped_x0():
+    s = linear_schedule(T=100)
+    xt = np.array([[3.0, -0.2]])
+    eps = np.array([[-2.0, 0.1]])
+    t = 40
+    ab = alpha_bar_of(s)
+    b = float(s.beta[t])
+    x0_hat = np.clip((xt - math.sqrt(1 - ab[t]) * eps) / math.sqrt(ab[t]), -1, 1)
+    mean = (math.sqrt(ab[t - 1]) * b * x0_hat + math.sqrt(1 - b) * (1 - ab[t - 1]) * xt) / (1 - ab[t])
+    z = np.array([[0.5, -0.5]])
+    got = p_sample_step(s, xt, t, eps, z, sigma2="beta", clip_x0=(-1, 1))
+    np.testing.assert_allclose(got, mean + math.sqrt(b) * z, rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# DDIM
+# ---------------------------------------------------------------------------
+def test_ddim_timesteps():
+    taus = ddim_timesteps(1000, 50)
+    assert taus[0] == 1 and taus[-1] == 1000 and len(taus) == 50
+    assert np.all(np.diff(taus) > 0)
+    assert ddim_timesteps(10, 10).tolist() == list(range(1, 11))
+    assert ddim_timesteps(10, 1).tolist() == [10]
+    with pytest.raises(ValueError, match="steps"):
+        ddim_timesteps(10, 11)
+
+
+def test_ddim_eta0_is_deterministic_and_is_the_affine_map():
+    # Property 4 (DDIM): with eta = 0 the output is a function of x_T alone. Under eps*,
+    # each step is affine; the test composes the affine maps itself (Song et al. Eq. 12).
+    s, steps = LINEAR, 50
+    eps_model = optimal_eps(s)
+    x_T = np.random.default_rng(4).standard_normal((200, 2))
+    a = ddim_sample(s, eps_model, seed=1, x_T=x_T, steps=steps, eta=0.0)
+    b = ddim_sample(s, eps_model, seed=999, x_T=x_T, steps=steps, eta=0.0)
+    np.testing.assert_array_equal(a, b)
+    ab = alpha_bar_of(s)
+    taus = [0] + [int(1 + round(i * 999 / (steps - 1))) for i in range(steps)]
+    x = x_T.copy()
+    for i in range(steps, 0, -1):
+        t, tp = taus[i], taus[i - 1]
+        eps = np.sqrt(1 - ab[t]) / (ab[t] * S**2 + 1 - ab[t]) * (x - np.sqrt(ab[t]) * MU)
+        x0_hat = (x - np.sqrt(1 - ab[t]) * eps) / np.sqrt(ab[t])
+        x = np.sqrt(ab[tp]) * x0_hat + np.sqrt(1 - ab[tp]) * eps
+    np.testing.assert_allclose(a, x, rtol=1e-9, atol=1e-9)
+    # with eta > 0 the seed matters
+    c = ddim_sample(s, eps_model, seed=1, x_T=x_T, steps=steps, eta=0.5)
+    d = ddim_sample(s, eps_model, seed=2, x_T=x_T, steps=steps, eta=0.5)
+    assert np.abs(c - d).max() > 1e-3
+
+
+@given(st.integers(2, 1000), st.data())
+def test_ddim_eta1_consecutive_step_is_the_ddpm_step_with_beta_tilde(t, data):
+    # Song et al.: eta = 1 on consecutive steps gives sigma^2 = beta_tilde_t and the mean
+    # sqrt(ab_{t-1}) x0_hat + sqrt(1 - ab_{t-1} - beta_tilde_t) eps = mu_tilde (Eq. 7).
+    arr = hnp.arrays(np.float64, (3, 2), elements=st.floats(-3, 3))
+    xt, eps, z = data.draw(arr), data.draw(arr), data.draw(arr)
+    got = ddim_step(LINEAR, xt, t, t - 1, eps, eta=1.0, z=z)
+    want = p_sample_step(LINEAR, xt, t, eps, z, sigma2="beta_tilde")
+    np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-7 * (1 + np.abs(xt).max()) / math.sqrt(LINEAR.alpha_bar[t]))
+
+
+def test_ddim_trajectory_and_bad_arguments():
+    s = cosine_schedule(T=40)
+    eps_model = optimal_eps(s)
+    x0, traj, steps = ddim_sample(s, eps_model, (3, 2), seed=0, steps=5, return_trajectory=True)
+    assert steps.tolist() == [0, 1, 11, 21, 30, 40]  # 1 + round(i * 39 / 4), half to even
+    assert traj.shape == (6, 3, 2)
+    np.testing.assert_array_equal(traj[0], x0)
+    assert x0.dtype == np.float32  # default dtype kept through the sampler
+    with pytest.raises(ValueError, match="eta"):
+        ddim_sample(s, eps_model, (3, 2), seed=0, eta=1.5)
+    with pytest.raises(ValueError, match="end at T"):
+        ddim_sample(s, eps_model, (3, 2), seed=0, timesteps=np.array([1, 5, 20]))
+    with pytest.raises(ValueError, match="shape"):
+        ancestral_sample(s, lambda xt, t: xt[:, :1], (3, 2), seed=0)
+    with pytest.raises(ValueError, match="sigma2"):
+        ancestral_sample(s, eps_model, (3, 2), seed=0, sigma2="large")
+
+
+def test_samplers_accept_tensor_models_and_run_without_a_tape():
+    s = linear_schedule(T=20)
+    w = sg.tensor(np.array(0.1), requires_grad=True)
+    seen = []
+
+    def model(xt, t):
+        out = w * xt
+        seen.append(out.requires_grad)
+        return out
+
+    x = ancestral_sample(s, model, (4, 2), seed=0)
+    assert x.shape == (4, 2) and not any(seen)
