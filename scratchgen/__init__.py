@@ -1,7 +1,9 @@
 """scratchgen: generative models from scratch in NumPy (CuPy on a GPU), verified by their math.
 
 Layers, bottom up: ``backend`` (which array module), ``autodiff`` (Tensor,
-primitives and their VJP rules, backward, grad), then the models.
+primitives and their VJP rules, backward, grad), ``nn`` and ``optim``,
+``divergences``, ``mmd`` and ``metrics`` (math that needs no training), then the
+model families: ``gan`` (and ``diffusion``, imported on demand).
 """
 from . import backend
 from .autodiff import (  # noqa: F401
@@ -74,7 +76,7 @@ from .backend import (  # noqa: F401
     to_numpy,
     use_backend,
 )
-from .checkpoint import save, load  # noqa: E402,F401
-from . import nn, optim  # noqa: E402,F401
+from .checkpoint import load, save  # noqa: E402,F401
+from . import data, divergences, gan, metrics, mmd, nn, optim  # noqa: E402,F401
 
 __version__ = "0.1.0"

@@ -60,6 +60,11 @@ def value_and_grad(f, argnums=0):
 
     Returns a function ``(*args) -> (value, gradient)``; the gradient is a
     Tensor, or a tuple of Tensors when ``argnums`` is a tuple.
+
+    An argument that already requires grad (a parameter, or an input an outer
+    ``grad`` is tracing) is differentiated in place and the backward pass is
+    recorded, so the returned gradient is on the tape and can be differentiated
+    again. Pass ``x.detach()`` (or an array) when only the values are wanted.
     """
     single = isinstance(argnums, numbers.Integral)
     nums = _argnums_tuple(argnums)
