@@ -38,7 +38,8 @@ import math
 
 from .. import autodiff as ad
 from ..autodiff import Tensor
-from ..backend import get_xp, rng as _rng, to_numpy
+from ..backend import get_xp, to_numpy
+from ..backend import rng as _rng
 from .schedules import Schedule
 
 __all__ = [

@@ -23,7 +23,8 @@ import math
 
 from .. import autodiff as ad
 from ..autodiff import Tensor
-from ..backend import default_dtype, get_xp, rng as _rng, to_numpy
+from ..backend import default_dtype, get_xp, to_numpy
+from ..backend import rng as _rng
 from .ddpm import (
     _check_schedule,
     _check_sigma2,
