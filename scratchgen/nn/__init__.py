@@ -5,8 +5,23 @@ one matmul (:mod:`scratchgen.autodiff.conv`). See ``docs/layers.md``.
 """
 from . import functional, init
 from .layers import (
-    GELU, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Embedding, Flatten, Identity,
-    LayerNorm, LeakyReLU, Linear, ReLU, SiLU, Sigmoid, Tanh, Unflatten,
+    GELU,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    ConvTranspose2d,
+    Dropout,
+    Embedding,
+    Flatten,
+    Identity,
+    LayerNorm,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Tanh,
+    Unflatten,
 )
 from .minibatch import MinibatchDiscrimination, MinibatchStdDev
 from .module import Module, ModuleList, Parameter, Sequential, StateDictError

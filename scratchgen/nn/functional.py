@@ -27,7 +27,8 @@ from ..autodiff import functional as _AF
 from ..autodiff.conv import conv2d, conv_transpose2d  # noqa: F401  (re-exported)
 from ..autodiff.primitives import matmul, mean, reshape, sum, tanh, transpose
 from ..autodiff.tensor import Tensor, is_grad_enabled, primitive, tensor
-from ..backend import get_xp, rng as _rng
+from ..backend import get_xp
+from ..backend import rng as _rng
 
 __all__ = [
     "linear", "relu", "leaky_relu", "tanh", "sigmoid", "gelu", "silu",

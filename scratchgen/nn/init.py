@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 
-from ..backend import get_xp, rng as _rng
+from ..backend import get_xp
+from ..backend import rng as _rng
 
 __all__ = [
     "calculate_fan", "calculate_gain", "normal_", "uniform_", "zeros_", "ones_", "constant_",

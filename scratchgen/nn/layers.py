@@ -16,7 +16,8 @@ import numbers
 
 from ..autodiff.conv import _pair
 from ..autodiff.primitives import reshape, tanh
-from ..backend import default_dtype, get_xp, rng as _rng
+from ..backend import default_dtype, get_xp
+from ..backend import rng as _rng
 from . import functional as F
 from . import init
 from .module import Module, Parameter

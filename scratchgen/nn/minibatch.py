@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 
-from ..autodiff.primitives import abs, concatenate, exp, mean, reshape, sqrt, sum
-from ..autodiff.primitives import broadcast_to
-from ..backend import default_dtype, get_xp, rng as _rng
+from ..autodiff.primitives import abs, broadcast_to, concatenate, exp, mean, reshape, sqrt, sum
+from ..backend import default_dtype, get_xp
+from ..backend import rng as _rng
 from . import init
 from .module import Module, Parameter
 

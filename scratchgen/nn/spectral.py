@@ -21,7 +21,8 @@ estimate) 1-Lipschitz.
 from __future__ import annotations
 
 from ..autodiff.primitives import matmul
-from ..backend import get_xp, rng as _rng
+from ..backend import get_xp
+from ..backend import rng as _rng
 from .module import Parameter
 
 __all__ = ["spectral_norm", "remove_spectral_norm", "power_iteration"]
