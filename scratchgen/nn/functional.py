@@ -5,10 +5,9 @@ for speed, each with a VJP rule written in Tensor operations so that it can be
 differentiated again (WGAN-GP's gradient penalty differentiates a gradient):
 
 * ``linear``: :math:`y = x W^\top + b` in one node instead of three.
-* ``leaky_relu`` / ``relu``: the derivative is the constant array
-  :math:`\tfrac{1+a}{2} + \tfrac{1-a}{2}\operatorname{sign}(x)`, three array
-  passes instead of the ~20 of ``maximum(x, a x)``'s tie-aware rule. It keeps
-  the same tie rule (slope :math:`(1+a)/2` at :math:`x = 0`, so relu'(0) = 1/2).
+* ``leaky_relu`` / ``relu`` (defined in :mod:`scratchgen.autodiff.functional`,
+  re-exported here): the derivative is the constant array
+  :math:`\tfrac{1+a}{2} + \tfrac{1-a}{2}\operatorname{sign}(x)`.
 * ``normalize``: batch norm and layer norm share one primitive whose backward
   is the closed form of Ioffe & Szegedy (2015) with the saved
   :math:`\hat x` and :math:`1/\sigma` (the JAX ``custom_vjp`` idea). When the
@@ -25,6 +24,7 @@ import math
 
 from ..autodiff import functional as _AF
 from ..autodiff.conv import conv2d, conv_transpose2d  # noqa: F401  (re-exported)
+from ..autodiff.functional import leaky_relu, relu  # noqa: F401  (re-exported)
 from ..autodiff.primitives import matmul, mean, reshape, sum, tanh, transpose
 from ..autodiff.tensor import Tensor, is_grad_enabled, primitive, tensor
 from ..backend import get_xp
@@ -82,42 +82,8 @@ def linear(x, W, b=None):
 # ---------------------------------------------------------------------------
 # Activations
 # ---------------------------------------------------------------------------
-def _leaky_slope(xd, a):
-    r"""The derivative of :math:`\max(x, a x)` as an array: 1 for x > 0, a for x < 0,
-    (1 + a)/2 at x = 0 (the tie rule of ``maximum``):
-    :math:`a + (1-a)\,\tfrac{1 + \operatorname{sign} x}{2}`, exactly a and 1 off the kink."""
-    s = get_xp(xd).sign(xd)
-    s += 1.0
-    s *= 0.5 * (1.0 - a)
-    s += a
-    return s
-
-
-@primitive
-def _leaky_relu(xp, x, negative_slope):
-    if negative_slope == 0:
-        return xp.maximum(x, 0)  # a Python 0 keeps x's dtype
-    return xp.maximum(x, x * negative_slope)
-
-
-# The slope is locally constant in x, so it enters the rule as a plain array.
-_leaky_relu.defvjp(lambda g, ans, x, negative_slope: g * _leaky_slope(x.data, negative_slope))
-
-
-def leaky_relu(x, negative_slope=0.01):
-    r""":math:`\max(x, a x)` for :math:`0 \le a \le 1`; slope :math:`(1+a)/2` at 0 (tie rule)."""
-    if not 0 <= negative_slope <= 1:
-        raise ValueError(f"leaky_relu: negative_slope must be in [0, 1], received {negative_slope}")
-    return _leaky_relu(x, float(negative_slope))
-
-
-def relu(x):
-    r""":math:`\max(x, 0)`; relu'(0) = 1/2 as in ``scratchgen.relu``."""
-    return _leaky_relu(x, 0.0)
-
-
 def sigmoid(x):
-    r""":math:`\sigma(x) = \tfrac12(1 + \tanh(x/2))` (overflow-free; see ``scratchgen.sigmoid``)."""
+    r""":math:`\sigma(x) = 1/(1+e^{-x})`, overflow-free (see ``scratchgen.sigmoid``)."""
     return _AF.sigmoid(x)
 
 
