@@ -5,7 +5,7 @@ primitives and their VJP rules, backward, grad), ``nn`` and ``optim``,
 ``divergences``, ``mmd`` and ``metrics`` (math that needs no training), then the
 model families: ``gan`` (and ``diffusion``, imported on demand).
 """
-from . import backend
+from . import backend, data, divergences, gan, metrics, mmd, nn, optim  # noqa: E402,F401
 from .autodiff import (  # noqa: F401
     GradientCheckError,
     Primitive,
@@ -77,6 +77,5 @@ from .backend import (  # noqa: F401
     use_backend,
 )
 from .checkpoint import load, save  # noqa: E402,F401
-from . import data, divergences, gan, metrics, mmd, nn, optim  # noqa: E402,F401
 
 __version__ = "0.1.0"
