@@ -31,7 +31,7 @@ from __future__ import annotations
 import numbers
 
 from .autodiff.primitives import maximum
-from .autodiff.tensor import Tensor, tensor
+from .autodiff.tensor import as_float_tensor
 from .backend import get_xp
 
 __all__ = [
@@ -45,12 +45,7 @@ __all__ = [
 
 
 def _samples(x, name, who):
-    if not isinstance(x, Tensor):
-        if not hasattr(x, "dtype"):
-            raise ValueError(f"{who}: {name} must be a Tensor or an array, got {type(x).__name__}")
-        x = tensor(x)
-    if x.dtype.kind != "f":
-        raise ValueError(f"{who}: {name} must have a float dtype, got {x.dtype}")
+    x = as_float_tensor(x, name, who)
     if x.ndim != 2:
         raise ValueError(f"{who}: {name} must be a 2-D array of samples (n, d), got shape {x.shape}")
     return x

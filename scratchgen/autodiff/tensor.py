@@ -41,6 +41,7 @@ __all__ = [
     "enable_grad",
     "is_grad_enabled",
     "backprop",
+    "as_float_tensor",
 ]
 
 # Recording switch, read on every primitive call (a module global is the fastest lookup).
@@ -240,6 +241,20 @@ def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
     if requires_grad and arr.dtype.kind not in "fc":
         raise TypeError(f"tensor(): requires_grad=True needs a float dtype, got {arr.dtype}")
     return Tensor(arr, requires_grad=requires_grad)
+
+
+def as_float_tensor(x, name: str, who: str) -> Tensor:
+    """``x`` as a float Tensor for function ``who``: arrays become constants (no gradient).
+
+    Errors name the function and the argument: a non-array, or a non-float dtype.
+    """
+    if not isinstance(x, Tensor):
+        if not hasattr(x, "dtype"):
+            raise ValueError(f"{who}: {name} must be a Tensor or an array, got {type(x).__name__}")
+        x = tensor(x)
+    if x.dtype.kind != "f":
+        raise ValueError(f"{who}: {name} must have a float dtype, got {x.dtype}")
+    return x
 
 
 def _as_tensor_like(g, ref: Tensor) -> Tensor:

@@ -33,7 +33,7 @@ Conventions
 from __future__ import annotations
 
 from ..autodiff import functional as F
-from ..autodiff.tensor import Tensor, tensor
+from ..autodiff.tensor import as_float_tensor
 
 __all__ = [
     "d_loss",
@@ -52,12 +52,7 @@ __all__ = [
 
 def _as_scores(x, name, who):
     """``x`` as a float Tensor with at least one element (arrays become constants)."""
-    if not isinstance(x, Tensor):
-        if not hasattr(x, "dtype"):
-            raise ValueError(f"{who}: {name} must be a Tensor or an array, got {type(x).__name__}")
-        x = tensor(x)
-    if x.dtype.kind != "f":
-        raise ValueError(f"{who}: {name} must have a float dtype, got {x.dtype}")
+    x = as_float_tensor(x, name, who)
     if x.size == 0:
         raise ValueError(f"{who}: {name} is empty (shape {x.shape}); a loss needs at least one sample")
     return x

@@ -28,7 +28,7 @@ Conventions
 from __future__ import annotations
 
 from ..autodiff import functional as F
-from ..autodiff.tensor import Tensor, tensor
+from ..autodiff.tensor import Tensor, as_float_tensor
 from ..backend import get_xp
 
 __all__ = [
@@ -48,12 +48,7 @@ def _logits(x, name, form, who):
     """``x`` as a float Tensor of shape (B, C); C >= 2 for "K+1", C >= 1 for "K"."""
     if form not in _FORMS:
         raise ValueError(f"{who}: form must be one of {_FORMS}, got {form!r}")
-    if not isinstance(x, Tensor):
-        if not hasattr(x, "dtype"):
-            raise ValueError(f"{who}: {name} must be a Tensor or an array, got {type(x).__name__}")
-        x = tensor(x)
-    if x.dtype.kind != "f":
-        raise ValueError(f"{who}: {name} must have a float dtype, got {x.dtype}")
+    x = as_float_tensor(x, name, who)
     min_c = 2 if form == "K+1" else 1
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] < min_c:
         want = "(B, K+1) with K >= 1" if form == "K+1" else "(B, K) with K >= 1"

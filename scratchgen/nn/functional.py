@@ -265,24 +265,21 @@ def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
     """
     if not isinstance(target, Tensor):
         target = tensor(target, dtype=logits.dtype)
-    loss = _AF.softplus(logits) - target * logits
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "none":
-        return loss
-    raise ValueError(f"binary_cross_entropy_with_logits: reduction must be 'mean', 'sum' or 'none', received {reduction!r}")
+    return _reduce(_AF.softplus(logits) - target * logits, reduction, "binary_cross_entropy_with_logits")
 
 
 def mse_loss(x, target, reduction="mean"):
     r"""Mean squared error :math:`\frac1n\sum_i (x_i - t_i)^2`."""
     d = x - target
-    loss = d * d
+    return _reduce(d * d, reduction, "mse_loss")
+
+
+def _reduce(loss, reduction, who):
+    """Per-element losses reduced as PyTorch's ``reduction=`` says: "mean", "sum" or "none"."""
     if reduction == "mean":
         return loss.mean()
     if reduction == "sum":
         return loss.sum()
     if reduction == "none":
         return loss
-    raise ValueError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', received {reduction!r}")
+    raise ValueError(f"{who}: reduction must be 'mean', 'sum' or 'none', received {reduction!r}")
