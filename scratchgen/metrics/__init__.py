@@ -1,2 +1,3 @@
-"""Evaluation metrics: mode coverage (``modes``)."""
+"""Evaluation metrics: mode coverage (``modes``) and feature-based image metrics (``images``)."""
+from .images import frechet_distance, gaussian_stats, inception_score, kid, precision_recall
 from .modes import ModeCoverage, mode_coverage
