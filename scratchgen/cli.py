@@ -79,6 +79,9 @@ def build_parser():
     train = top.add_parser("train", help="train a model", description="Train a model; see each model's --help.")
     models = train.add_subparsers(dest="model", required=True)
     _add_gan_parser(models)
+    from .diffusion.cli import add_sample_parser, add_train_parser
+    add_train_parser(models)  # scratchgen train ddpm
+    add_sample_parser(top)  # scratchgen sample
     return parser
 
 

@@ -1,4 +1,4 @@
-r"""Denoisers :math:`\varepsilon_\theta(x_t, t)` for 2-D toy data.
+r"""Denoisers :math:`\varepsilon_\theta(x_t, t)`: an MLP for 2-D toy data, a small CNN for 8×8 images.
 
 References
 ----------
@@ -6,12 +6,15 @@ References
   through the Transformer sinusoidal position embedding (their Appendix B; the code's
   ``get_timestep_embedding``).
 * Vaswani et al. (2017), *Attention Is All You Need*, Sec. 3.5: the sinusoidal embedding.
+* Ho et al.'s U-Net (their Appendix B; Ronneberger et al. 2015; the residual blocks of
+  Zagoruyko & Komodakis 2016), of which :class:`ConvDenoiser` is a two-resolution miniature.
 
 Conventions
 -----------
 t runs 1..T as in Ho (see :mod:`scratchgen.diffusion.schedules`) and is embedded as given.
-A model is called as ``model(x_t, t)`` with ``x_t`` of shape (B, D) (array or Tensor) and
-``t`` an int array of shape (B,), and returns a Tensor of shape (B, D).
+A model is called as ``model(x_t, t)`` with ``x_t`` of shape (B, D) (MLP) or (B, C, H, W)
+(CNN), an array or a Tensor, and ``t`` an int array of shape (B,); it returns a Tensor of
+x_t's shape.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from .. import nn
 from ..autodiff import Tensor
 from ..backend import get_xp, to_numpy
 
-__all__ = ["timestep_embedding", "MLPDenoiser"]
+__all__ = ["timestep_embedding", "MLPDenoiser", "ConvDenoiser"]
 
 
 def timestep_embedding(t, dim: int, like=None, max_period: float = 10000.0):
@@ -108,3 +111,93 @@ class MLPDenoiser(nn.Module):
             raise ValueError(f"MLPDenoiser: t has {emb.shape[0]} rows but x_t has {xt.shape[0]}")
         h_t = nn.functional.silu(self.time_proj(emb))  # (B, time_dim)
         return self.net(ad.concatenate([xt, h_t], axis=1))  # (B, D)
+
+
+class _ResBlock(nn.Module):
+    r"""A residual block with the time embedding added in the middle (Ho's U-Net block, no norm).
+
+    .. math:: h = W_1 * \mathrm{SiLU}(x) + (W_e\,\mathrm{SiLU}(e_t))[:, :, \mathrm{None}, \mathrm{None}],
+              \qquad y = x + W_2 * \mathrm{SiLU}(h)
+
+    (``*`` a 3×3 convolution with padding 1, so the spatial size is kept). Ho et al. use
+    GroupNorm before each SiLU; at 8×8 with a few channels the block trains without it.
+    """
+
+    def __init__(self, channels, emb_dim, dtype=None, generator=None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, dtype=dtype, generator=generator)
+        self.emb = nn.Linear(emb_dim, channels, dtype=dtype, generator=generator)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, dtype=dtype, generator=generator)
+
+    def forward(self, x, emb):
+        silu = nn.functional.silu
+        h = self.conv1(silu(x))  # (B, C, H, W)
+        e = self.emb(emb)  # (B, C)
+        h = h + ad.reshape(e, (e.shape[0], e.shape[1], 1, 1))
+        return x + self.conv2(silu(h))
+
+
+class ConvDenoiser(nn.Module):
+    r"""A small convolutional :math:`\varepsilon_\theta(x_t, t)` for 8×8 images: a two-level U-Net.
+
+    .. code-block:: text
+
+        e  = SiLU(W_e e(t) + b_e)                               time embedding, (B, E)
+        h0 = conv3x3(x_t)                                       (B, C, 8, 8)
+        h1 = ResBlock(h0, e)                                    (B, C, 8, 8)   skip
+        d  = conv3x3, stride 2 (h1); ResBlock; ResBlock         (B, 2C, 4, 4)
+        u  = convT 4x4, stride 2 (d)                            (B, C, 8, 8)
+        h  = conv1x1([u, h1]); ResBlock                         (B, C, 8, 8)
+        eps_theta = conv3x3(SiLU(h))                            (B, in, 8, 8), zero-initialised
+
+    The last convolution starts at zero, so training begins from
+    :math:`\varepsilon_\theta = 0` (the prediction of the prior mean), as in Ho's code
+    (``zero_module``). Any H, W divisible by 2 work; the shipped digits are 8×8.
+
+    Parameters
+    ----------
+    in_channels : int
+        Image channels (1 for the digits).
+    channels : int
+        C, the width at full resolution.
+    time_dim : int
+        Size of the sinusoidal embedding (even); the embedding MLP has width 2·time_dim.
+    generator : seed or Generator, optional
+    """
+
+    def __init__(self, in_channels: int = 1, channels: int = 32, time_dim: int = 32, dtype=None, generator=None):
+        super().__init__()
+        from ..backend import rng
+
+        g = rng(generator)
+        C, E = int(channels), 2 * int(time_dim)
+        self.in_channels, self.time_dim = int(in_channels), int(time_dim)
+        self.time_proj = nn.Linear(time_dim, E, dtype=dtype, generator=g)
+        self.conv_in = nn.Conv2d(in_channels, C, 3, padding=1, dtype=dtype, generator=g)
+        self.block_hi = _ResBlock(C, E, dtype, g)
+        self.down = nn.Conv2d(C, 2 * C, 3, stride=2, padding=1, dtype=dtype, generator=g)
+        self.block_lo1 = _ResBlock(2 * C, E, dtype, g)
+        self.block_lo2 = _ResBlock(2 * C, E, dtype, g)
+        self.up = nn.ConvTranspose2d(2 * C, C, 4, stride=2, padding=1, dtype=dtype, generator=g)
+        self.merge = nn.Conv2d(2 * C, C, 1, dtype=dtype, generator=g)
+        self.block_out = _ResBlock(C, E, dtype, g)
+        self.conv_out = nn.Conv2d(C, in_channels, 3, padding=1, dtype=dtype, generator=g)
+        self.conv_out.weight.data[...] = 0
+        self.conv_out.bias.data[...] = 0
+
+    def forward(self, xt, t):
+        if xt.ndim != 4 or xt.shape[1] != self.in_channels or xt.shape[2] % 2 or xt.shape[3] % 2:
+            raise ValueError(f"ConvDenoiser: x_t must have shape (B, {self.in_channels}, H, W) with even H, W, "
+                             f"got {tuple(xt.shape)}")
+        if not isinstance(xt, Tensor):
+            xt = ad.tensor(xt)
+        silu = nn.functional.silu
+        emb = timestep_embedding(t, self.time_dim, like=self.time_proj.weight.data)  # (B, time_dim)
+        if emb.shape[0] != xt.shape[0]:
+            raise ValueError(f"ConvDenoiser: t has {emb.shape[0]} rows but x_t has {xt.shape[0]}")
+        e = silu(self.time_proj(emb))  # (B, E)
+        h1 = self.block_hi(self.conv_in(xt), e)  # (B, C, H, W)
+        d = self.block_lo2(self.block_lo1(self.down(h1), e), e)  # (B, 2C, H/2, W/2)
+        h = self.merge(ad.concatenate([self.up(d), h1], axis=1))  # (B, C, H, W)
+        h = self.block_out(h, e)
+        return self.conv_out(silu(h))  # (B, in, H, W)
