@@ -13,7 +13,7 @@ __all__ = ["main", "build_parser"]
 
 
 def _add_gan_parser(sub):
-    from .gan.train import LOSSES, GANConfig
+    from .gan.train import DATASETS, LOSSES, GANConfig
 
     d = GANConfig()
     p = sub.add_parser(
@@ -23,8 +23,9 @@ def _add_gan_parser(sub):
                     "(samples.png with the critic's contours, losses.png, modes.png).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--data", default=d.data, choices=["ring8", "grid25", "swissroll", "moons"],
-                   help="training distribution (ring8: radius 1, std 0.01; grid25: {-4..4}^2, std 0.05)")
+    p.add_argument("--data", default=d.data, choices=sorted(DATASETS),
+                   help="training distribution (ring8: radius 1, std 0.01; grid25: {-4..4}^2, std 0.05; "
+                        "mixture1d: 1-D, means ±2, std 0.5, also reports W1)")
     p.add_argument("--loss", default=d.loss, choices=sorted(LOSSES), help="GAN loss")
     p.add_argument("--penalty", default=None, choices=["gp", "r1"],
                    help="critic penalty: WGAN-GP gradient penalty or R1")
@@ -37,6 +38,10 @@ def _add_gan_parser(sub):
     p.add_argument("--unrolled", type=int, default=0, metavar="K",
                    help="unrolled GAN: the generator sees K differentiable critic updates")
     p.add_argument("--unroll-lr", type=float, default=d.unroll_lr, help="step size of the unrolled updates")
+    p.add_argument("--pack", type=int, default=d.pack, metavar="M",
+                   help="PacGAN packing: the critic sees M samples concatenated (must divide --batch)")
+    p.add_argument("--lr-schedule", default=None, choices=["cosine"],
+                   help="learning-rate schedule of both players: cosine decay to 0 over --steps (default: constant)")
     p.add_argument("--steps", type=int, default=d.steps, help="generator updates")
     p.add_argument("--d-steps", type=int, default=d.d_steps, help="critic updates per generator update")
     p.add_argument("--batch", type=int, default=d.batch, help="samples per minibatch (data and noise)")
@@ -63,6 +68,7 @@ def _run_gan(args):
         data=args.data, loss=args.loss, penalty=args.penalty, penalty_weight=args.penalty_weight,
         clip=args.clip, spectral_norm=args.spectral_norm, label_smoothing=args.label_smoothing,
         minibatch_disc=args.minibatch_disc, unrolled=args.unrolled, unroll_lr=args.unroll_lr,
+        pack=args.pack, lr_schedule=args.lr_schedule,
         steps=args.steps, d_steps=args.d_steps, batch=args.batch, z_dim=args.z_dim, hidden=args.hidden,
         lr_g=args.lr_g, lr_d=args.lr_d, betas=(args.beta1, args.beta2), eval_every=args.eval_every,
         n_eval=args.n_eval, seed=args.seed, progress=not args.no_progress,

@@ -12,21 +12,32 @@ import numpy  # noqa: E402  (plotting works on NumPy copies)
 from .autodiff.tensor import no_grad, tensor  # noqa: E402
 from .backend import default_dtype, to_numpy  # noqa: E402
 
-__all__ = ["critic_contours", "gan_figures", "samples_over_data"]
+__all__ = ["critic_contours", "critic_scores", "gan_figures", "samples_over_data"]
 
 
-def critic_contours(ax, D, lim, n=150):
-    """Filled contours of the critic's score D(x) over the square [-lim, lim]²."""
-    g = numpy.linspace(-lim, lim, n)
-    xx, yy = numpy.meshgrid(g, g)
-    pts = numpy.stack([xx.ravel(), yy.ravel()], 1).astype(default_dtype())
+def critic_scores(D, pts, pack=1):
+    r"""Scores D(x) at the rows of ``pts`` (n, d), NumPy out.
+
+    With packing (PacGAN) the critic takes m samples at once; a single point x is scored
+    as the pack of m copies, :math:`D(x \oplus \dots \oplus x)`.
+    """
+    pts = numpy.tile(numpy.asarray(pts, dtype=default_dtype()), (1, pack))  # (n, m d)
     was_training = getattr(D, "training", False)
     if hasattr(D, "eval"):
         D.eval()
     with no_grad():
-        s = to_numpy(D(tensor(pts)).data).reshape(n, n)
+        s = to_numpy(D(tensor(pts)).data).reshape(-1)
     if was_training:
         D.train()
+    return s
+
+
+def critic_contours(ax, D, lim, n=150, pack=1):
+    """Filled contours of the critic's score D(x) over the square [-lim, lim]² (see ``critic_scores``)."""
+    g = numpy.linspace(-lim, lim, n)
+    xx, yy = numpy.meshgrid(g, g)
+    pts = numpy.stack([xx.ravel(), yy.ravel()], 1)
+    s = critic_scores(D, pts, pack).reshape(n, n)
     cs = ax.contourf(xx, yy, s, levels=20, cmap="coolwarm", alpha=0.6)
     return cs
 
@@ -49,11 +60,29 @@ def _lim(data):
 
 
 def gan_figures(run, data_eval, out_dir):
-    """samples.png (samples over data, critic contours), losses.png, modes.png."""
+    """samples.png (samples over data, critic contours; in 1-D histograms and the critic's curve),
+    losses.png, modes.png."""
     lim = _lim(data_eval.x)
-    fig, ax = plt.subplots(figsize=(5, 5))
+    pack = getattr(run.config, "pack", 1)
+    fig, ax = plt.subplots(figsize=(5, 5) if data_eval.x.shape[1] == 2 else (6, 3.5))
+    if data_eval.x.shape[1] == 1:
+        data, samples = to_numpy(data_eval.x)[:, 0], to_numpy(run.samples)[:, 0]
+        bins = numpy.linspace(-lim, lim, 81)
+        ax.hist(data, bins=bins, density=True, color="0.6", alpha=0.7, label="data")
+        ax.hist(samples, bins=bins, density=True, color="navy", alpha=0.5, label="G(z)")
+        ax.set_xlabel("x")
+        ax.set_ylabel("density")
+        ax2 = ax.twinx()
+        grid = numpy.linspace(-lim, lim, 400)
+        ax2.plot(grid, critic_scores(run.D, grid[:, None], pack), c="crimson", lw=1.5, label="critic D(x)")
+        ax2.set_ylabel("critic score D(x)", color="crimson")
+        title = f"{run.config.loss} on {run.config.data}, step {run.config.steps}"
+        if "w1" in run.final:
+            title += f", W1 = {run.final['w1']:.3f}"
+        ax.set_title(title, fontsize=9)
+        ax.legend(loc="upper left", fontsize=8)
     if data_eval.x.shape[1] == 2:
-        cs = critic_contours(ax, run.D, lim)
+        cs = critic_contours(ax, run.D, lim, pack=pack)
         fig.colorbar(cs, ax=ax, fraction=0.046, label="critic score D(x)")
         title = f"{run.config.loss} on {run.config.data}, step {run.config.steps}"
         if "modes_captured" in run.final:

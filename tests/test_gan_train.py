@@ -8,7 +8,16 @@ import pytest
 
 import scratchgen as sg
 from scratchgen.cli import build_parser, main
-from scratchgen.gan.train import GANConfig, TrainingDiverged, _unrolled_g_loss, build_models, train_gan
+from scratchgen.gan.train import (
+    GANConfig,
+    TrainingDiverged,
+    _distances,
+    _unrolled_g_loss,
+    build_models,
+    load_data,
+    pack,
+    train_gan,
+)
 
 TINY = dict(steps=12, eval_every=6, batch=64, hidden=16, z_dim=8, n_eval=200, progress=False)
 
@@ -46,7 +55,9 @@ def test_help_documents_every_option(capsys):
     dict(loss="wgan", penalty="gp"), dict(loss="hinge", spectral_norm=True),
     dict(loss="nonsaturating", penalty="r1"), dict(loss="nonsaturating", label_smoothing=0.9),
     dict(loss="nonsaturating", minibatch_disc=True), dict(loss="nonsaturating", unrolled=2),
-    dict(loss="nonsaturating", data="grid25"),
+    dict(loss="nonsaturating", data="grid25"), dict(loss="nonsaturating", pack=4),
+    dict(loss="wgan", penalty="gp", pack=2), dict(loss="nonsaturating", pack=2, unrolled=1),
+    dict(loss="hinge", spectral_norm=True, lr_schedule="cosine"),
 ])
 def test_every_option_trains_finitely(options):
     cfg = GANConfig(**{**TINY, "steps": 4, "eval_every": 4, **options})
@@ -117,5 +128,81 @@ def test_bad_config_is_a_clear_error():
         train_gan(GANConfig(**{**TINY, "loss": "wasserstein"}))
     with pytest.raises(ValueError, match="label_smoothing applies to the minimax / nonsaturating"):
         train_gan(GANConfig(**{**TINY, "loss": "wgan", "label_smoothing": 0.9}))
+    with pytest.raises(ValueError, match="data must be one of .*got 'ring9'"):
+        train_gan(GANConfig(**{**TINY, "data": "ring9"}))
     with pytest.raises(SystemExit):
         main(["train", "gan", "--loss", "wasserstein", "--out", os.devnull])
+
+
+def test_pack_concatenates_consecutive_samples():
+    x = sg.tensor(np.arange(24, dtype=np.float32).reshape(12, 2))
+    packed = pack(x, 4)
+    assert packed.shape == (3, 8)
+    np.testing.assert_array_equal(packed.numpy()[1], np.arange(8, 16))  # samples 4..7, each (x, y)
+    assert pack(x, 1) is x
+    with pytest.raises(ValueError, match="not a multiple of the pack size m=5"):
+        pack(x, 5)
+    with pytest.raises(ValueError, match="pack must be a positive int dividing batch=64, got 3"):
+        train_gan(GANConfig(**{**TINY, "pack": 3}))
+
+
+def test_packed_critic_sees_m_samples_and_gradients_reach_every_one():
+    cfg = GANConfig(**{**TINY, "pack": 4})
+    gen = sg.rng(0)
+    G, D = build_models(cfg, 2, gen)
+    assert D.parameters()[0].shape[-1] * D.parameters()[0].shape[0] == 4 * 2 * 16  # first layer: 8 -> 16
+    x = sg.tensor(sg.data.ring(16, seed=1).x)
+    x.requires_grad = True
+    D(pack(x, 4)).sum().backward()
+    assert np.all(np.abs(x.grad.numpy()).sum(axis=1) > 0)  # every sample of every pack gets a gradient
+
+
+def test_cosine_schedule_decays_both_learning_rates_to_zero():
+    cfg = GANConfig(**{**TINY, "steps": 10, "eval_every": 10, "lr_schedule": "cosine", "lr_g": 2e-3})
+    run = train_gan(cfg)
+    # eta_t = eta_0 (1 + cos(pi t / T)) / 2 for the update t = 0..T-1
+    expected = [2e-3 * 0.5 * (1 + math.cos(math.pi * t / 10)) for t in range(10)]
+    np.testing.assert_allclose(run.history["lr_g"], expected, rtol=1e-12, atol=0)
+    assert train_gan(GANConfig(**{**TINY, "steps": 3, "eval_every": 3})).history["lr_g"] == [1e-4] * 3
+    with pytest.raises(ValueError, match="lr_schedule must be None or 'cosine', got 'linear'"):
+        train_gan(GANConfig(**{**TINY, "lr_schedule": "linear"}))
+
+
+def test_resume_with_packing_and_cosine_schedule_is_bit_identical(tmp_path):
+    opts = {**TINY, "pack": 2, "lr_schedule": "cosine"}
+    straight = train_gan(GANConfig(**opts), out_dir=str(tmp_path / "a"))
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(step, G, D):  # the same 12-step run, killed after its step-6 checkpoint
+        if step == 8:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train_gan(GANConfig(**opts), out_dir=str(tmp_path / "b"), callback=interrupt)
+    resumed = train_gan(GANConfig(**opts), out_dir=str(tmp_path / "b"), resume=str(tmp_path / "b" / "checkpoint.npz"))
+    np.testing.assert_array_equal(resumed.samples, straight.samples)
+    assert resumed.history["lr_g"] == straight.history["lr_g"]
+
+
+@pytest.mark.parametrize("name", ["ring8", "grid25", "mixture1d"])
+def test_mmd2_to_held_out_data_is_near_zero_for_data_and_large_for_a_collapsed_generator(name):
+    a, b = load_data(name, 2500, seed=1).x, load_data(name, 2500, seed=2).x
+    same = _distances(a, b)["mmd2"]
+    assert -5e-3 < same < 5e-3  # unbiased: centred on 0 for P = Q
+    collapsed = _distances(np.repeat(a[:1], 2500, axis=0), b)["mmd2"]
+    assert collapsed > 1.0
+
+
+def test_metrics_json_has_mmd2_and_in_1d_the_w1_distance(tmp_path):
+    run = train_gan(GANConfig(**{**TINY, "data": "mixture1d"}), out_dir=str(tmp_path))
+    metrics = json.loads((tmp_path / "metrics.json").read_text())["final"]
+    held_out = load_data("mixture1d", TINY["n_eval"], seed=10_000).x
+    w1 = float(sg.divergences.w1_1d(run.samples[:, 0], held_out[:, 0]))
+    assert metrics["w1"] == pytest.approx(w1, rel=1e-6) and w1 > 0
+    assert math.isfinite(metrics["mmd2"]) and metrics["n_modes"] == 2
+    assert np.load(tmp_path / "samples.npy").shape == (TINY["n_eval"], 1)
+    assert (tmp_path / "samples.png").stat().st_size > 0
+    ring = train_gan(GANConfig(**{**TINY, "steps": 2, "eval_every": 2}))
+    assert "mmd2" in ring.final and "w1" not in ring.final

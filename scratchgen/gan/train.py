@@ -12,8 +12,23 @@ One iteration (Goodfellow et al. 2014, Algorithm 1; Arjovsky et al. 2017, Algori
    gradient steps of size ``unroll_lr``; Metz et al. unroll the optimiser they train
    with (Adam), which needs Adam's state on the tape too.
 
+Two options aimed at mode collapse and sample precision:
+
+* ``pack=m`` (PacGAN, Lin et al. 2018, Section 3): the critic sees *packs* of m samples
+  concatenated, :math:`D(x_1 \oplus \dots \oplus x_m)`, all real or all generated. A batch of
+  B samples becomes B/m packs of dimension m·d. A pack drawn from a collapsed generator is m
+  near-copies, which the critic tells from m independent data points easily: PacGAN shows
+  that packing turns the total-variation distance between P and Q into that between
+  :math:`P^m` and :math:`Q^m`, which grows with m for mode-dropping Q.
+* ``lr_schedule="cosine"``: both learning rates follow
+  :math:`\eta_t = 	frac12\eta_0(1 + \cos(\pi t/T))` over the T generator steps
+  (Loshchilov & Hutter 2017, Eq. 5, no restarts), decaying to 0 at the end, so the last
+  generator updates are small and the samples settle near the modes instead of jittering
+  around them with Adam's step size.
+
 Around it: a progress bar (tqdm), evaluation every ``eval_every`` steps (mode
-coverage on ``n_eval`` samples), a check that stops with a clear message at the
+coverage on ``n_eval`` samples; at the end also MMD² to held-out data and, for
+1-D data, W1), a check that stops with a clear message at the
 first non-finite loss or parameter, leaving the last good checkpoint on disk, and
 resume from a checkpoint.
 
@@ -33,8 +48,11 @@ from .. import backend as _backend
 from .. import nn, optim
 from ..autodiff.tensor import Tensor, backprop, no_grad, tensor
 from ..checkpoint import load, save
-from ..data import load_toy
+from ..data import load_toy, mixture_1d
+from ..data.toy import ToyData
+from ..divergences import w1_1d
 from ..metrics import mode_coverage
+from ..mmd import mmd2
 from . import losses as L
 from .penalties import gradient_penalty, r1_penalty
 
@@ -61,6 +79,25 @@ LOSSES = {
 }
 
 
+# 1-D: a two-component Gaussian mixture (means ±2, std 0.5), for W1 and the 1-D pictures
+_MIX1D = dict(means=(-2.0, 2.0), stds=0.5)
+
+
+def _mixture1d(n, seed=None):
+    d = mixture_1d(n, **_MIX1D, seed=seed)
+    return ToyData(d.x, d.centres, _MIX1D["stds"])
+
+
+DATASETS = {"ring8", "grid25", "swissroll", "moons", "mixture1d"}
+
+
+def load_data(name, n, seed=None) -> ToyData:
+    """``scratchgen.data.load_toy`` plus ``"mixture1d"`` (1-D, means ±2, std 0.5)."""
+    if name == "mixture1d":
+        return _mixture1d(n, seed=seed)
+    return load_toy(name, n, seed=seed)
+
+
 class TrainingDiverged(RuntimeError):
     """A loss or a parameter became NaN or infinite."""
 
@@ -69,7 +106,7 @@ class TrainingDiverged(RuntimeError):
 class GANConfig:
     """Settings of one run; the defaults follow the Unrolled-GAN / GDPP 2-D protocol."""
 
-    data: str = "ring8"  # ring8 | grid25 | swissroll | moons
+    data: str = "ring8"  # ring8 | grid25 | swissroll | moons | mixture1d
     loss: str = "nonsaturating"  # minimax | nonsaturating | lsgan | wgan | hinge
     penalty: str | None = None  # None | "gp" (WGAN-GP) | "r1"
     penalty_weight: float = 10.0  # lambda of WGAN-GP, gamma of R1
@@ -79,6 +116,8 @@ class GANConfig:
     minibatch_disc: bool = False  # minibatch discrimination before D's last layer
     unrolled: int = 0  # K differentiable critic steps seen by G (Metz et al. 2017)
     unroll_lr: float = 1e-2
+    pack: int = 1  # PacGAN: the critic sees packs of `pack` samples (Lin et al. 2018)
+    lr_schedule: str | None = None  # None (constant) | "cosine" (decay to 0 over `steps`)
     steps: int = 5000  # generator updates
     d_steps: int = 1  # critic updates per generator update
     batch: int = 512
@@ -103,10 +142,16 @@ class GANConfig:
                                  f"got loss={self.loss!r}")
             if not 0 < self.label_smoothing <= 1:
                 raise ValueError(f"label_smoothing must be in (0, 1], got {self.label_smoothing}")
+        if self.data not in DATASETS:
+            raise ValueError(f"data must be one of {sorted(DATASETS)}, got {self.data!r}")
+        if self.lr_schedule not in (None, "cosine"):
+            raise ValueError(f"lr_schedule must be None or 'cosine', got {self.lr_schedule!r}")
+        if not isinstance(self.pack, int) or self.pack < 1 or self.batch % self.pack:
+            raise ValueError(f"pack must be a positive int dividing batch={self.batch}, got {self.pack!r}")
         if self.unrolled and self.spectral_norm:
             raise ValueError("unrolled and spectral_norm cannot be combined here (the unrolled "
                              "critic is evaluated with explicit weights)")
-        for name in ("steps", "d_steps", "batch", "z_dim", "hidden", "eval_every", "n_eval"):
+        for name in ("steps", "d_steps", "batch", "z_dim", "hidden", "eval_every", "n_eval", "pack"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
@@ -115,14 +160,14 @@ class GANConfig:
 
 
 def build_models(cfg: GANConfig, dim: int, generator):
-    """G: z -> 2 hidden ReLU layers -> R^dim; D: R^dim -> 2 hidden LeakyReLU(0.2) layers -> 1 score."""
+    """G: z -> 2 hidden ReLU layers -> R^dim; D: R^(pack·dim) -> 2 hidden LeakyReLU(0.2) layers -> 1 score."""
     h = cfg.hidden
     G = nn.Sequential(
         nn.Linear(cfg.z_dim, h, generator=generator), nn.ReLU(),
         nn.Linear(h, h, generator=generator), nn.ReLU(),
         nn.Linear(h, dim, generator=generator),
     )
-    d_layers = [nn.Linear(dim, h, generator=generator), nn.LeakyReLU(0.2),
+    d_layers = [nn.Linear(cfg.pack * dim, h, generator=generator), nn.LeakyReLU(0.2),
                 nn.Linear(h, h, generator=generator), nn.LeakyReLU(0.2)]
     if cfg.minibatch_disc:
         d_layers += [nn.MinibatchDiscrimination(h, 16, 5, generator=generator), nn.Linear(h + 16, 1, generator=generator)]
@@ -165,6 +210,20 @@ class GANRun:
     samples: object = None
 
 
+def pack(x, m):
+    r"""PacGAN packing (Lin et al. 2018): rows (B, d) -> (B/m, m·d), row i = :math:`x_{im} \oplus \dots \oplus x_{im+m-1}`.
+
+    Consecutive rows are independent draws, so each pack is m independent samples.
+    ``m = 1`` returns ``x`` itself.
+    """
+    if m == 1:
+        return x
+    B, d = x.shape
+    if B % m:
+        raise ValueError(f"pack: the batch {B} is not a multiple of the pack size m={m}")
+    return x.reshape(B // m, m * d)  # (B/m, m d)
+
+
 def _finite(x) -> bool:
     return math.isfinite(float(x))
 
@@ -201,17 +260,19 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
     """
     cfg.validate()
     gen = _backend.rng(cfg.seed)
-    data_eval = load_toy(cfg.data, cfg.n_eval, seed=cfg.seed + 10_000)  # held out, for metrics
+    data_eval = load_data(cfg.data, cfg.n_eval, seed=cfg.seed + 10_000)  # held out, for metrics
     dim = data_eval.x.shape[1]
     G, D = build_models(cfg, dim, gen)
     opt_G = optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
     opt_D = optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+    # eta_t = eta_0 (1 + cos(pi t / T)) / 2, one step per generator update (critic steps share it)
+    scheds = [optim.CosineAnnealingLR(o, T_max=cfg.steps) for o in (opt_G, opt_D)] if cfg.lr_schedule else []
     d_loss_fn, g_loss_fn = LOSSES[cfg.loss]
     if cfg.label_smoothing is not None:
         alpha = cfg.label_smoothing
         d_loss_fn = lambda r, f: L.d_loss_label_smoothing(r, f, alpha=alpha)  # noqa: E731
 
-    history = {"step": [], "loss_d": [], "loss_g": [], "eval_step": [], "modes": [], "high_quality": []}
+    history = {"step": [], "loss_d": [], "loss_g": [], "lr_g": [], "eval_step": [], "modes": [], "high_quality": []}
     start, last_good = 0, None
     ckpt_path = os.path.join(out_dir, "checkpoint.npz") if out_dir else None
     if out_dir:
@@ -224,10 +285,13 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
         opt_D.load_state_dict(state["opt_D"])
         gen = state["rng"]
         start = last_good = int(state["step"])
+        for s in scheds:  # a closed form of the step count: resuming is exact
+            s.last_epoch = start
+            s._apply()
         history = {k: list(v) for k, v in state["history"].items()}
 
     def sample_data(n):
-        return tensor(load_toy(cfg.data, n, seed=gen).x)
+        return tensor(load_data(cfg.data, n, seed=gen).x)
 
     def sample_z(n):
         return tensor(gen.standard_normal((n, cfg.z_dim)).astype(_backend.default_dtype()))
@@ -260,9 +324,9 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
     for step in bar:
         # 1. critic updates
         for _ in range(cfg.d_steps):
-            x_real = sample_data(cfg.batch)
+            x_real = pack(sample_data(cfg.batch), cfg.pack)  # (B/m, m d)
             with no_grad():
-                x_fake = G(sample_z(cfg.batch))
+                x_fake = pack(G(sample_z(cfg.batch)), cfg.pack)
             loss_d = d_loss_fn(D(x_real), D(x_fake))
             if cfg.penalty == "gp":
                 loss_d = loss_d + gradient_penalty(D, x_real, x_fake, lam=cfg.penalty_weight, rng=gen)
@@ -278,16 +342,20 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
         if cfg.unrolled:
             loss_g = _unrolled_g_loss(cfg, G, D, z, sample_data(cfg.batch), d_loss_fn, g_loss_fn)
         else:
-            loss_g = g_loss_fn(D(G(z)))
+            loss_g = g_loss_fn(D(pack(G(z), cfg.pack)))
         opt_G.zero_grad()
         loss_g.backward()
+        lr_used = opt_G.param_groups[0]["lr"]
         opt_G.step()
+        for s in scheds:
+            s.step()
 
         ld, lg = float(loss_d.item()), float(loss_g.item())
         _check_finite(step + 1, {"loss_D": ld, "loss_G": lg}, params, ckpt_path, last_good)
         history["step"].append(step + 1)
         history["loss_d"].append(ld)
         history["loss_g"].append(lg)
+        history["lr_g"].append(lr_used)
         if callback is not None:
             callback(step + 1, G, D)
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
@@ -304,6 +372,7 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
     final = {"steps": cfg.steps, "data": cfg.data, "loss": cfg.loss}
     if cov is not None:
         final.update(cov.as_dict())
+    final.update(_distances(x, data_eval.x))
     run = GANRun(cfg, G, D, history, final, _backend.to_numpy(x))
     if out_dir:
         _write_outputs(run, out_dir, data_eval)
@@ -313,7 +382,8 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
 def _unrolled_g_loss(cfg, G, D, z, x_real, d_loss_fn, g_loss_fn):
     """Generator loss against the critic after ``cfg.unrolled`` differentiable gradient steps."""
     theta = D.parameters()
-    x_fake = G(z)  # on the tape: G's gradient flows through the unrolled critic updates too
+    x_real = pack(x_real, cfg.pack)
+    x_fake = pack(G(z), cfg.pack)  # on the tape: G's gradient flows through the unrolled critic updates too
     for _ in range(cfg.unrolled):
         with _parameters_replaced(D, theta):
             loss_d = d_loss_fn(D(x_real), D(x_fake))
@@ -322,6 +392,25 @@ def _unrolled_g_loss(cfg, G, D, z, x_real, d_loss_fn, g_loss_fn):
         theta = [t - cfg.unroll_lr * g if g is not None else t for t, g in zip(theta, grads)]
     with _parameters_replaced(D, theta):
         return g_loss_fn(D(x_fake))
+
+
+MMD_SIGMAS = (0.05, 0.2, 1.0)  # bandwidths of the evaluation kernel: fine (about σ of grid25), mid, global
+
+
+def _distances(samples, held_out):
+    r"""Sample-based distances of the generated samples to held-out data (no gradient).
+
+    * ``mmd2``: unbiased :math:`\mathrm{MMD}^2_u` (Gretton et al. 2012, Eq. 3) with the sum of RBF
+      kernels of bandwidths ``MMD_SIGMAS``, fixed so that numbers compare across runs
+      (a median-heuristic bandwidth would change with the samples);
+    * ``w1`` (1-D data only): the exact :math:`W_1` between the two empirical distributions,
+      :math:`\int |F(t) - G(t)|\,dt` (:func:`scratchgen.divergences.w1_1d`).
+    """
+    with no_grad():
+        out = {"mmd2": float(mmd2(samples, held_out, kernel="rbf", sigma=MMD_SIGMAS).item())}
+    if samples.shape[1] == 1:
+        out["w1"] = float(w1_1d(samples[:, 0], held_out[:, 0]))
+    return out
 
 
 def _write_outputs(run: GANRun, out_dir, data_eval):

@@ -1,0 +1,228 @@
+r"""Mode collapse on 2-D mixtures: every GAN loss on the ring and the grid, several seeds.
+
+Protocol (Metz et al. 2017, Unrolled GAN code; Elfeki et al. 2019, GDPP; VEEGAN's metrics):
+
+* data: ``ring8`` (8 Gaussians, radius 1, σ = 0.01, centres at angles 2πk/8) and ``grid25``
+  (25 Gaussians at {−4, −2, 0, 2, 4}², σ = 0.05);
+* G and D: MLPs with two hidden layers of 128 units (G: ReLU, D: LeakyReLU 0.2), z ~ N(0, I_64);
+  Adam, batch 512;
+* evaluation: 2500 generated samples; each goes to its nearest centre and is *high-quality*
+  if within 3σ of it; *modes captured* = centres with at least one high-quality sample
+  (:func:`scratchgen.metrics.mode_coverage`); also KL of the mode histogram from uniform and
+  MMD² to 2500 held-out data points;
+* every configuration on both data sets with several seeds; the table reports mean ± std
+  over seeds (population std, ``numpy.std``).
+
+The configurations (``CONFIGS``): the minimax and non-saturating GAN (Goodfellow et al. 2014),
+LSGAN (Mao et al. 2017), WGAN with weight clipping (Arjovsky et al. 2017), WGAN-GP (Gulrajani
+et al. 2017), hinge loss with spectral norm (Miyato et al. 2018), the unrolled GAN
+(Metz et al. 2017), and PacGAN packing (Lin et al. 2018) with a cosine learning-rate decay.
+
+Outputs in ``--out``: ``results.json`` (every run), ``table.md`` (the Markdown table),
+``mode_collapse.png`` (rows: configurations, columns: data sets; seed 0's samples over the
+data with the critic's contours), and one run directory per (configuration, data, seed)
+with the files of ``scratchgen train gan``. Runs whose ``metrics.json`` already holds the same
+configuration are reused, so an interrupted sweep continues where it stopped.
+
+    python demos/mode_collapse.py --out runs/mode_collapse --jobs 2      # the full table
+    python demos/mode_collapse.py --out runs/mc_quick --quick            # seconds (CI)
+"""
+import argparse
+import dataclasses
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+# name -> (GANConfig options, label in the table). Steps are set so that each run costs about
+# 30-60 s of one core (a critic step with a gradient penalty or an unrolled generator step costs
+# 5-10 plain steps); the other settings are GANConfig's defaults: 2x128 hidden units, z in R^64,
+# Adam(lr 1e-4, betas (0.5, 0.999)), batch 512, 2500 evaluated samples.
+CONFIGS = {
+    "minimax": (dict(loss="minimax", steps=3000), "GAN, minimax (Goodfellow et al. 2014)"),
+    "nonsaturating": (dict(loss="nonsaturating", steps=3000), "GAN, non-saturating"),
+    "lsgan": (dict(loss="lsgan", steps=3000), "LSGAN (Mao et al. 2017)"),
+    "wgan-clip": (dict(loss="wgan", clip=0.01, d_steps=5, lr_g=5e-5, lr_d=5e-5, steps=1000),
+                  "WGAN, clipping c = 0.01, 5 critic steps"),
+    "wgan-gp": (dict(loss="wgan", penalty="gp", d_steps=5, steps=1000), "WGAN-GP, λ = 10, 5 critic steps"),
+    "hinge-sn": (dict(loss="hinge", spectral_norm=True, steps=3000), "hinge + spectral norm"),
+    "unrolled": (dict(loss="nonsaturating", unrolled=5, unroll_lr=1e-2, steps=800),
+                 "unrolled GAN, K = 5 (Metz et al. 2017)"),
+    "pacgan-cosine": (dict(loss="nonsaturating", pack=4, lr_schedule="cosine", steps=5000),
+                      "PacGAN4 + cosine lr decay (Lin et al. 2018)"),
+}
+DATASETS = ("ring8", "grid25")
+QUICK = dict(steps=20, eval_every=10, n_eval=500)  # CI: the protocol's networks, 20 steps
+
+
+def run_one(job):
+    """Train one (configuration, data, seed); reuse a finished run with the same configuration."""
+    from scratchgen.gan.train import GANConfig, train_gan
+
+    name, data, seed, options, out_dir = job
+    cfg = GANConfig(**{**options, "data": data, "seed": seed, "progress": False})
+    metrics_path = os.path.join(out_dir, "metrics.json")
+    if os.path.exists(metrics_path):
+        with open(metrics_path) as f:
+            old = json.load(f)
+        if old.get("config") == json.loads(json.dumps(dataclasses.asdict(cfg))) and "wall_s" in old:
+            return {**old["final"], "name": name, "data": data, "seed": seed, "wall_s": old["wall_s"]}
+    t0 = time.perf_counter()
+    run = train_gan(cfg, out_dir=out_dir)
+    wall = time.perf_counter() - t0
+    with open(metrics_path) as f:
+        metrics = json.load(f)
+    metrics["wall_s"] = wall
+    with open(metrics_path, "w") as f:
+        json.dump(metrics, f, indent=2)
+    return {**run.final, "name": name, "data": data, "seed": seed, "wall_s": wall}
+
+
+def summarise(results, names, datasets):
+    """{(name, data): {statistic: (mean, std)}} over seeds."""
+    table = {}
+    for name in names:
+        for data in datasets:
+            rows = [r for r in results if r["name"] == name and r["data"] == data]
+            if not rows:
+                continue
+            stats = {}
+            for key in ("modes_captured", "high_quality_fraction", "kl_from_uniform", "mmd2", "wall_s"):
+                v = np.array([r[key] for r in rows], dtype=float)
+                # KL is infinite for a run without a high-quality sample: the mean is then infinite too
+                stats[key] = (float(v.mean()), float(v.std())) if np.all(np.isfinite(v)) else (math.inf, math.nan)
+            stats["n_modes"] = rows[0]["n_modes"]
+            stats["steps"] = rows[0]["steps"]
+            stats["seeds"] = len(rows)
+            table[name, data] = stats
+    return table
+
+
+def _pm(mean, std, fmt):
+    return f"{mean:{fmt}} ± {std:{fmt}}" if math.isfinite(mean) else "∞ (a seed without high-quality samples)"
+
+
+def markdown_table(table, names, datasets, labels):
+    """One row per configuration and data set: modes, % high-quality, KL, MMD², steps, wall time."""
+    lines = ["| configuration | data | modes captured | high-quality % | KL(modes ‖ uniform) | MMD² "
+             "| steps | seeds | s / run |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name in names:
+        for data in datasets:
+            s = table.get((name, data))
+            if s is None:
+                continue
+            m, hq, kl, mmd, wall = (s[k] for k in ("modes_captured", "high_quality_fraction",
+                                                  "kl_from_uniform", "mmd2", "wall_s"))
+            lines.append(
+                f"| {labels[name]} | {data} | {_pm(*m, '.1f')} / {s['n_modes']} "
+                f"| {_pm(100 * hq[0], 100 * hq[1], '.1f')} | {_pm(*kl, '.2f')} | {_pm(*mmd, '.4f')} "
+                f"| {s['steps']} | {s['seeds']} | {wall[0]:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def figure_grid(out, names, datasets, seed, path):
+    """Rows: configurations; columns: data sets; seed ``seed``'s samples over data and critic contours."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from scratchgen import checkpoint, viz
+    from scratchgen.gan.train import GANConfig, build_models, load_data
+    from scratchgen.metrics import mode_coverage
+
+    fig, axes = plt.subplots(len(names), len(datasets), figsize=(2.6 * len(datasets), 2.6 * len(names)),
+                             squeeze=False)
+    for i, name in enumerate(names):
+        for j, data in enumerate(datasets):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            run_dir = os.path.join(out, name, data, f"seed{seed}")
+            if not os.path.exists(os.path.join(run_dir, "checkpoint.npz")):
+                continue
+            state = checkpoint.load(os.path.join(run_dir, "checkpoint.npz"))
+            cfg = GANConfig(**{k: tuple(v) if k == "betas" else v for k, v in state["config"].items()})
+            _, D = build_models(cfg, 2, 0)
+            D.load_state_dict(state["D"])
+            held_out = load_data(data, cfg.n_eval, seed=cfg.seed + 10_000)
+            samples = np.load(os.path.join(run_dir, "samples.npy"))
+            cov = mode_coverage(samples, held_out.centres, held_out.std)
+            lim = 1.6 if data == "ring8" else 5.5
+            viz.critic_contours(ax, D, lim, n=80, pack=cfg.pack)
+            viz.samples_over_data(ax, held_out.x, samples, lim=lim)
+            ax.set_title(f"{cov.modes_captured}/{cov.n_modes} modes, {100 * cov.high_quality_fraction:.0f}% HQ",
+                         fontsize=8)
+            if j == 0:
+                ax.set_ylabel(name, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="runs/mode_collapse", help="output directory")
+    ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS),
+                    help="configurations to run")
+    ap.add_argument("--data", nargs="+", default=list(DATASETS), choices=list(DATASETS), help="data sets")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (the table needs >= 3)")
+    ap.add_argument("--steps", type=int, default=None, help="override every configuration's generator steps")
+    ap.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
+    ap.add_argument("--quick", action="store_true",
+                    help="CI: 20 steps, 500 evaluated samples, seed 0, the non-saturating and PacGAN configurations")
+    args = ap.parse_args(argv)
+
+    names, seeds = args.configs, args.seeds
+    overrides = {}
+    if args.quick:
+        names = [n for n in names if n in ("nonsaturating", "pacgan-cosine")] or names[:1]
+        seeds, overrides = [0], dict(QUICK)
+    if args.steps is not None:
+        overrides["steps"] = args.steps
+    os.makedirs(args.out, exist_ok=True)
+    jobs = []
+    for name in names:
+        options = {**CONFIGS[name][0], **overrides}
+        options.setdefault("eval_every", max(1, options["steps"] // 10))
+        for data in args.data:
+            for seed in seeds:
+                jobs.append((name, data, seed, options, os.path.join(args.out, name, data, f"seed{seed}")))
+
+    t0 = time.perf_counter()
+    if args.jobs > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(args.jobs) as pool:
+            results = []
+            for r in pool.imap_unordered(run_one, jobs):
+                results.append(r)
+                print(f"{r['name']:>14} {r['data']:>6} seed {r['seed']}: {r['modes_captured']}/{r['n_modes']} "
+                      f"modes, {100 * r['high_quality_fraction']:.1f}% HQ, {r['wall_s']:.0f} s", flush=True)
+    else:
+        results = []
+        for job in jobs:
+            r = run_one(job)
+            results.append(r)
+            print(f"{r['name']:>14} {r['data']:>6} seed {r['seed']}: {r['modes_captured']}/{r['n_modes']} "
+                  f"modes, {100 * r['high_quality_fraction']:.1f}% HQ, {r['wall_s']:.0f} s", flush=True)
+    results.sort(key=lambda r: (names.index(r["name"]), args.data.index(r["data"]), r["seed"]))
+
+    table = summarise(results, names, args.data)
+    labels = {n: CONFIGS[n][1] for n in names}
+    text = markdown_table(table, names, args.data, labels)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump({"runs": results, "configs": {n: CONFIGS[n][0] for n in names}, "overrides": overrides,
+                   "seeds": seeds}, f, indent=2)
+    with open(os.path.join(args.out, "table.md"), "w") as f:
+        f.write(text)
+    figure_grid(args.out, names, args.data, seeds[0], os.path.join(args.out, "mode_collapse.png"))
+    print(text)
+    print(f"wrote {args.out}/table.md, results.json, mode_collapse.png in {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
