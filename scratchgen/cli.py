@@ -88,6 +88,9 @@ def build_parser():
     from .diffusion.cli import add_sample_parser, add_train_parser
     add_train_parser(models)  # scratchgen train ddpm
     add_sample_parser(top)  # scratchgen sample
+    from .gan.images_cli import add_eval_parser, add_train_parsers
+    add_train_parsers(models)  # scratchgen train dcgan|cgan|ssgan
+    add_eval_parser(top)  # scratchgen eval --samples ...
     return parser
 
 

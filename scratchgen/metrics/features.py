@@ -209,11 +209,12 @@ def digit_log_probs(images, model=None):
     return _batched(model, x, lambda m, t: AF.log_softmax(m(t), axis=1))
 
 
-def image_metrics(samples, reference, labels=None, model=None, k=3, kid_subset=500, seed=0) -> dict:
+def image_metrics(samples, reference, labels=None, model=None, k=3, kid_subset=500, kid_subsets=100,
+                  seed=0) -> dict:
     r"""Every image metric of generated ``samples`` against ``reference`` images (both (N, 1, 8, 8)).
 
     Returns a dict with ``fid`` (Fréchet distance of the classifier features), ``kid`` and
-    ``kid_std`` (unbiased, cubic polynomial kernel, over 100 subsets of ``kid_subset``),
+    ``kid_std`` (unbiased, cubic polynomial kernel, over ``kid_subsets`` random subsets of ``kid_subset``),
     ``is`` (Inception-style score of the classifier posterior, 1..10), ``precision`` and
     ``recall`` (k-NN manifolds, Kynkäänniemi et al. 2019) and ``n_samples``, ``n_reference``.
     With ``labels`` (the classes a conditional generator was asked for), also
@@ -223,7 +224,7 @@ def image_metrics(samples, reference, labels=None, model=None, k=3, kid_subset=5
     fs = digit_features(samples, model)
     fr = digit_features(reference, model)
     logp = digit_log_probs(samples, model)
-    kid_mean, kid_std = kid(fr, fs, subset_size=kid_subset, seed=seed)
+    kid_mean, kid_std = kid(fr, fs, subset_size=kid_subset, n_subsets=kid_subsets, seed=seed)
     prec, rec = precision_recall(fr, fs, k=k)
     out = {
         "fid": frechet_distance(fs, fr),

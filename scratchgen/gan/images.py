@@ -1,0 +1,589 @@
+r"""GANs on images: DCGAN (8×8 digits, 28×28 MNIST), the conditional GAN, the semi-supervised GAN.
+
+References
+----------
+* [DCGAN]  Radford, Metz & Chintala, "Unsupervised Representation Learning with Deep
+  Convolutional Generative Adversarial Networks", ICLR 2016, Section 3 (the architecture
+  guidelines) and Section 4 (N(0, 0.02²) initialisation, Adam with lr 2e-4 and β₁ = 0.5).
+* [cGAN]   Mirza & Osindero, "Conditional Generative Adversarial Nets", 2014, Eq. 2:
+  :math:`\min_G\max_D \mathbb E_{x,y}[\log D(x|y)] + \mathbb E_{z,y}[\log(1 - D(G(z|y)|y))]`.
+* [Improved] Salimans et al., "Improved Techniques for Training GANs", NeurIPS 2016:
+  Section 3.1 (feature matching), Section 5 (semi-supervised learning with a K+1 critic).
+
+The DCGAN rules, and how the models below follow them
+-----------------------------------------------------
+1. No pooling: the discriminator downsamples with stride-2 convolutions, the generator
+   upsamples with stride-2 transposed convolutions (each layer learns its own resampling).
+2. Batch norm in both networks, except the generator's output layer and the discriminator's
+   input layer (normalising those layers made training oscillate in [DCGAN]).
+3. No fully connected hidden layers: the generator's first layer is the "project and
+   reshape" of z to a small (2w, s/4, s/4) feature map, the discriminator's last layer reads
+   its flattened feature map into one logit.
+4. ReLU in the generator, tanh at its output (data scaled to [-1, 1]); LeakyReLU (slope 0.2)
+   in the discriminator.
+
+Sizes: 8×8 digits: 2×2 → 4×4 → 8×8; 28×28 MNIST: 7×7 → 14×14 → 28×28 (kernel 4, stride 2,
+padding 1 doubles or halves the side).
+
+Conditioning ([cGAN]): the label y enters both players. G gets :math:`z \oplus e_G(y)`, a learnt
+embedding of y (a one-hot vector times a matrix) concatenated to the noise; D gets the image
+with one extra channel, a learnt embedding :math:`e_D(y)` reshaped to an H×W map.
+
+Semi-supervised GAN ([Improved] Section 5): the critic is a K-class classifier whose
+"fake" logit is fixed at 0 (:mod:`scratchgen.gan.ssgan`, ``form="K"``), trained on
+:math:`L_{supervised} + L_{unsupervised}` with ``labels_per_class`` labels per class; the generator
+is trained by feature matching on the critic's last hidden layer. Following [Improved]'s MNIST
+model, the critic is an MLP with Gaussian noise added to its input and hidden layers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from .. import backend as _backend
+from .. import nn, optim
+from ..autodiff import functional as AF
+from ..autodiff.primitives import concatenate, reshape
+from ..autodiff.tensor import no_grad, tensor
+from ..checkpoint import load, save
+from . import losses as L
+from . import ssgan
+from .train import TrainingDiverged, _check_finite
+
+__all__ = [
+    "ImageGANConfig", "ImageRun", "ImageData", "MODELS", "DATASETS", "load_image_data",
+    "DCGANGenerator", "DCGANDiscriminator", "GaussianNoise", "SSCritic", "SSGenerator",
+    "build_image_models", "labelled_indices", "train_image_gan", "train_labelled_only",
+    "save_image_grid", "TrainingDiverged",
+]
+
+MODELS = ("dcgan", "cgan", "ssgan")
+DATASETS = ("digits", "mnist")
+N_CLASSES = 10
+
+
+@dataclass
+class ImageGANConfig:
+    """Settings of one image-GAN run; defaults follow [DCGAN] Section 4 (Adam 2e-4, β₁ = 0.5, batch 64)."""
+
+    model: str = "dcgan"  # dcgan | cgan | ssgan
+    data: str = "digits"  # digits (8×8, shipped) | mnist (28×28, needs mnist_path)
+    mnist_path: str | None = None
+    steps: int = 3000  # generator updates
+    batch: int = 64
+    z_dim: int = 64
+    width: int = 64  # channels w of the first D layer / last G layer; the others have 2w (ssgan: hidden units)
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple = (0.5, 0.999)
+    labels_per_class: int = 10  # ssgan: labelled training images per class
+    lr_schedule: str | None = None  # None (constant) | "cosine": both rates decay to 0 over `steps`
+    eval_every: int = 1000
+    n_eval: int = 1000  # generated images scored at each evaluation
+    seed: int = 0
+    progress: bool = True
+
+    def validate(self):
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
+        if self.data not in DATASETS:
+            raise ValueError(f"data must be one of {DATASETS}, got {self.data!r}")
+        if self.data == "mnist" and not self.mnist_path:
+            raise ValueError("data='mnist' needs mnist_path, the folder with the four IDX .gz files")
+        if self.data == "mnist" and self.model == "ssgan":
+            raise ValueError("model='ssgan' is set up for the 8×8 digits only (its critic is an MLP on 64 pixels)")
+        for name in ("steps", "batch", "z_dim", "width", "eval_every", "n_eval", "labels_per_class"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if self.lr_schedule not in (None, "cosine"):
+            raise ValueError(f"lr_schedule must be None or 'cosine', got {self.lr_schedule!r}")
+        if self.batch < 2:
+            raise ValueError(f"batch must be >= 2 (batch norm), got {self.batch}")
+
+
+class ImageData(NamedTuple):
+    x_train: object  # (N, 1, s, s) in [-1, 1]
+    y_train: object  # (N,) int
+    x_test: object  # held out: the reference set of the metrics, the test set of the SS-GAN
+    y_test: object
+    size: int  # s
+
+
+def load_image_data(cfg: ImageGANConfig) -> ImageData:
+    """Digits: the 70/30 split of :func:`scratchgen.metrics.features.digits_split` (the metrics
+    classifier never saw the 30 %). MNIST: the train and test files at ``cfg.mnist_path``."""
+    if cfg.data == "digits":
+        from ..metrics.features import digits_split
+
+        s = digits_split()
+        return ImageData(s.x_train, s.y_train, s.x_test, s.y_test, 8)
+    from ..data.mnist import load_mnist
+
+    tr, te = load_mnist(cfg.mnist_path, "train"), load_mnist(cfg.mnist_path, "test")
+    return ImageData(tr.images, tr.labels, te.images, te.labels, 28)
+
+
+# ---------------------------------------------------------------------------
+# DCGAN and conditional DCGAN
+# ---------------------------------------------------------------------------
+def _check_labels(y, B, who, K=N_CLASSES):
+    y = getattr(y, "data", y)
+    xp = _backend.get_xp(y)
+    y = xp.asarray(y)
+    if y.dtype.kind not in "iu" or y.shape != (B,):
+        raise ValueError(f"{who}: labels must be ints of shape ({B},), received dtype {y.dtype}, shape {tuple(y.shape)}")
+    if B and (int(y.min()) < 0 or int(y.max()) >= K):
+        raise ValueError(f"{who}: labels must be in [0, {K}), received range [{int(y.min())}, {int(y.max())}]")
+    return y
+
+
+class DCGANGenerator(nn.Module):
+    r""":math:`G(z)` or :math:`G(z \mid y)`: (B, z_dim) [and labels (B,)] → images (B, 1, s, s) in [-1, 1].
+
+    ``Linear`` projects :math:`z \oplus e(y)` to (2w, s/4, s/4); BN-ReLU; ConvT(2w→w, 4, 2, 1); BN-ReLU;
+    ConvT(w→1, 4, 2, 1); tanh. ``n_classes=0``: unconditional.
+    """
+
+    def __init__(self, z_dim=64, size=8, width=64, n_classes=0, embed_dim=16, generator=None):
+        super().__init__()
+        if size not in (8, 28):
+            raise ValueError(f"DCGANGenerator: size must be 8 or 28, received {size}")
+        g = _backend.rng(generator)
+        self.z_dim, self.size, self.n_classes = z_dim, size, n_classes
+        s0 = size // 4
+        self.embed = nn.Embedding(n_classes, embed_dim, generator=g) if n_classes else None
+        in_dim = z_dim + (embed_dim if n_classes else 0)
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, 2 * width * s0 * s0, generator=g), nn.Unflatten(1, (2 * width, s0, s0)),  # project, reshape
+            nn.BatchNorm2d(2 * width), nn.ReLU(),
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1, generator=g), nn.BatchNorm2d(width), nn.ReLU(),  # s/2
+            nn.ConvTranspose2d(width, 1, 4, 2, 1, generator=g), nn.Tanh(),  # s, no BN at the output
+        )
+
+    def forward(self, z, y=None):
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"DCGANGenerator: expected z of shape (B, {self.z_dim}), received {tuple(z.shape)}")
+        if self.n_classes:
+            if y is None:
+                raise ValueError("DCGANGenerator: a conditional generator needs labels y")
+            y = _check_labels(y, z.shape[0], "DCGANGenerator", self.n_classes)
+            z = concatenate([z, self.embed(y)], axis=1)  # z ⊕ e(y)
+        return self.net(z)
+
+
+class DCGANDiscriminator(nn.Module):
+    r""":math:`D(x)` or :math:`D(x \mid y)`: images (B, 1, s, s) [and labels] → logits (B, 1).
+
+    Conv(c→w, 4, 2, 1); LeakyReLU(0.2); Conv(w→2w, 4, 2, 1); BN; LeakyReLU(0.2); flatten; Linear → 1.
+    Conditional: c = 2, the second channel an embedding of y reshaped to s×s.
+    """
+
+    def __init__(self, size=8, width=64, n_classes=0, generator=None):
+        super().__init__()
+        if size not in (8, 28):
+            raise ValueError(f"DCGANDiscriminator: size must be 8 or 28, received {size}")
+        g = _backend.rng(generator)
+        self.size, self.n_classes = size, n_classes
+        self.embed = nn.Embedding(n_classes, size * size, generator=g) if n_classes else None
+        s2 = size // 4
+        self.features = nn.Sequential(
+            nn.Conv2d(2 if n_classes else 1, width, 4, 2, 1, generator=g), nn.LeakyReLU(0.2),  # no BN at the input
+            nn.Conv2d(width, 2 * width, 4, 2, 1, generator=g), nn.BatchNorm2d(2 * width), nn.LeakyReLU(0.2),
+            nn.Flatten(),
+        )
+        self.out = nn.Linear(2 * width * s2 * s2, 1, generator=g)
+
+    def forward(self, x, y=None):
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, self.size, self.size):
+            raise ValueError(f"DCGANDiscriminator: expected images of shape (B, 1, {self.size}, {self.size}), "
+                             f"received {tuple(x.shape)}")
+        if self.n_classes:
+            if y is None:
+                raise ValueError("DCGANDiscriminator: a conditional discriminator needs labels y")
+            y = _check_labels(y, x.shape[0], "DCGANDiscriminator", self.n_classes)
+            ymap = reshape(self.embed(y), (x.shape[0], 1, self.size, self.size))  # e(y) as a channel
+            x = concatenate([x, ymap], axis=1)
+        return self.out(self.features(x))  # (B, 1)
+
+
+# ---------------------------------------------------------------------------
+# Semi-supervised GAN: MLP critic with Gaussian noise, MLP generator
+# ---------------------------------------------------------------------------
+class GaussianNoise(nn.Module):
+    r""":math:`x + \sigma\varepsilon`, :math:`\varepsilon \sim \mathcal N(0, I)`, in training; the identity in eval."""
+
+    def __init__(self, sigma, generator=None):
+        super().__init__()
+        self.sigma = float(sigma)
+        self.generator = _backend.rng(generator)
+
+    def forward(self, x):
+        if not self.training or self.sigma == 0:
+            return x
+        eps = self.generator.standard_normal(x.shape, dtype=x.dtype)
+        return x + eps * x.dtype.type(self.sigma)
+
+    def extra_repr(self):
+        return f"sigma={self.sigma}"
+
+
+class SSCritic(nn.Module):
+    r"""The K-logit critic of the semi-supervised GAN (fake logit fixed at 0, ``ssgan`` form "K").
+
+    images (B, 1, 8, 8) → flatten → noise(σ_in) → [Linear → LeakyReLU(0.2) → noise(σ_h)] × len(hidden)
+    → features :math:`\mathbf f(x)` (the last hidden layer) → Linear → K logits.
+    ``forward`` returns ``(logits, features)``.
+    """
+
+    def __init__(self, in_dim=64, hidden=(256, 256, 128), n_classes=N_CLASSES, sigma_in=0.3, sigma_h=0.5,
+                 generator=None):
+        super().__init__()
+        g = _backend.rng(generator)
+        self.in_dim = in_dim
+        layers = [nn.Flatten(), GaussianNoise(sigma_in, g)]
+        d = in_dim
+        for h in hidden:
+            layers += [nn.Linear(d, h, generator=g), nn.LeakyReLU(0.2), GaussianNoise(sigma_h, g)]
+            d = h
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(d, n_classes, generator=g)
+
+    def forward(self, x):
+        f = self.body(x)  # (B, hidden[-1])
+        return self.head(f), f  # (B, K) logits, features
+
+
+class SSGenerator(nn.Module):
+    r"""z (B, z_dim) → [Linear → BN → ReLU] × 2 → Linear → tanh → (B, 1, 8, 8); [Improved]'s MNIST generator, smaller."""
+
+    def __init__(self, z_dim=64, hidden=256, size=8, generator=None):
+        super().__init__()
+        g = _backend.rng(generator)
+        self.z_dim = z_dim
+        self.net = nn.Sequential(
+            nn.Linear(z_dim, hidden, generator=g), nn.BatchNorm1d(hidden), nn.ReLU(),
+            nn.Linear(hidden, hidden, generator=g), nn.BatchNorm1d(hidden), nn.ReLU(),
+            nn.Linear(hidden, size * size, generator=g), nn.Tanh(), nn.Unflatten(1, (1, size, size)),
+        )
+
+    def forward(self, z, y=None):
+        return self.net(z)
+
+
+def build_image_models(cfg: ImageGANConfig, size, generator):
+    """(G, D) for ``cfg.model``; DCGAN-family weights get :func:`~scratchgen.nn.init.dcgan_init_`."""
+    g = _backend.rng(generator)
+    if cfg.model == "ssgan":
+        return SSGenerator(cfg.z_dim, 4 * cfg.width, size, generator=g), SSCritic(size * size, generator=g)
+    k = N_CLASSES if cfg.model == "cgan" else 0
+    G = DCGANGenerator(cfg.z_dim, size, cfg.width, n_classes=k, generator=g)
+    D = DCGANDiscriminator(size, cfg.width, n_classes=k, generator=g)
+    nn.init.dcgan_init_(G, g)
+    nn.init.dcgan_init_(D, g)
+    return G, D
+
+
+def labelled_indices(y, per_class, seed):
+    """``per_class`` indices of each class of ``y``, chosen with ``rng(seed)``: the labelled set of the SS-GAN."""
+    xp = _backend.get_xp(y)
+    g = _backend.rng(seed)
+    out = []
+    for k in range(N_CLASSES):
+        idx = xp.nonzero(y == k)[0]
+        if idx.shape[0] < per_class:
+            raise ValueError(f"labelled_indices: class {k} has {idx.shape[0]} images, fewer than per_class={per_class}")
+        out.append(idx[g.permutation(idx.shape[0])[:per_class]])
+    return xp.sort(xp.concatenate(out))
+
+
+def _labelled_seed(seed):
+    return 1_000_003 + seed  # its own stream: the SS-GAN and the labelled-only baseline share the labels
+
+
+def _rebind_generators(module, gen):
+    """Point every noise/dropout layer at ``gen`` (after a resume replaced the run's generator)."""
+    for m in module.modules():
+        if isinstance(m, (GaussianNoise, nn.Dropout)):
+            m.generator = gen
+
+
+# ---------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------
+@dataclass
+class ImageRun:
+    config: ImageGANConfig
+    G: object
+    D: object
+    history: dict = field(default_factory=dict)
+    final: dict = field(default_factory=dict)
+    samples: object = None  # (n_eval, 1, s, s) NumPy
+    sample_labels: object = None  # cgan: the labels asked for
+    labelled: object = None  # ssgan: indices of the labelled training images
+
+
+def _classify(C, x, batch=512):
+    """Critic predictions :func:`ssgan.predict` on images x, in eval mode (no noise)."""
+    xp = _backend.get_xp(x)
+    C.eval()
+    with no_grad():
+        pred = xp.concatenate([ssgan.predict(C(tensor(x[i:i + batch]))[0], form="K")
+                               for i in range(0, x.shape[0], batch)])
+    C.train()
+    return pred
+
+
+def _cross_entropy(logits, y):
+    r""":math:`-\frac1B\sum_b \log\operatorname{softmax}(l_b)_{y_b}`."""
+    xp = _backend.get_xp(y)
+    return -AF.log_softmax(logits, axis=1)[xp.arange(y.shape[0]), y].mean()
+
+
+def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=None) -> ImageRun:
+    """Train ``cfg.model`` on ``cfg.data``; write grids, samples, ``metrics.json`` and checkpoints to ``out_dir``.
+
+    One step: a critic update on a real and a generated batch, then a generator update.
+
+    * dcgan: :func:`~scratchgen.gan.losses.d_loss` and the non-saturating
+      :func:`~scratchgen.gan.losses.g_loss_nonsaturating` on D's logits;
+    * cgan: the same on :math:`D(x|y)`; generated images are asked for uniform random labels;
+    * ssgan: :func:`~scratchgen.gan.ssgan.critic_loss` (``form="K"``, ``supervised="conditional"``)
+      on a labelled batch (drawn from the ``labels_per_class·10`` labelled images), an unlabelled
+      batch (all training images, labels unused) and a generated batch; G minimises
+      :func:`~scratchgen.gan.losses.feature_matching_loss` on the critic's last hidden layer.
+
+    Every ``eval_every`` steps: metrics (digits: :func:`scratchgen.metrics.features.image_metrics`
+    of ``n_eval`` samples against the held-out split; ssgan: also the test accuracy of the critic),
+    then an atomic checkpoint. A non-finite loss or parameter raises ``TrainingDiverged`` and
+    leaves the last good checkpoint. ``resume`` continues a checkpoint exactly.
+    """
+    cfg.validate()
+    gen = _backend.rng(cfg.seed)
+    data = load_image_data(cfg)
+    xp = _backend.get_xp(data.x_train)
+    G, D = build_image_models(cfg, data.size, gen)
+    opt_G = optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
+    opt_D = optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+    # eta_t = eta_0 (1 + cos(pi t / T)) / 2 (Loshchilov & Hutter 2017, no restarts)
+    scheds = [optim.CosineAnnealingLR(o, T_max=cfg.steps) for o in (opt_G, opt_D)] if cfg.lr_schedule else []
+    conditional = cfg.model == "cgan"
+    labelled = None
+    if cfg.model == "ssgan":
+        labelled = labelled_indices(data.y_train, cfg.labels_per_class, _labelled_seed(cfg.seed))
+        x_lab, y_lab = data.x_train[labelled], data.y_train[labelled]
+
+    history = {"step": [], "loss_d": [], "loss_g": [], "eval_step": [], "eval": []}
+    start, last_good = 0, None
+    ckpt_path = os.path.join(out_dir, "checkpoint.npz") if out_dir else None
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+    if resume is not None:
+        state = load(resume)
+        G.load_state_dict(state["G"])
+        D.load_state_dict(state["D"])
+        opt_G.load_state_dict(state["opt_G"])
+        opt_D.load_state_dict(state["opt_D"])
+        gen = state["rng"]
+        start = last_good = int(state["step"])
+        for sc in scheds:  # a closed form of the step count: resuming is exact
+            sc.last_epoch = start
+            sc._apply()
+        history = {k: list(v) for k, v in state["history"].items()}
+        history["eval"] = [json.loads(e) for e in history["eval"]]
+    _rebind_generators(D, gen)
+
+    n_train = data.x_train.shape[0]
+
+    def batch_of(x, y=None, n=cfg.batch):
+        idx = gen.integers(0, x.shape[0], n)
+        return tensor(x[idx]), (None if y is None else y[idx])
+
+    def sample_z(n):
+        return tensor(gen.standard_normal((n, cfg.z_dim)).astype(_backend.default_dtype()))
+
+    def write_checkpoint(step):
+        if ckpt_path:
+            h = dict(history, eval=[json.dumps(e) for e in history["eval"]])
+            save({"G": G.state_dict(), "D": D.state_dict(), "opt_G": opt_G.state_dict(),
+                  "opt_D": opt_D.state_dict(), "rng": gen, "step": step, "history": h,
+                  "config": dataclasses.asdict(cfg)}, ckpt_path)
+
+    eval_gen_seed = cfg.seed + 20_000  # evaluation noise: its own stream, so evaluating changes no training draw
+
+    def generate(n):
+        g_eval = _backend.rng(eval_gen_seed)
+        z = tensor(g_eval.standard_normal((n, cfg.z_dim)).astype(_backend.default_dtype()))
+        y = xp.arange(n) % N_CLASSES if conditional else None
+        G.eval()
+        with no_grad():
+            x = G(z, y).data
+        G.train()
+        return x, y
+
+    def evaluate(step):
+        x, y = generate(cfg.n_eval)
+        out = {"step": step}
+        if data.size == 8:
+            from ..metrics.features import image_metrics
+
+            out.update(image_metrics(x, data.x_test, labels=y, seed=cfg.seed))
+        if cfg.model == "ssgan":
+            out["test_accuracy"] = float((_classify(D, data.x_test) == data.y_test).mean())
+        history["eval_step"].append(step)
+        history["eval"].append(out)
+        return x, y, out
+
+    try:
+        from tqdm.auto import tqdm
+        bar = tqdm(range(start, cfg.steps), disable=not cfg.progress, desc=f"{cfg.model} {cfg.data}")
+    except ImportError:
+        bar = range(start, cfg.steps)
+
+    params = G.named_parameters("G") + D.named_parameters("D")
+    last = None
+    for step in bar:
+        if cfg.model == "ssgan":
+            # critic: L_supervised + L_unsupervised ([Improved] Section 5)
+            xl, yl = batch_of(x_lab, y_lab)
+            xu, _ = batch_of(data.x_train)
+            with no_grad():
+                xf = G(sample_z(cfg.batch))
+            loss_d = ssgan.critic_loss(D(xl)[0], yl, D(xu)[0], D(xf)[0], form="K", supervised="conditional")
+            opt_D.zero_grad()
+            loss_d.backward()
+            opt_D.step()
+            # generator: feature matching ||E f(x) - E f(G(z))||^2 ([Improved] Section 3.1)
+            xu2, _ = batch_of(data.x_train)
+            with no_grad():
+                f_real = D(xu2)[1]
+            loss_g = L.feature_matching_loss(f_real, D(G(sample_z(cfg.batch)))[1])
+        else:
+            xr, yr = batch_of(data.x_train, data.y_train if conditional else None)
+            yf = gen.integers(0, N_CLASSES, cfg.batch) if conditional else None
+            with no_grad():
+                xf = G(sample_z(cfg.batch), yf)
+            loss_d = L.d_loss(D(xr, yr), D(xf, yf))
+            opt_D.zero_grad()
+            loss_d.backward()
+            opt_D.step()
+            yg = gen.integers(0, N_CLASSES, cfg.batch) if conditional else None
+            loss_g = L.g_loss_nonsaturating(D(G(sample_z(cfg.batch), yg), yg))
+        opt_G.zero_grad()
+        loss_g.backward()
+        opt_G.step()
+        for sc in scheds:
+            sc.step()
+
+        ld, lg = float(loss_d.item()), float(loss_g.item())
+        _check_finite(step + 1, {"loss_D": ld, "loss_G": lg}, params, ckpt_path, last_good)
+        history["step"].append(step + 1)
+        history["loss_d"].append(ld)
+        history["loss_g"].append(lg)
+        if callback is not None:
+            callback(step + 1, G, D)
+        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
+            last = evaluate(step + 1)
+            write_checkpoint(step + 1)
+            last_good = step + 1
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix({k: f"{v:.3g}" for k, v in last[2].items() if k in ("fid", "test_accuracy")})
+
+    if last is None:  # resumed from a finished run
+        last = evaluate(cfg.steps)
+    x, y, metrics = last
+    final = {"model": cfg.model, "data": cfg.data, "n_train": int(n_train), "n_test": int(data.x_test.shape[0])}
+    final.update(metrics)
+    run = ImageRun(cfg, G, D, history, final, _backend.to_numpy(x),
+                   None if y is None else _backend.to_numpy(y),
+                   None if labelled is None else _backend.to_numpy(labelled))
+    if out_dir:
+        _write_outputs(run, out_dir)
+    return run
+
+
+def train_labelled_only(cfg: ImageGANConfig) -> float:
+    r"""Baseline (a) of the semi-supervised comparison: the SS-GAN's critic, same labelled images
+    (same seed), same optimiser and number of steps, trained on the cross-entropy of the labelled
+    images only (no unlabelled data, no generator). Returns the test accuracy on the held-out split."""
+    cfg.validate()
+    gen = _backend.rng(cfg.seed)
+    data = load_image_data(cfg)
+    _, C = build_image_models(dataclasses.replace(cfg, model="ssgan"), data.size, gen)
+    opt = optim.Adam(C.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+    sched = optim.CosineAnnealingLR(opt, T_max=cfg.steps) if cfg.lr_schedule else None
+    lab = labelled_indices(data.y_train, cfg.labels_per_class, _labelled_seed(cfg.seed))
+    x_lab, y_lab = data.x_train[lab], data.y_train[lab]
+    for step in range(cfg.steps):
+        idx = gen.integers(0, x_lab.shape[0], cfg.batch)
+        loss = _cross_entropy(C(tensor(x_lab[idx]))[0], y_lab[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        if not _finite(loss):
+            raise TrainingDiverged(f"train_labelled_only: non-finite loss at step {step + 1}")
+    return float((_classify(C, data.x_test) == data.y_test).mean())
+
+
+def _finite(t):
+    import math
+
+    return math.isfinite(float(t.item()))
+
+
+# ---------------------------------------------------------------------------
+# Outputs
+# ---------------------------------------------------------------------------
+def save_image_grid(images, path, nrow=10, title=None):
+    """Tile images (N, 1, s, s) in [-1, 1] into a grid of ``nrow`` columns and save it as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy  # file output only
+
+    x = numpy.asarray(_backend.to_numpy(images))
+    if x.ndim != 4 or x.shape[1] != 1:
+        raise ValueError(f"save_image_grid: expected images of shape (N, 1, s, s), received {x.shape}")
+    n, _, s, _ = x.shape
+    rows = -(-n // nrow)
+    grid = numpy.full((rows * (s + 1) + 1, nrow * (s + 1) + 1), -1.0, dtype=numpy.float32)
+    for i in range(n):
+        r, c = divmod(i, nrow)
+        grid[1 + r * (s + 1): 1 + r * (s + 1) + s, 1 + c * (s + 1): 1 + c * (s + 1) + s] = x[i, 0]
+    fig, ax = plt.subplots(figsize=(0.45 * nrow, 0.45 * rows + (0.3 if title else 0)))
+    ax.imshow(grid, cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=8)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _grid_order(run):
+    """100 samples to show: for cgan, row k holds 10 samples asked to be digit k."""
+    import numpy
+
+    x = run.samples
+    if run.sample_labels is None:
+        return x[:100]
+    return numpy.concatenate([x[run.sample_labels == k][:10] for k in range(N_CLASSES)])
+
+
+def _write_outputs(run: ImageRun, out_dir):
+    import numpy  # file output only
+
+    numpy.save(os.path.join(out_dir, "samples.npy"), run.samples)
+    if run.sample_labels is not None:
+        numpy.save(os.path.join(out_dir, "sample_labels.npy"), run.sample_labels)
+    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+        json.dump({"final": run.final, "config": dataclasses.asdict(run.config),
+                   "history": {"eval": run.history["eval"]}}, f, indent=2)
+    title = f"{run.config.model}, step {run.config.steps}" + (", row k: digit k" if run.sample_labels is not None else "")
+    save_image_grid(_grid_order(run), os.path.join(out_dir, "samples.png"), title=title)

@@ -1,0 +1,165 @@
+"""Command line of the image GANs and of the image metrics.
+
+    scratchgen train dcgan --data digits --steps 3000 --out runs/dcgan
+    scratchgen train cgan  --data digits --steps 3000 --out runs/cgan
+    scratchgen train ssgan --data digits --labels-per-class 10 --baseline --out runs/ssgan
+    scratchgen train dcgan --data mnist --mnist-path ~/data/mnist --out runs/mnist
+    scratchgen eval --samples runs/dcgan/samples.npy [--reference digits-test] [--labels labels.npy]
+
+``scratchgen.cli.build_parser`` calls :func:`add_train_parsers` and :func:`add_eval_parser`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+__all__ = ["add_train_parsers", "add_eval_parser"]
+
+_HELP = {
+    "dcgan": ("train a DCGAN on 8×8 digits (or 28×28 MNIST)",
+              "Train a DCGAN (strided convolutions, batch norm, ReLU/LeakyReLU, tanh output)."),
+    "cgan": ("train a conditional DCGAN (labels into G and D)",
+             "Train a conditional DCGAN: the digit label enters both the generator and the discriminator. "
+             "samples.png shows digit k in row k; metrics.json adds class_accuracy."),
+    "ssgan": ("train a semi-supervised GAN (K+1 critic, feature matching)",
+              "Train a semi-supervised GAN on the 8×8 digits with a few labels per class; metrics.json "
+              "gets the critic's accuracy on the held-out split (and, with --baseline, that of the same "
+              "critic trained on the labelled images only)."),
+}
+
+
+def add_train_parsers(models_subparsers):
+    """Add ``dcgan``, ``cgan`` and ``ssgan`` under ``scratchgen train``."""
+    from .images import ImageGANConfig
+
+    d = ImageGANConfig()
+    for model in ("dcgan", "cgan", "ssgan"):
+        short, long = _HELP[model]
+        p = models_subparsers.add_parser(
+            model, help=short, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            description=long + " The run directory gets samples.png (an image grid), samples.npy, "
+                               "metrics.json (FID/KID/IS/precision/recall against the held-out digits, "
+                               "from scratchgen's digits classifier: not comparable to Inception-based "
+                               "numbers) and checkpoint.npz.",
+        )
+        choices = ["digits"] if model == "ssgan" else ["digits", "mnist"]
+        p.add_argument("--data", default="digits", choices=choices,
+                       help="digits: the shipped 8×8 UCI digits (70/30 split); mnist: 28×28 IDX files at --mnist-path")
+        if model != "ssgan":
+            p.add_argument("--mnist-path", default=None, help="folder with the four MNIST IDX .gz files")
+        p.add_argument("--steps", type=int, default=d.steps, help="generator updates")
+        p.add_argument("--batch", type=int, default=d.batch, help="images per minibatch")
+        p.add_argument("--z-dim", type=int, default=d.z_dim, help="dimension of z ~ N(0, I)")
+        p.add_argument("--width", type=int, default=d.width,
+                       help="channels of the first D / last G layer (ssgan: G's hidden units / 4)")
+        p.add_argument("--lr-g", type=float, default=1e-3 if model == "ssgan" else d.lr_g, help="Adam lr of G")
+        p.add_argument("--lr-d", type=float, default=1e-3 if model == "ssgan" else d.lr_d, help="Adam lr of D")
+        p.add_argument("--beta1", type=float, default=d.betas[0], help="Adam beta1")
+        p.add_argument("--beta2", type=float, default=d.betas[1], help="Adam beta2")
+        p.add_argument("--lr-schedule", default="cosine" if model == "ssgan" else "none", choices=["cosine", "none"],
+                       help="cosine: both learning rates decay to 0 over --steps; none: constant")
+        if model == "ssgan":
+            p.add_argument("--labels-per-class", type=int, default=d.labels_per_class,
+                           help="labelled training images per digit (chosen by --seed)")
+            p.add_argument("--baseline", action="store_true",
+                           help="also train the critic on the labelled images only and report its accuracy")
+        p.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between evaluations/checkpoints")
+        p.add_argument("--n-eval", type=int, default=d.n_eval, help="generated images scored")
+        p.add_argument("--seed", type=int, default=d.seed, help="seed of the one generator behind weights, data and noise")
+        p.add_argument("--out", required=True, help="run directory")
+        p.add_argument("--resume", default=None, help="checkpoint.npz to continue from")
+        p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"], help="array backend")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        p.set_defaults(func=_run_train, model=model)
+
+
+def _run_train(args):
+    import os
+
+    from .images import ImageGANConfig, train_image_gan, train_labelled_only
+
+    cfg = ImageGANConfig(
+        model=args.model, data=args.data, mnist_path=getattr(args, "mnist_path", None), steps=args.steps,
+        batch=args.batch, z_dim=args.z_dim, width=args.width, lr_g=args.lr_g, lr_d=args.lr_d,
+        betas=(args.beta1, args.beta2), lr_schedule=None if args.lr_schedule == "none" else args.lr_schedule,
+        labels_per_class=getattr(args, "labels_per_class", ImageGANConfig.labels_per_class),
+        eval_every=args.eval_every, n_eval=args.n_eval, seed=args.seed, progress=not args.no_progress,
+    )
+    run = train_image_gan(cfg, out_dir=args.out, resume=args.resume)
+    if getattr(args, "baseline", False):
+        run.final["labelled_only_test_accuracy"] = train_labelled_only(cfg)
+        path = os.path.join(args.out, "metrics.json")
+        with open(path) as f:
+            m = json.load(f)
+        m["final"] = run.final
+        with open(path, "w") as f:
+            json.dump(m, f, indent=2)
+    shown = {k: v for k, v in run.final.items() if k not in ("n_samples", "n_reference", "step")}
+    print(f"{args.out}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
+    return run
+
+
+def add_eval_parser(top_subparsers):
+    """Add ``scratchgen eval --samples ...``: score a saved set of 8×8 digit images."""
+    p = top_subparsers.add_parser(
+        "eval", help="score saved 8×8 digit images (FID, KID, IS, precision/recall)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Score a saved set of 8×8 images (a .npy of shape (N, 1, 8, 8), (N, 8, 8) or (N, 64), "
+                    "values in [-1, 1]) against a reference set, with the features and class posterior of "
+                    "scratchgen's shipped digits classifier. Not comparable to Inception-based FID/KID/IS.",
+    )
+    p.add_argument("--samples", required=True, help=".npy file of generated images")
+    p.add_argument("--reference", default="digits-test",
+                   help="digits-test (the 539 held-out digits), digits-train, or a .npy file of images")
+    p.add_argument("--labels", default=None,
+                   help=".npy of the labels a conditional generator was asked for (adds class_accuracy)")
+    p.add_argument("--k", type=int, default=3, help="k of the k-NN manifolds of precision/recall")
+    p.add_argument("--seed", type=int, default=0, help="seed of KID's random subsets")
+    p.add_argument("--out", default=None, help="write the metrics to this JSON file")
+    p.set_defaults(func=_run_eval)
+
+
+def _read_images(path, who):
+    import numpy  # file I/O
+
+    from ..backend import asarray, default_dtype
+
+    try:
+        x = numpy.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{who}: cannot read {path} as a .npy array: {e}") from e
+    if x.ndim == 2 and x.shape[1] == 64:
+        x = x.reshape(-1, 1, 8, 8)
+    elif x.ndim == 3 and x.shape[1:] == (8, 8):
+        x = x[:, None]
+    if x.ndim != 4 or x.shape[1:] != (1, 8, 8):
+        raise ValueError(f"{who}: {path} must hold 8×8 images of shape (N, 1, 8, 8), (N, 8, 8) or (N, 64), "
+                         f"received {x.shape}")
+    if x.min() < -1.0001 or x.max() > 1.0001:
+        raise ValueError(f"{who}: {path} must hold values in [-1, 1] (load_digits(scale='unit')), "
+                         f"received range [{x.min():.3g}, {x.max():.3g}]")
+    return asarray(x.astype(default_dtype()))
+
+
+def _run_eval(args):
+    import numpy  # file I/O
+
+    from ..backend import asarray
+    from ..metrics.features import digits_split, image_metrics
+
+    x = _read_images(args.samples, "--samples")
+    if args.reference in ("digits-test", "digits-train"):
+        s = digits_split()
+        ref = s.x_test if args.reference == "digits-test" else s.x_train
+    else:
+        ref = _read_images(args.reference, "--reference")
+    labels = None
+    if args.labels:
+        labels = asarray(numpy.load(args.labels, allow_pickle=False).astype("int64"))
+    m = image_metrics(x, ref, labels=labels, k=args.k, seed=args.seed)
+    text = json.dumps(m, indent=2)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+    print(text)
+    return m

@@ -1,0 +1,105 @@
+"""Image GAN models: DCGAN rules, shapes, conditioning, clear errors; the digits split and labelled sets."""
+import numpy as np
+import pytest
+
+from scratchgen import nn
+from scratchgen.autodiff.tensor import no_grad, tensor
+from scratchgen.gan.images import (
+    DCGANDiscriminator,
+    DCGANGenerator,
+    GaussianNoise,
+    ImageGANConfig,
+    SSCritic,
+    labelled_indices,
+)
+from scratchgen.metrics.features import digits_split
+
+
+def _z(B, d=16, seed=0):
+    return tensor(np.random.default_rng(seed).standard_normal((B, d)).astype(np.float32))
+
+
+@pytest.mark.parametrize("size", [8, 28])
+def test_dcgan_shapes_range_and_rules(size):
+    G = DCGANGenerator(z_dim=16, size=size, width=8, generator=0)
+    D = DCGANDiscriminator(size=size, width=8, generator=0)
+    x = G(_z(4))
+    assert x.shape == (4, 1, size, size) and x.dtype == np.float32
+    assert float(np.abs(x.data).max()) <= 1.0  # tanh output
+    assert D(x).shape == (4, 1)
+    # DCGAN rules: stride-2 (transposed) convolutions, no pooling; tanh last; no BN on G's output or D's input
+    g_layers, d_layers = list(G.net), list(D.features)
+    assert all(m.stride == (2, 2) for m in g_layers if isinstance(m, nn.ConvTranspose2d))
+    assert all(m.stride == (2, 2) for m in d_layers if isinstance(m, nn.Conv2d))
+    assert isinstance(g_layers[-1], nn.Tanh) and isinstance(g_layers[-2], nn.ConvTranspose2d)
+    assert isinstance(d_layers[0], nn.Conv2d) and isinstance(d_layers[1], nn.LeakyReLU)
+    assert d_layers[1].negative_slope == 0.2
+    assert any(isinstance(m, nn.BatchNorm2d) for m in g_layers) and any(isinstance(m, nn.BatchNorm2d) for m in d_layers)
+    assert not any(isinstance(m, nn.LeakyReLU) for m in g_layers)
+
+
+def test_conditional_models_use_the_label():
+    G = DCGANGenerator(z_dim=16, size=8, width=8, n_classes=10, generator=0)
+    D = DCGANDiscriminator(size=8, width=8, n_classes=10, generator=0)
+    G.eval()
+    D.eval()
+    z = _z(3)
+    with no_grad():
+        x0 = G(z, np.array([0, 0, 0])).data
+        x7 = G(z, np.array([7, 7, 7])).data
+        d0 = D(tensor(x0), np.array([0, 0, 0])).data
+        d7 = D(tensor(x0), np.array([7, 7, 7])).data
+    assert np.abs(x0 - x7).max() > 1e-3  # same z, another digit: another image
+    assert np.abs(d0 - d7).max() > 1e-4
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 10\), received range \[0, 10\]"):
+        G(z, np.array([0, 3, 10]))
+    with pytest.raises(ValueError, match="needs labels"):
+        D(tensor(x0))
+    with pytest.raises(ValueError, match=r"shape \(3,\)"):
+        G(z, np.array([[0], [1], [2]]))
+
+
+def test_wrong_shapes_are_named():
+    D = DCGANDiscriminator(size=8, width=8, generator=0)
+    with pytest.raises(ValueError, match=r"expected images of shape \(B, 1, 8, 8\), received \(2, 1, 28, 28\)"):
+        D(tensor(np.zeros((2, 1, 28, 28), np.float32)))
+    G = DCGANGenerator(z_dim=16, size=8, width=8, generator=0)
+    with pytest.raises(ValueError, match=r"expected z of shape \(B, 16\), received \(2, 8\)"):
+        G(_z(2, 8))
+    with pytest.raises(ValueError, match="size must be 8 or 28"):
+        DCGANGenerator(size=16)
+    with pytest.raises(ValueError, match="mnist_path"):
+        ImageGANConfig(data="mnist").validate()
+    with pytest.raises(ValueError, match="model must be one of"):
+        ImageGANConfig(model="vae").validate()
+
+
+def test_gaussian_noise_and_critic_modes():
+    n = GaussianNoise(0.5, generator=0)
+    x = tensor(np.zeros((2000, 8), np.float32))
+    y = n(x).data
+    assert y.dtype == np.float32 and 0.47 < y.std() < 0.53 and abs(y.mean()) < 0.03
+    n.eval()
+    assert np.array_equal(n(x).data, x.data)
+    C = SSCritic(64, hidden=(32, 16), generator=0)
+    logits, f = C(tensor(np.zeros((5, 1, 8, 8), np.float32)))
+    assert logits.shape == (5, 10) and f.shape == (5, 16)
+
+
+def test_digits_split_and_labelled_indices():
+    s = digits_split()
+    assert s.x_train.shape == (1258, 1, 8, 8) and s.x_test.shape == (539, 1, 8, 8)
+    assert float(s.x_train.min()) == -1.0 and float(s.x_train.max()) == 1.0
+    # stratified: each class has ~30 % of its images in the test set
+    for k in range(10):
+        frac = (s.y_test == k).sum() / ((s.y_test == k).sum() + (s.y_train == k).sum())
+        assert abs(frac - 0.3) < 0.01
+    # disjoint: no test image equals a training image at the same position (the raw set has duplicates, so compare counts)
+    assert s.x_train.shape[0] + s.x_test.shape[0] == 1797
+    lab = labelled_indices(s.y_train, 10, seed=3)
+    assert lab.shape == (100,) and len(set(lab.tolist())) == 100
+    assert np.array_equal(np.bincount(s.y_train[lab], minlength=10), np.full(10, 10))
+    assert np.array_equal(lab, labelled_indices(s.y_train, 10, seed=3))
+    assert not np.array_equal(lab, labelled_indices(s.y_train, 10, seed=4))
+    with pytest.raises(ValueError, match="fewer than per_class"):
+        labelled_indices(s.y_train, 1000, seed=0)

@@ -1,0 +1,95 @@
+"""Image-GAN training loops: outputs, exact resume, NaN stop, the command line; the SS-GAN targets (slow)."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from scratchgen.checkpoint import load
+from scratchgen.gan.images import ImageGANConfig, TrainingDiverged, train_image_gan, train_labelled_only
+
+TINY = dict(steps=4, batch=8, width=4, z_dim=8, eval_every=2, n_eval=60, progress=False)
+
+
+@pytest.mark.parametrize("model", ["dcgan", "cgan", "ssgan"])
+def test_run_writes_outputs(tmp_path, model):
+    run = train_image_gan(ImageGANConfig(model=model, **TINY), out_dir=tmp_path)
+    for f in ("samples.png", "samples.npy", "metrics.json", "checkpoint.npz"):
+        assert os.path.getsize(tmp_path / f) > 0
+    m = json.load(open(tmp_path / "metrics.json"))["final"]
+    for k in ("fid", "kid", "kid_std", "is", "precision", "recall"):
+        assert np.isfinite(m[k])
+    assert 1.0 <= m["is"] <= 10.0 and 0 <= m["precision"] <= 1
+    assert np.load(tmp_path / "samples.npy").shape == (60, 1, 8, 8)
+    if model == "cgan":
+        assert 0 <= m["class_accuracy"] <= 1
+        assert np.array_equal(np.load(tmp_path / "sample_labels.npy"), np.arange(60) % 10)
+    if model == "ssgan":
+        assert 0 <= m["test_accuracy"] <= 1 and run.labelled.shape == (100,)
+    assert load(tmp_path / "checkpoint.npz")["step"] == 4
+
+
+@pytest.mark.parametrize("model", ["cgan", "ssgan"])
+def test_resume_is_exact(tmp_path, model):
+    cfg = ImageGANConfig(model=model, **TINY)
+    full = train_image_gan(cfg, out_dir=tmp_path / "full")
+    half = ImageGANConfig(model=model, **dict(TINY, steps=2))
+    train_image_gan(half, out_dir=tmp_path / "half")
+    resumed = train_image_gan(cfg, out_dir=tmp_path / "resumed", resume=tmp_path / "half" / "checkpoint.npz")
+    for (n, a), (_, b) in zip(full.G.named_parameters(), resumed.G.named_parameters()):
+        assert np.array_equal(a.data, b.data), n
+    for (n, a), (_, b) in zip(full.D.named_parameters(), resumed.D.named_parameters()):
+        assert np.array_equal(a.data, b.data), n
+    assert full.history["loss_g"] == resumed.history["loss_g"]
+
+
+def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):
+    def poison(step, G, D):
+        if step == 3:
+            G.parameters()[0].data[...] = np.nan
+
+    with pytest.raises(TrainingDiverged, match=r"step 4.*last good checkpoint \(step 2\)"):
+        train_image_gan(ImageGANConfig(model="dcgan", **TINY), out_dir=tmp_path, callback=poison)
+    assert load(tmp_path / "checkpoint.npz")["step"] == 2
+
+
+def test_cli_train_and_eval(tmp_path, capsys):
+    from scratchgen.cli import main
+
+    out = tmp_path / "run"
+    main(["train", "dcgan", "--steps", "3", "--batch", "8", "--width", "4", "--z-dim", "8", "--eval-every", "3",
+          "--n-eval", "50", "--seed", "1", "--out", str(out), "--no-progress"])
+    assert (out / "samples.png").exists() and (out / "checkpoint.npz").exists()
+    m_train = json.load(open(out / "metrics.json"))["final"]
+    capsys.readouterr()
+    main(["eval", "--samples", str(out / "samples.npy"), "--seed", "1", "--out", str(tmp_path / "m.json")])
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.load(open(tmp_path / "m.json"))
+    # the same samples, reference and seed: the numbers of the training run
+    for k in ("fid", "kid", "is", "precision", "recall"):
+        assert printed[k] == pytest.approx(m_train[k], rel=1e-9, abs=1e-12)
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((5, 3, 8, 8), np.float32))
+    with pytest.raises(SystemExit):
+        main(["eval", "--samples", str(bad)])
+    assert "(N, 1, 8, 8)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ssgan_beats_labelled_only_and_label_spreading():
+    """Issue 7 targets on one seed (the demo runs several): SS-GAN >= labelled-only + 5 points, >= LabelSpreading."""
+    cfg = ImageGANConfig(model="ssgan", steps=3000, lr_d=1e-3, lr_g=1e-3, lr_schedule="cosine", eval_every=3000,
+                         n_eval=100, seed=0, progress=False)
+    run = train_image_gan(cfg)
+    acc = run.final["test_accuracy"]
+    acc_a = train_labelled_only(cfg)
+    assert acc >= acc_a + 0.05
+    sk = pytest.importorskip("sklearn.semi_supervised")
+    from scratchgen.gan.images import load_image_data
+
+    d = load_image_data(cfg)
+    y = np.full(len(d.y_train), -1)
+    y[run.labelled] = d.y_train[run.labelled]
+    ls = sk.LabelSpreading(kernel="knn", n_neighbors=7, alpha=0.2, max_iter=100).fit(d.x_train.reshape(len(y), -1), y)
+    acc_b = float((ls.predict(d.x_test.reshape(len(d.x_test), -1)) == d.y_test).mean())
+    assert acc >= acc_b
