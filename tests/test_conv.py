@@ -105,6 +105,54 @@ def test_conv_transpose_is_the_adjoint_of_conv(case):
     np.testing.assert_allclose(np.sum(y.data * u), np.sum(x * xt), rtol=1e-10, atol=1e-10)
 
 
+def _layouts(a, which):
+    """The same values as ``a`` (B, C, H, W) in another memory layout: NCHW, channels-last, or a
+    strided slice of a bigger array (what the conv primitives receive from each other and from
+    elementwise ops)."""
+    if which == "nchw":
+        return np.ascontiguousarray(a)
+    if which == "nhwc":
+        return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    big = np.zeros(a.shape[:3] + (2 * a.shape[3],))
+    big[..., ::2] = a
+    return big[..., ::2]
+
+
+@given(conv_case(), st.sampled_from(["nchw", "nhwc", "sliced"]), st.sampled_from(["nchw", "nhwc", "sliced"]))
+def test_conv_results_do_not_depend_on_memory_layout(case, x_layout, w_layout):
+    # the primitives return channels-last views; any strides must give the loop definitions' values
+    B, C, O, H, W, k, s, p, d, seed = case
+    r = np.random.default_rng(seed)
+    x, w = r.standard_normal((B, C, H, W)), r.standard_normal((O, C, k, k))
+    xs, ws = sg.tensor(_layouts(x, x_layout)), sg.tensor(_layouts(w, w_layout))
+    y = conv2d(xs, ws, s, p, d).data
+    np.testing.assert_allclose(y, naive_conv2d(x, w, s, p, d), rtol=1e-12, atol=1e-12)
+    g = r.standard_normal(y.shape)
+    gs = sg.tensor(_layouts(g, x_layout))
+    opad = tuple(n - ((m - 1) * s - 2 * p + d * (k - 1) + 1) for n, m in zip((H, W), y.shape[2:]))
+    xt = conv_transpose2d(gs, ws, s, p, opad, d).data
+    np.testing.assert_allclose(np.sum(g * y), np.sum(x * xt), rtol=1e-10, atol=1e-10)  # the adjoint
+    w_bar = conv2d_weight(xs, gs, k, s, p, d).data
+    assert w_bar.shape == w.shape and w_bar.flags.c_contiguous
+    # w_bar = d<g, conv(x, w)>/dw, and conv is linear in w: <w_bar, w> = <g, conv(x, w)>
+    np.testing.assert_allclose(np.sum(w_bar * w), np.sum(g * y), rtol=1e-10, atol=1e-10)
+
+
+def test_im2col_and_col2im_are_adjoint():
+    from scratchgen.autodiff.conv import col2im, im2col
+
+    r = np.random.default_rng(5)
+    B, C, H, W, kh, kw, s, p, d = 2, 3, 7, 6, 3, 2, (2, 1), (1, 2), (2, 1)
+    Ho, Wo = (H + 2 * p[0] - d[0] * (kh - 1) - 1) // s[0] + 1, (W + 2 * p[1] - d[1] * (kw - 1) - 1) // s[1] + 1
+    x = r.standard_normal((B, C, H, W))
+    cols = im2col(np, x, kh, kw, s, p, d, (Ho, Wo))
+    assert cols.shape == (B * Ho * Wo, kh * kw * C)
+    c = r.standard_normal(cols.shape)
+    back = col2im(np, c, x.shape, kh, kw, s, p, d, (Ho, Wo))
+    assert back.shape == x.shape
+    np.testing.assert_allclose(np.sum(cols * c), np.sum(x * back), rtol=1e-12)
+
+
 @pytest.mark.parametrize("s,p,d,k", [(1, 0, 1, 3), (2, 1, 1, 4), (2, 1, 2, 3), (3, 2, 1, 2)])
 def test_conv2d_gradients_first_and_second_order(s, p, d, k):
     r = np.random.default_rng(k + 10 * s)

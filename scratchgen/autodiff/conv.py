@@ -15,15 +15,28 @@ Convolution as a matrix product
 .. math::  y_{b,o,i,j} = \sum_{c,u,v} w_{o,c,u,v}\; \tilde x_{b,c,\,is + ud,\,js + vd}
 
 with :math:`\tilde x` the zero-padded input. ``im2col`` lays the patches out
-as a matrix :math:`X_{col}` of shape ``(C k_h k_w, B H' W')`` through a strided
-*view* of :math:`\tilde x` (no Python loop; one copy when it is reshaped), so
-that :math:`Y = W_{mat} X_{col}` is one BLAS call with
-:math:`W_{mat}` = ``w.reshape(O, C k_h k_w)``.
+as a matrix :math:`X_{col}` of shape ``(B H' W', k_h k_w C)``, one row per
+output pixel, through a strided *view* of :math:`\tilde x` (no Python loop;
+one copy when it is reshaped), so that :math:`Y = X_{col} W_{mat}^\top` is one
+BLAS call with :math:`W_{mat}` = ``w`` rearranged to ``(O, k_h k_w C)``.
+
+Memory layout: channels last
+----------------------------
+Every matrix here is ``(pixels, channels)``: :math:`\tilde x` is stored
+``(B, H, W, C)``, the rows of :math:`X_{col}` are runs of ``k_w C`` contiguous
+numbers, and :math:`Y` comes out ``(B H' W', O)``, which is returned as a
+``(B, O, H', W')`` transposed *view* of that memory instead of being copied
+into NCHW order. Shapes and values are PyTorch's NCHW; only the strides
+differ. NumPy's elementwise ops keep the layout, and the next convolution
+reads a channels-last input without a copy. (The earlier layout,
+``(C k_h k_w, B H' W')`` columns and NCHW copies, spent more time of the
+28×28 DCGAN step in copies and ``col2im``, whose inner loops ran over rows
+of only ``W'`` strided numbers, than in its matmuls.)
 
 Three bilinear primitives, each the others' VJPs
 ------------------------------------------------
 ``conv2d(x, w)``, ``conv_transpose2d(x, w)`` and ``conv2d_weight(x, g)`` (the
-weight gradient :math:`\bar w = \bar Y X_{col}^\top`) are bilinear, and their
+weight gradient :math:`\bar W_{mat} = \bar Y^\top X_{col}`) are bilinear, and their
 VJPs are each other:
 
 =====================  =============================  ================================
@@ -35,7 +48,7 @@ primitive              :math:`\bar{\text{first}}`      :math:`\bar{\text{second}
 =====================  =============================  ================================
 
 so gradients of any order (WGAN-GP on a convolutional critic) need no more
-code. ``col2im`` (the adjoint of ``im2col``) adds the columns back with one
+code. ``col2im`` (the adjoint of ``im2col``) adds the rows back with one
 strided slice-add per kernel offset (``k_h k_w`` of them), never per pixel.
 """
 from __future__ import annotations
@@ -292,7 +305,7 @@ def conv_transpose2d(x, w, stride=1, padding=0, output_padding=0, dilation=1, wh
 
 def conv2d_weight(x, g, kernel_size, stride=1, padding=0, dilation=1):
     r"""Gradient of ``conv2d(x, w)`` with respect to ``w`` for output cotangent ``g``:
-    :math:`\bar w = \bar Y X_{col}^\top`, shape ``(O, C, k_h, k_w)``."""
+    :math:`\bar W_{mat} = \bar Y^\top X_{col}` rearranged to ``(O, C, k_h, k_w)``."""
     who = "conv2d_weight"
     _check_4d(x, "input", who)
     _check_4d(g, "output gradient", who)
