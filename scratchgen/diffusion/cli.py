@@ -55,6 +55,7 @@ def add_train_parser(models_subparsers):
     p.add_argument("--resume", default=None, help="checkpoint.npz to continue from")
     p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"], help="array backend")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-figures", action="store_true", help="write the numbers and the checkpoint only (no PNG/GIF)")
     p.set_defaults(func=_run_train)
     return p
 
@@ -70,7 +71,7 @@ def _run_train(args):
     if given.get("grad_clip") == 0:
         given["grad_clip"] = None
     cfg = DDPMConfig.for_data(args.data, seed=args.seed, progress=not args.no_progress, **given)
-    run = train_ddpm(cfg, out_dir=args.out, resume=args.resume)
+    run = train_ddpm(cfg, out_dir=args.out, resume=args.resume, figures=not args.no_figures)
     summary = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in run.final.items())
     print(f"{args.out}: {summary}")
     return run
@@ -133,7 +134,7 @@ def _run_sample(args):
     if figures:
         _, traj, ts = out
         xp = _backend.get_xp(traj)
-        keep = sorted(set(int(v) for v in xp.linspace(0, traj.shape[0] - 1, min(51, traj.shape[0])).round().astype(int)))
+        keep = sorted(set(int(v) for v in xp.linspace(0, traj.shape[0] - 1, min(41, traj.shape[0])).round().astype(int)))
         title = f"{args.sampler}, {steps} steps, on {cfg.data}"
         if "modes_captured" in metrics:
             title += (f"\nmodes {metrics['modes_captured']}/{metrics['n_modes']}, "
