@@ -50,18 +50,23 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-schedule", default="cosine", choices=["cosine", "none"])
+    p.add_argument("--critic", default="mlp", choices=["mlp", "conv"])
+    p.add_argument("--augment", action="store_true", help="random one-pixel shifts of the critic's real images")
+    p.add_argument("--width", type=int, default=64)
     p.add_argument("--labels-per-class", type=int, default=10)
     p.add_argument("--out", default="runs/digits_ssgan")
-    p.add_argument("--quick", action="store_true", help="60 steps, seed 0 only (a smoke test)")
+    p.add_argument("--quick", action="store_true", help="30 steps, seed 0 only (a smoke test)")
     args = p.parse_args(argv)
-    seeds, steps = ([0], 60) if args.quick else (args.seeds, args.steps)
+    seeds, steps = ([0], 30) if args.quick else (args.seeds, args.steps)
     os.makedirs(args.out, exist_ok=True)
     rows = []
     for seed in seeds:
         t0 = time.time()
         cfg = ImageGANConfig(model="ssgan", steps=steps, lr_d=args.lr, lr_g=args.lr, seed=seed,
-                             labels_per_class=args.labels_per_class,
-                             lr_schedule=None if args.lr_schedule == "none" else args.lr_schedule, eval_every=steps, n_eval=500, progress=False)
+                             labels_per_class=args.labels_per_class, critic=args.critic,
+                             augment=args.augment, width=args.width,
+                             lr_schedule=None if args.lr_schedule == "none" else args.lr_schedule, eval_every=steps, n_eval=100 if args.quick else 500,
+                             kid_subsets=10 if args.quick else 100, progress=False)
         run = train_image_gan(cfg, out_dir=os.path.join(args.out, f"seed{seed}"))
         acc_a = train_labelled_only(cfg)
         acc_b = label_spreading_accuracy(load_image_data(cfg), run.labelled, seed)

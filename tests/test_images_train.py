@@ -8,7 +8,7 @@ import pytest
 from scratchgen.checkpoint import load
 from scratchgen.gan.images import ImageGANConfig, TrainingDiverged, train_image_gan, train_labelled_only
 
-TINY = dict(steps=4, batch=8, width=4, z_dim=8, eval_every=2, n_eval=60, progress=False)
+TINY = dict(steps=4, batch=8, width=4, z_dim=8, eval_every=2, n_eval=60, kid_subsets=5, progress=False)
 
 
 @pytest.mark.parametrize("model", ["dcgan", "cgan", "ssgan"])

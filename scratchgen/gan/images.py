@@ -81,8 +81,11 @@ class ImageGANConfig:
     betas: tuple = (0.5, 0.999)
     labels_per_class: int = 10  # ssgan: labelled training images per class
     lr_schedule: str | None = None  # None (constant) | "cosine": both rates decay to 0 over `steps`
+    critic: str = "mlp"  # ssgan: "mlp" (as [Improved] on MNIST) or "conv"
+    augment: bool = False  # ssgan: random one-pixel shifts of the real images the critic sees
     eval_every: int = 1000
     n_eval: int = 1000  # generated images scored at each evaluation
+    kid_subsets: int = 100  # random subsets KID averages over
     seed: int = 0
     progress: bool = True
 
@@ -95,12 +98,14 @@ class ImageGANConfig:
             raise ValueError("data='mnist' needs mnist_path, the folder with the four IDX .gz files")
         if self.data == "mnist" and self.model == "ssgan":
             raise ValueError("model='ssgan' is set up for the 8×8 digits only (its critic is an MLP on 64 pixels)")
-        for name in ("steps", "batch", "z_dim", "width", "eval_every", "n_eval", "labels_per_class"):
+        for name in ("steps", "batch", "z_dim", "width", "eval_every", "n_eval", "labels_per_class", "kid_subsets"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         if self.lr_schedule not in (None, "cosine"):
             raise ValueError(f"lr_schedule must be None or 'cosine', got {self.lr_schedule!r}")
+        if self.critic not in ("mlp", "conv"):
+            raise ValueError(f"critic must be 'mlp' or 'conv', got {self.critic!r}")
         if self.batch < 2:
             raise ValueError(f"batch must be >= 2 (batch norm), got {self.batch}")
 
@@ -257,6 +262,30 @@ class SSCritic(nn.Module):
         return self.head(f), f  # (B, K) logits, features
 
 
+class SSConvCritic(nn.Module):
+    r"""A convolutional K-logit critic for the semi-supervised GAN (option ``critic="conv"``).
+
+    noise(σ_in) → Conv(1→w, 3, 1, 1) → LReLU → Conv(w→2w, 3, 2, 1) → LReLU → noise(σ_h)
+    → Conv(2w→2w, 3, 2, 1) → LReLU → flatten (8w) = features → Linear → K logits.
+    """
+
+    def __init__(self, width=32, n_classes=N_CLASSES, sigma_in=0.3, sigma_h=0.5, generator=None):
+        super().__init__()
+        g = _backend.rng(generator)
+        w = width
+        self.body = nn.Sequential(
+            GaussianNoise(sigma_in, g),
+            nn.Conv2d(1, w, 3, 1, 1, generator=g), nn.LeakyReLU(0.2),
+            nn.Conv2d(w, 2 * w, 3, 2, 1, generator=g), nn.LeakyReLU(0.2), GaussianNoise(sigma_h, g),  # 8 -> 4
+            nn.Conv2d(2 * w, 2 * w, 3, 2, 1, generator=g), nn.LeakyReLU(0.2), nn.Flatten(),  # 4 -> 2
+        )
+        self.head = nn.Linear(8 * w, n_classes, generator=g)
+
+    def forward(self, x):
+        f = self.body(x)  # (B, 8w)
+        return self.head(f), f
+
+
 class SSGenerator(nn.Module):
     r"""z (B, z_dim) → [Linear → BN → ReLU] × 2 → Linear → tanh → (B, 1, 8, 8); [Improved]'s MNIST generator, smaller."""
 
@@ -278,7 +307,9 @@ def build_image_models(cfg: ImageGANConfig, size, generator):
     """(G, D) for ``cfg.model``; DCGAN-family weights get :func:`~scratchgen.nn.init.dcgan_init_`."""
     g = _backend.rng(generator)
     if cfg.model == "ssgan":
-        return SSGenerator(cfg.z_dim, 4 * cfg.width, size, generator=g), SSCritic(size * size, generator=g)
+        G = SSGenerator(cfg.z_dim, 4 * cfg.width, size, generator=g)
+        C = SSConvCritic(cfg.width // 2, generator=g) if cfg.critic == "conv" else SSCritic(size * size, generator=g)
+        return G, C
     k = N_CLASSES if cfg.model == "cgan" else 0
     G = DCGANGenerator(cfg.z_dim, size, cfg.width, n_classes=k, generator=g)
     D = DCGANDiscriminator(size, cfg.width, n_classes=k, generator=g)
@@ -398,9 +429,10 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
 
     n_train = data.x_train.shape[0]
 
-    def batch_of(x, y=None, n=cfg.batch):
+    def batch_of(x, y=None, n=cfg.batch, augment=False):
         idx = gen.integers(0, x.shape[0], n)
-        return tensor(x[idx]), (None if y is None else y[idx])
+        xb = _random_shift(x[idx], gen) if augment else x[idx]
+        return tensor(xb), (None if y is None else y[idx])
 
     def sample_z(n):
         return tensor(gen.standard_normal((n, cfg.z_dim)).astype(_backend.default_dtype()))
@@ -430,7 +462,7 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
         if data.size == 8:
             from ..metrics.features import image_metrics
 
-            out.update(image_metrics(x, data.x_test, labels=y, seed=cfg.seed))
+            out.update(image_metrics(x, data.x_test, labels=y, kid_subsets=cfg.kid_subsets, seed=cfg.seed))
         if cfg.model == "ssgan":
             out["test_accuracy"] = float((_classify(D, data.x_test) == data.y_test).mean())
         history["eval_step"].append(step)
@@ -448,8 +480,8 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
     for step in bar:
         if cfg.model == "ssgan":
             # critic: L_supervised + L_unsupervised ([Improved] Section 5)
-            xl, yl = batch_of(x_lab, y_lab)
-            xu, _ = batch_of(data.x_train)
+            xl, yl = batch_of(x_lab, y_lab, augment=cfg.augment)
+            xu, _ = batch_of(data.x_train, augment=cfg.augment)
             with no_grad():
                 xf = G(sample_z(cfg.batch))
             loss_d = ssgan.critic_loss(D(xl)[0], yl, D(xu)[0], D(xf)[0], form="K", supervised="conditional")
@@ -519,7 +551,8 @@ def train_labelled_only(cfg: ImageGANConfig) -> float:
     x_lab, y_lab = data.x_train[lab], data.y_train[lab]
     for step in range(cfg.steps):
         idx = gen.integers(0, x_lab.shape[0], cfg.batch)
-        loss = _cross_entropy(C(tensor(x_lab[idx]))[0], y_lab[idx])
+        xb = _random_shift(x_lab[idx], gen) if cfg.augment else x_lab[idx]
+        loss = _cross_entropy(C(tensor(xb))[0], y_lab[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -528,6 +561,13 @@ def train_labelled_only(cfg: ImageGANConfig) -> float:
         if not _finite(loss):
             raise TrainingDiverged(f"train_labelled_only: non-finite loss at step {step + 1}")
     return float((_classify(C, data.x_test) == data.y_test).mean())
+
+
+def _random_shift(x, g):
+    """Each image (B, 1, s, s) moved by (dy, dx) in {-1, 0, 1}², background (-1) shifted in."""
+    from ..metrics.features import _random_shift as shift
+
+    return shift(x, g)
 
 
 def _finite(t):
