@@ -116,17 +116,18 @@ def _run_sample(args):
     cfg, model, schedule, data = load_run(args.checkpoint)
     sigma2 = args.sigma2 or cfg.sigma2
     figures = not args.no_figures
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = generate(model, schedule, args.n, data.shape, args.sampler, steps=args.steps, eta=args.eta,
                    sigma2=sigma2, seed=args.seed, return_trajectory=figures)
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     z = out[0] if figures else out
     x = _backend.to_numpy(data.from_model(z))
     metrics = evaluate_samples(data.from_model(z), data)
     steps = schedule.T if args.steps is None else args.steps
     result = {"checkpoint": args.checkpoint, "data": cfg.data, "sampler": args.sampler, "steps": steps,
               "eta": args.eta if args.sampler == "ddim" else None, "sigma2": sigma2 if args.sampler == "ddpm" else None,
-              "n": args.n, "seed": args.seed, "sample_seconds": seconds, **metrics}
+              "n": args.n, "seed": args.seed, "sample_seconds": seconds, "sample_cpu_seconds": cpu_seconds,
+              **metrics}
     os.makedirs(args.out, exist_ok=True)
     numpy.save(os.path.join(args.out, "samples.npy"), x)
     with open(os.path.join(args.out, "metrics.json"), "w") as f:
@@ -134,7 +135,7 @@ def _run_sample(args):
     if figures:
         _, traj, ts = out
         xp = _backend.get_xp(traj)
-        keep = sorted(set(int(v) for v in xp.linspace(0, traj.shape[0] - 1, min(41, traj.shape[0])).round().astype(int)))
+        keep = sorted(set(int(v) for v in xp.linspace(0, traj.shape[0] - 1, min(31, traj.shape[0])).round().astype(int)))
         title = f"{args.sampler}, {steps} steps, on {cfg.data}"
         if "modes_captured" in metrics:
             title += (f"\nmodes {metrics['modes_captured']}/{metrics['n_modes']}, "

@@ -133,7 +133,6 @@ class _Data:
             from ..data.digits import load_digits
 
             d = load_digits("raw")
-            xp = _backend.get_xp(d.images)
             # a fixed split: 1,497 images to train on, 300 held out for MMD^2
             perm = _backend.rng(12345).permutation(d.images.shape[0])
             self.train_x = d.images[perm[300:]]  # (1497, 1, 8, 8)
@@ -141,7 +140,6 @@ class _Data:
             self.centres, self.std = None, None
             self.shift, self.scale = 8.0, 8.0  # z = x/8 - 1 in [-1, 1]
             self.shape = (1, 8, 8)
-            del xp
         else:
             from ..data import load_toy
 
@@ -216,16 +214,12 @@ def respace(schedule: Schedule, steps: int):
     """
     from .samplers import ddim_timesteps
 
-    xp = get_xp_of(schedule)
+    xp = _backend.get_xp(schedule.alpha_bar)
     taus = ddim_timesteps(schedule.T, steps)  # (S,)
     ab = schedule.alpha_bar[taus]  # (S,)
     ab_prev = xp.concatenate([xp.ones(1, dtype=ab.dtype), ab[:-1]])
     beta = 1 - ab / ab_prev  # $\beta'_i = 1 - \bar\alpha_{\tau_i}/\bar\alpha_{\tau_{i-1}}$
     return Schedule(beta, name=f"{schedule.name}-respaced{steps}"), xp.concatenate([xp.zeros(1, dtype=taus.dtype), taus])
-
-
-def get_xp_of(schedule):
-    return _backend.get_xp(schedule.alpha_bar)
 
 
 def generate(model, schedule: Schedule, n: int, data_shape, sampler="ddpm", steps=None, eta=0.0,
@@ -410,7 +404,7 @@ def train_ddpm(cfg: DDPMConfig, out_dir=None, resume=None, callback=None, figure
     params = model.named_parameters("model")
     plist = model.parameters()
     ema_plist = ema_model.parameters()
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     for step in bar:
         z0 = data.batch(cfg.batch, gen)  # (B, ...) scaled data
         loss = loss_simple(schedule, model, z0, seed=gen, low_discrepancy=cfg.low_discrepancy)  # Eq. 14
@@ -439,6 +433,7 @@ def train_ddpm(cfg: DDPMConfig, out_dir=None, resume=None, callback=None, figure
                 bar.set_postfix({k: (f"{v:.3g}" if isinstance(v, float) else v) for k, v in m.items()
                                  if k in ("modes_captured", "high_quality_fraction", "mmd2")})
     train_seconds = time.perf_counter() - t_start
+    train_cpu_seconds = time.process_time() - cpu_start  # CPU time of this process (the machine may be shared)
 
     # the final evaluation, with the reverse trajectory for the figures
     t0 = time.perf_counter()
@@ -447,11 +442,11 @@ def train_ddpm(cfg: DDPMConfig, out_dir=None, resume=None, callback=None, figure
     write_checkpoint(cfg.steps)
     _, traj, steps_t = out
     final = {"steps": cfg.steps, "data": cfg.data, **metrics,
-             "train_seconds": train_seconds, "sample_seconds": sample_seconds,
+             "train_seconds": train_seconds, "train_cpu_seconds": train_cpu_seconds, "sample_seconds": sample_seconds,
              "final_loss": float(sum(history["loss"][-100:]) / max(1, len(history["loss"][-100:])))}
-    # keep ~40 frames of the trajectory, in data units
+    # keep ~30 frames of the trajectory, in data units
     xp = _backend.get_xp(traj)
-    keep = sorted(set(int(v) for v in xp.linspace(0, traj.shape[0] - 1, 41).round().astype(int)))
+    keep = sorted(set(int(v) for v in xp.linspace(0, traj.shape[0] - 1, 31).round().astype(int)))
     traj_x = data.from_model(traj[keep])
     run = DDPMRun(cfg, model, ema_model, schedule, data, history, final, _backend.to_numpy(x),
                   _backend.to_numpy(traj_x), _backend.to_numpy(steps_t[keep]))
@@ -552,8 +547,10 @@ def samples_figure(samples, data, path, title=None):
     plt.close(fig)
 
 
-def trajectory_gif(trajectory, steps, data, path, fps=10):
+def trajectory_gif(trajectory, steps, data, path, fps=8, max_points=1000):
     """The reverse process x_T -> x_0 as an animated GIF (matplotlib.animation, PillowWriter).
+
+    At most ``max_points`` trajectories (2-D) are drawn, to keep the file small.
 
     ``trajectory[i]`` is the state at timestep ``steps[i]`` (increasing), as the samplers return it;
     the animation plays it backwards in t, holding the last frame.
@@ -565,7 +562,7 @@ def trajectory_gif(trajectory, steps, data, path, fps=10):
     import numpy
     from matplotlib.animation import FuncAnimation, PillowWriter
 
-    traj, steps = numpy.asarray(trajectory), numpy.asarray(steps)
+    traj, steps = numpy.asarray(trajectory)[:, :max_points], numpy.asarray(steps)
     order = list(range(traj.shape[0] - 1, -1, -1)) + [0] * 4  # t = T .. 0, then hold x_0
     ref = _backend.to_numpy(data.eval_x)[:500]
     if traj.ndim == 3:  # (k, n, 2)
