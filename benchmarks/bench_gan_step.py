@@ -47,19 +47,28 @@ def _median_ms(step, n=STEPS, warmup=WARMUP):
     return 1e3 * statistics.median(ts)
 
 
-def _interleaved(steps, rounds=STEPS, warmup=WARMUP):
+def _interleaved(steps, rounds=STEPS, warmup=WARMUP, with_cpu=False):
     """Median step time (ms) of each peer, the peers taking turns step by step, so that
-    load from other processes on the machine falls on all of them alike."""
+    load from other processes on the machine falls on all of them alike.
+
+    With ``with_cpu``, also the median CPU time of the process per step (ms, all threads;
+    it includes time threads spend spinning while they wait for each other): a second view
+    that waiting for the CPU, on a busy machine, does not inflate."""
     for _ in range(warmup):
         for f in steps.values():
             f()
     ts = {k: [] for k in steps}
+    cpu = {k: [] for k in steps}
     for _ in range(rounds):
         for k, f in steps.items():
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             f()
             ts[k].append(time.perf_counter() - t0)
-    return {k: 1e3 * statistics.median(v) for k, v in ts.items()}
+            cpu[k].append(time.process_time() - c0)
+    wall = {k: 1e3 * statistics.median(v) for k, v in ts.items()}
+    if with_cpu:
+        return wall, {k: 1e3 * statistics.median(v) for k, v in cpu.items()}
+    return wall
 
 
 def _data(batch, dim, n_batches=8, seed=0):
@@ -341,11 +350,11 @@ def bench_mlp(rounds=30):
     return _interleaved(steps, rounds)
 
 
-def bench_dcgan(rounds=15):
+def bench_dcgan(rounds=15, with_cpu=False):
     steps = {"scratchgen": dcgan_scratchgen()}
     if _have("torch"):
         steps["torch"] = dcgan_torch()
-    return _interleaved(steps, rounds, warmup=2)
+    return _interleaved(steps, rounds, warmup=2, with_cpu=with_cpu)
 
 
 def bench_memory():
