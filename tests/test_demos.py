@@ -44,7 +44,7 @@ def test_mode_collapse_quick_writes_table_results_and_figures(tmp_path, monkeypa
     results = json.loads((tmp_path / "results.json").read_text())
     runs = results["runs"]
     assert {(r["name"], r["data"]) for r in runs} == {
-        (n, d) for n in ("nonsaturating", "pacgan-cosine") for d in ("ring8", "grid25")}
+        (n, d) for n in ("nonsaturating", "pacgan") for d in ("ring8", "grid25")}
     for r in runs:
         assert r["steps"] == 20 and r["n_modes"] == {"ring8": 8, "grid25": 25}[r["data"]]
         assert 0 <= r["modes_captured"] <= r["n_modes"]
@@ -56,7 +56,7 @@ def test_mode_collapse_quick_writes_table_results_and_figures(tmp_path, monkeypa
         assert np.load(run_dir / "samples.npy").shape == (500, 2)
         assert (run_dir / "checkpoint.npz").stat().st_size > 0
     table = (tmp_path / "table.md").read_text()
-    assert table.count("\n") == 2 + 4 and "| PacGAN4 + cosine lr decay" in table
+    assert table.count("\n") == 2 + 4 and "| PacGAN4, 2 critic steps, lr_G 2e-3" in table
     assert (tmp_path / "mode_collapse.png").stat().st_size > 10_000
     assert "wrote" in capsys.readouterr().out
 
