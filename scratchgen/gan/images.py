@@ -82,6 +82,7 @@ class ImageGANConfig:
     labels_per_class: int = 10  # ssgan: labelled training images per class
     lr_schedule: str | None = None  # None (constant) | "cosine": both rates decay to 0 over `steps`
     critic: str = "mlp"  # ssgan: "mlp" (as [Improved] on MNIST) or "conv"
+    ss_hidden: tuple = (256, 256, 128)  # ssgan: hidden units of the MLP critic
     augment: bool = False  # ssgan: random one-pixel shifts of the real images the critic sees
     eval_every: int = 1000
     n_eval: int = 1000  # generated images scored at each evaluation
@@ -308,7 +309,7 @@ def build_image_models(cfg: ImageGANConfig, size, generator):
     g = _backend.rng(generator)
     if cfg.model == "ssgan":
         G = SSGenerator(cfg.z_dim, 4 * cfg.width, size, generator=g)
-        C = SSConvCritic(cfg.width // 2, generator=g) if cfg.critic == "conv" else SSCritic(size * size, generator=g)
+        C = SSConvCritic(cfg.width // 2, generator=g) if cfg.critic == "conv" else SSCritic(size * size, tuple(cfg.ss_hidden), generator=g)
         return G, C
     k = N_CLASSES if cfg.model == "cgan" else 0
     G = DCGANGenerator(cfg.z_dim, size, cfg.width, n_classes=k, generator=g)
