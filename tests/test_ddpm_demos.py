@@ -31,10 +31,11 @@ def test_ddpm_2d_demo_quick_writes_its_outputs(tmp_path, capsys):
 
 def test_ddpm_digits_demo_quick_writes_its_outputs(tmp_path, capsys):
     results = _demo("ddpm_digits.py")(["--quick", "--out", str(tmp_path)])
-    assert "train_images: MMD²" in capsys.readouterr().out
+    assert "| real training digits (40) |" in capsys.readouterr().out
     assert np.load(tmp_path / "digits" / "samples.npy").shape == (40, 1, 8, 8)
     # the floor (training images vs held-out) is near 0; 20 training steps are far from it
-    assert abs(results["train_images"]["mmd2"]) < 0.05 < results["ddpm"]["mmd2"]
+    real, ddpm = results["real training digits (40)"], results["DDPM, ancestral, 50 steps"]
+    assert abs(real["mmd2"]) < 0.05 < ddpm["mmd2"] and real["fid"] < ddpm["fid"]
     for name in ("samples.png", "trajectory.gif", "checkpoint.npz"):
         assert (tmp_path / "digits" / name).stat().st_size > 0
 
