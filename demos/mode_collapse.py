@@ -20,8 +20,8 @@ et al. 2017), hinge loss with spectral norm (Miyato et al. 2018), the unrolled G
 (``COMMON``: Adam, lr 1e-3, cosine decay to 0).
 
 Outputs in ``--out``: ``results.json`` (every run), ``table.md`` (the Markdown table),
-``mode_collapse.png`` (rows: configurations, columns: data sets; seed 0's samples over the
-data with the critic's contours), and one run directory per (configuration, data, seed)
+``mode_collapse.png`` (columns: configurations, rows: data sets; the first seed's samples over
+the data with the critic's contours), and one run directory per (configuration, data, seed)
 with the files of ``scratchgen train gan``. Runs whose ``metrics.json`` already holds the same
 configuration are reused, so an interrupted sweep continues where it stopped.
 
@@ -41,20 +41,23 @@ import numpy as np
 # with a cosine decay of both learning rates to 0 over the run; the other settings are GANConfig's
 # defaults: two hidden layers of 128 units, z in R^64, batch 512, 2500 evaluated samples.
 COMMON = dict(lr_g=1e-3, lr_d=1e-3, lr_schedule="cosine")
-# name -> (options, label in the table). Steps are set so that each run costs about 20-60 s of one
-# core: a critic step with a gradient penalty, or an unrolled generator step, costs 5-10 plain steps.
+# name -> (options, label in the table). Steps are set so that each baseline run costs about 20-40 s
+# of one core: a generator step with 5 critic steps and a gradient penalty, or with a 5-step unrolled
+# critic, costs 5-10 plain steps, so those rows get fewer generator steps (as many critic updates).
 CONFIGS = {
     "minimax": (dict(loss="minimax", steps=2000), "GAN, minimax (Goodfellow et al. 2014)"),
     "nonsaturating": (dict(loss="nonsaturating", steps=2000), "GAN, non-saturating"),
     "lsgan": (dict(loss="lsgan", steps=2000), "LSGAN (Mao et al. 2017)"),
-    "wgan-clip": (dict(loss="wgan", clip=0.01, d_steps=5, steps=1000), "WGAN, clipping c = 0.01, 5 critic steps"),
-    "wgan-gp": (dict(loss="wgan", penalty="gp", d_steps=5, steps=1000), "WGAN-GP, λ = 10, 5 critic steps"),
+    "wgan-clip": (dict(loss="wgan", clip=0.01, d_steps=5, steps=600), "WGAN, clipping c = 0.01, 5 critic steps"),
+    "wgan-gp": (dict(loss="wgan", penalty="gp", d_steps=5, steps=600), "WGAN-GP, λ = 10, 5 critic steps"),
     "hinge-sn": (dict(loss="hinge", spectral_norm=True, steps=2000), "hinge + spectral norm"),
-    "unrolled": (dict(loss="nonsaturating", unrolled=5, unroll_lr=1e-2, steps=600),
+    "unrolled": (dict(loss="nonsaturating", unrolled=5, unroll_lr=1e-2, steps=400),
                  "unrolled GAN, K = 5 (Metz et al. 2017)"),
     # the best we measured: packing against collapse, a fast critic (lr 2e-2) for precision
     "pacgan": (dict(loss="nonsaturating", pack=4, d_steps=2, lr_g=2e-3, lr_d=2e-2, steps=5000),
                "PacGAN4, 2 critic steps, lr_G 2e-3, lr_D 2e-2 (Lin et al. 2018)"),
+    "pacgan-8k": (dict(loss="nonsaturating", pack=4, d_steps=2, lr_g=2e-3, lr_d=2e-2, steps=8000),
+                  "the same, 8000 steps"),
 }
 DATASETS = ("ring8", "grid25")
 QUICK = dict(steps=20, eval_every=10, n_eval=500)  # CI: the protocol's networks, 20 steps
@@ -127,7 +130,7 @@ def markdown_table(table, names, datasets, labels):
 
 
 def figure_grid(out, names, datasets, seed, path):
-    """Rows: configurations; columns: data sets; seed ``seed``'s samples over data and critic contours."""
+    """Columns: configurations; rows: data sets. Seed ``seed``'s samples over the data, critic contours."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -137,15 +140,20 @@ def figure_grid(out, names, datasets, seed, path):
     from scratchgen.gan.train import GANConfig, build_models, load_data
     from scratchgen.metrics import mode_coverage
 
-    fig, axes = plt.subplots(len(names), len(datasets), figsize=(2.6 * len(datasets), 2.6 * len(names)),
+    fig, axes = plt.subplots(len(datasets), len(names), figsize=(2.2 * len(names), 2.35 * len(datasets)),
                              squeeze=False)
-    for i, name in enumerate(names):
-        for j, data in enumerate(datasets):
+    for j, name in enumerate(names):
+        for i, data in enumerate(datasets):
             ax = axes[i, j]
             ax.set_xticks([])
             ax.set_yticks([])
+            if i == 0:
+                ax.set_title(name, fontsize=9, fontweight="bold")
+            if j == 0:
+                ax.set_ylabel(data, fontsize=9)
             run_dir = os.path.join(out, name, data, f"seed{seed}")
             if not os.path.exists(os.path.join(run_dir, "checkpoint.npz")):
+                ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes, fontsize=8)
                 continue
             state = checkpoint.load(os.path.join(run_dir, "checkpoint.npz"))
             cfg = GANConfig(**{k: tuple(v) if k == "betas" else v for k, v in state["config"].items()})
@@ -154,15 +162,13 @@ def figure_grid(out, names, datasets, seed, path):
             held_out = load_data(data, cfg.n_eval, seed=cfg.seed + 10_000)
             samples = np.load(os.path.join(run_dir, "samples.npy"))
             cov = mode_coverage(samples, held_out.centres, held_out.std)
-            lim = 1.6 if data == "ring8" else 5.5
-            viz.critic_contours(ax, D, lim, n=80, pack=cfg.pack)
+            lim = 1.5 if data == "ring8" else 5.2
+            viz.critic_contours(ax, D, lim, n=60, pack=cfg.pack)
             viz.samples_over_data(ax, held_out.x, samples, lim=lim)
-            ax.set_title(f"{cov.modes_captured}/{cov.n_modes} modes, {100 * cov.high_quality_fraction:.0f}% HQ",
-                         fontsize=8)
-            if j == 0:
-                ax.set_ylabel(name, fontsize=9)
+            ax.set_xlabel(f"{cov.modes_captured}/{cov.n_modes} modes, {100 * cov.high_quality_fraction:.0f}% HQ",
+                          fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=72)
     plt.close(fig)
 
 
