@@ -209,7 +209,7 @@ _conv2d.defvjp(
     # x_bar = conv_transpose2d(y_bar, w), cropped to x's size
     lambda g, ans, x, w, stride, padding, dilation:
         _conv_transpose2d(g, w, stride, padding, dilation, x.shape[2:]),
-    # w_bar = Y_bar X_col^T
+    # W_bar = Y_bar^T X_col
     lambda g, ans, x, w, stride, padding, dilation:
         _conv2d_weight(x, g, stride, padding, dilation, w.shape[2:]),
 )
