@@ -65,8 +65,11 @@ DATASETS = ("ring8", "grid25")
 QUICK = dict(steps=20, eval_every=10, n_eval=500)  # CI: the protocol's networks, 20 steps
 
 
-def run_one(job):
-    """Train one (configuration, data, seed); reuse a finished run with the same configuration."""
+def run_one(job, train=True):
+    """Train one (configuration, data, seed); reuse a finished run with the same configuration.
+
+    With ``train=False`` only a finished run is read back; a missing one gives None.
+    """
     from scratchgen.gan.train import GANConfig, train_gan
 
     name, data, seed, options, out_dir = job
@@ -77,6 +80,8 @@ def run_one(job):
             old = json.load(f)
         if old.get("config") == json.loads(json.dumps(dataclasses.asdict(cfg))) and "wall_s" in old:
             return {**old["final"], "name": name, "data": data, "seed": seed, "wall_s": old["wall_s"]}
+    if not train:
+        return None
     t0 = time.perf_counter()
     run = train_gan(cfg, out_dir=out_dir)
     wall = time.perf_counter() - t0
@@ -183,6 +188,8 @@ def main(argv=None):
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (the table needs >= 3)")
     ap.add_argument("--steps", type=int, default=None, help="override every configuration's generator steps")
     ap.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
+    ap.add_argument("--no-train", action="store_true",
+                    help="train nothing: build the table and figure from the finished runs in --out")
     ap.add_argument("--quick", action="store_true",
                     help="CI: 20 steps, 500 evaluated samples, seed 0, the non-saturating and PacGAN configurations")
     args = ap.parse_args(argv)
@@ -204,7 +211,9 @@ def main(argv=None):
                 jobs.append((name, data, seed, options, os.path.join(args.out, name, data, f"seed{seed}")))
 
     t0 = time.perf_counter()
-    if args.jobs > 1:
+    if args.no_train:
+        results = [r for r in (run_one(job, train=False) for job in jobs) if r is not None]
+    elif args.jobs > 1:
         import multiprocessing as mp
 
         with mp.get_context("spawn").Pool(args.jobs) as pool:

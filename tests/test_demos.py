@@ -70,6 +70,8 @@ def test_mode_collapse_reuses_a_finished_run(tmp_path, monkeypatch):
     assert second == first
     third = demo.run_one(("nonsaturating", "ring8", 0, {**options, "steps": 5}, str(tmp_path / "run")))
     assert third["steps"] == 5  # a different configuration is trained again
+    assert demo.run_one(("nonsaturating", "ring8", 0, {**options, "steps": 6}, str(tmp_path / "run")),
+                        train=False) is None  # --no-train: a run that is not on disk is left out
 
 
 def test_mode_collapse_table_is_mean_and_std_over_seeds():
