@@ -506,6 +506,8 @@ def _title(run):
     t = f"DDPM on {run.config.data}, {run.config.steps} steps"
     if "modes_captured" in f:
         t += f"\nmodes {f['modes_captured']}/{f['n_modes']}, high-quality {100 * f['high_quality_fraction']:.1f}%"
+    if "fid" in f:
+        t += f"\nFID {f['fid']:.1f} (digit classifier features)"
     if "mmd2" in f:
         t += f", MMD² {f['mmd2']:.2g}"
     return t
