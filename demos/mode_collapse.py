@@ -159,7 +159,7 @@ def figure_grid(out, names, datasets, seed, path):
             if j == 0:
                 ax.set_ylabel(data, fontsize=9)
             run_dir = os.path.join(out, name, data, f"seed{seed}")
-            if not os.path.exists(os.path.join(run_dir, "checkpoint.npz")):
+            if not os.path.exists(os.path.join(run_dir, "metrics.json")):  # written last: the run finished
                 ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes, fontsize=8)
                 continue
             state = checkpoint.load(os.path.join(run_dir, "checkpoint.npz"))
