@@ -41,7 +41,7 @@ def _add_gan_parser(sub):
     p.add_argument("--pack", type=int, default=d.pack, metavar="M",
                    help="PacGAN packing: the critic sees M samples concatenated (must divide --batch)")
     p.add_argument("--lr-schedule", default=None, choices=["cosine"],
-                   help="learning-rate schedule of both players: cosine decay to 0 over --steps (default: constant)")
+                   help="learning-rate schedule of both players: cosine decay to 0 over --steps (None: constant)")
     p.add_argument("--steps", type=int, default=d.steps, help="generator updates")
     p.add_argument("--d-steps", type=int, default=d.d_steps, help="critic updates per generator update")
     p.add_argument("--batch", type=int, default=d.batch, help="samples per minibatch (data and noise)")
