@@ -57,9 +57,9 @@ CONFIGS = {
     "pacgan": (dict(loss="nonsaturating", pack=4, d_steps=2, lr_g=2e-3, lr_d=2e-2, steps=5000),
                "PacGAN4, 2 critic steps, lr_G 2e-3, lr_D 2e-2 (Lin et al. 2018)"),
     "pacgan-8k": (dict(loss="nonsaturating", pack=4, d_steps=2, lr_g=2e-3, lr_d=2e-2, steps=8000),
-                  "the same, 8000 steps"),
+                  "PacGAN4 as above, 8000 steps"),
     "pacgan-12k": (dict(loss="nonsaturating", pack=4, d_steps=2, lr_g=2e-3, lr_d=2e-2, steps=12000),
-                   "the same, 12000 steps"),
+                   "PacGAN4 as above, 12000 steps"),
 }
 DATASETS = ("ring8", "grid25")
 QUICK = dict(steps=20, eval_every=10, n_eval=500)  # CI: the protocol's networks, 20 steps
