@@ -22,6 +22,7 @@ from .autodiff import (  # noqa: F401
     divide,
     enable_grad,
     exp,
+    expm1,
     getitem,
     grad,
     hvp,

@@ -43,6 +43,7 @@ def compare_with_autograd(f_sg, f_anp, *args, seed=0):
 UNARY = [
     ("negative", lambda x: -x, lambda x: -x, (-3, 3), ()),
     ("exp", sg.exp, anp.exp, (-3, 3), ()),
+    ("expm1", sg.expm1, anp.expm1, (-3, 3), ()),
     ("log", sg.log, anp.log, (0.1, 5), ()),
     ("log1p", sg.log1p, anp.log1p, (-0.9, 5), ()),
     ("sqrt", sg.sqrt, anp.sqrt, (0.1, 5), ()),

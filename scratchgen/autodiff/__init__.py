@@ -29,6 +29,7 @@ from .primitives import (
     cos,
     divide,
     exp,
+    expm1,
     getitem,
     log,
     log1p,

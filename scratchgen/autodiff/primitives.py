@@ -27,7 +27,7 @@ from .tensor import Tensor, primitive, unbroadcast
 
 __all__ = [
     "add", "subtract", "multiply", "divide", "negative", "power", "matmul",
-    "exp", "log", "log1p", "sqrt", "tanh", "sin", "cos", "abs", "sign",
+    "exp", "expm1", "log", "log1p", "sqrt", "tanh", "sin", "cos", "abs", "sign",
     "maximum", "minimum", "where", "clip",
     "sum", "mean", "max", "min",
     "reshape", "transpose", "permute", "swapaxes", "broadcast_to",
@@ -198,6 +198,15 @@ def log1p(xp, x):
 
 
 log1p.defvjp(lambda g, ans, x: g / (1 + x))
+
+
+@primitive
+def expm1(xp, x):
+    """exp(x) - 1, accurate for small x."""
+    return xp.expm1(x)
+
+
+expm1.defvjp(lambda g, ans, x: g * (ans + 1))  # d(e^x - 1) = e^x
 
 
 @primitive

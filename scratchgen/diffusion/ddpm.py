@@ -308,11 +308,15 @@ def normal_kl(mean1, logvar1, mean2, logvar2):
     r"""Elementwise :math:`\mathrm{KL}\big(\mathcal N(\mu_1, e^{v_1})\,\|\,\mathcal N(\mu_2, e^{v_2})\big)` in nats.
 
     .. math:: \mathrm{KL} = \tfrac12\Big(-1 + v_2 - v_1 + e^{v_1 - v_2} + (\mu_1 - \mu_2)^2 e^{-v_2}\Big)
+              = \tfrac12\Big(\big(e^{d} - 1 - d\big) + (\mu_1 - \mu_2)^2 e^{-v_2}\Big),\quad d = v_1 - v_2
 
+    The second form is the one computed: ``expm1(d) - d`` is accurate for nearly equal
+    variances and never negative, where ``-1 + v2 - v1 + exp(v1 - v2)`` can round to -1e-16.
     Arguments broadcast against each other (variances are usually (B, 1, ...)); the result
     is a Tensor, differentiable in every argument.
     """
-    return 0.5 * (-1 + logvar2 - logvar1 + ad.exp(logvar1 - logvar2) + (mean1 - mean2) ** 2 * ad.exp(-logvar2))
+    d = logvar1 - logvar2
+    return 0.5 * ((ad.expm1(d) - d) + (mean1 - mean2) ** 2 * ad.exp(-logvar2))
 
 
 def gaussian_log_likelihood(x, mean, log_var):
