@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -47,7 +46,7 @@ from .. import backend as _backend
 from .. import optim
 from ..autodiff.tensor import no_grad
 from ..checkpoint import load, save
-from ..gan.train import TrainingDiverged  # one exception for every trainer (the CLI reports it)
+from ..training import TrainingDiverged, check_finite, restore  # shared by every trainer
 from .ddpm import loss_simple
 from .models import ConvDenoiser, MLPDenoiser
 from .samplers import ancestral_sample, ddim_sample
@@ -317,23 +316,6 @@ class DDPMRun:
     trajectory_steps: object = None
 
 
-def _check_finite(step, loss, params, ckpt_path, last_good):
-    bad = None
-    if not math.isfinite(loss):
-        bad = f"loss={loss}"
-    else:
-        for name, p in params:
-            xp = _backend.get_xp(p.data)
-            if not bool(xp.all(xp.isfinite(p.data))):
-                bad = f"parameter {name}"
-                break
-    if bad:
-        where = (f"the last good checkpoint (step {last_good}) is kept at {ckpt_path}"
-                 if last_good is not None else "no checkpoint had been written yet")
-        raise TrainingDiverged(f"training stopped at step {step}: non-finite {bad}; {where}. "
-                               "Try a smaller learning rate or gradient clipping.")
-
-
 def _ema_update(ema_params, params, mu):
     r""":math:`\theta_\mathrm{ema} \leftarrow \mu\,\theta_\mathrm{ema} + (1-\mu)\,\theta`, in place."""
     for pe, p in zip(ema_params, params):
@@ -377,11 +359,7 @@ def train_ddpm(cfg: DDPMConfig, out_dir=None, resume=None, callback=None, figure
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
     if resume is not None:
-        state = load(resume)
-        model.load_state_dict(state["model"])
-        ema_model.load_state_dict(state["ema"])
-        opt.load_state_dict(state["opt"])
-        lr_sched.load_state_dict(state["lr_sched"])
+        state = restore(resume, model=model, ema=ema_model, opt=opt, lr_sched=lr_sched)
         gen = state["rng"]
         start = last_good = int(state["step"])
         history = {k: list(v) for k, v in state["history"].items()}
@@ -427,7 +405,8 @@ def train_ddpm(cfg: DDPMConfig, out_dir=None, resume=None, callback=None, figure
             _ema_update(ema_plist, plist, mu)
 
         value = float(loss.item())
-        _check_finite(step + 1, value, params, ckpt_path, last_good)
+        check_finite(step + 1, {"loss": value}, params, ckpt_path, last_good,
+                     hint="Try a smaller learning rate or gradient clipping.")
         history["step"].append(step + 1)
         history["loss"].append(value)
         if callback is not None:

@@ -48,10 +48,10 @@ from .. import nn, optim
 from ..autodiff import functional as AF
 from ..autodiff.primitives import concatenate, reshape
 from ..autodiff.tensor import no_grad, tensor
-from ..checkpoint import load, save
+from ..checkpoint import save
+from ..training import TrainingDiverged, check_finite, restore
 from . import losses as L
 from . import ssgan
-from .train import TrainingDiverged, _check_finite
 
 __all__ = [
     "ImageGANConfig", "ImageRun", "ImageData", "MODELS", "DATASETS", "load_image_data",
@@ -414,11 +414,7 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
     if resume is not None:
-        state = load(resume)
-        G.load_state_dict(state["G"])
-        D.load_state_dict(state["D"])
-        opt_G.load_state_dict(state["opt_G"])
-        opt_D.load_state_dict(state["opt_D"])
+        state = restore(resume, G=G, D=D, opt_G=opt_G, opt_D=opt_D)
         gen = state["rng"]
         start = last_good = int(state["step"])
         for sc in scheds:  # a closed form of the step count: resuming is exact
@@ -512,7 +508,8 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
             sc.step()
 
         ld, lg = float(loss_d.item()), float(loss_g.item())
-        _check_finite(step + 1, {"loss_D": ld, "loss_G": lg}, params, ckpt_path, last_good)
+        check_finite(step + 1, {"loss_D": ld, "loss_G": lg}, params, ckpt_path, last_good,
+                     hint="Try a smaller learning rate, a penalty or spectral norm.")
         history["step"].append(step + 1)
         history["loss_d"].append(ld)
         history["loss_g"].append(lg)

@@ -40,19 +40,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
 import os
 from dataclasses import dataclass, field
 
 from .. import backend as _backend
 from .. import nn, optim
 from ..autodiff.tensor import Tensor, backprop, no_grad, tensor
-from ..checkpoint import load, save
+from ..checkpoint import save
 from ..data import load_toy, mixture_1d
 from ..data.toy import ToyData
 from ..divergences import w1_1d
 from ..metrics import mode_coverage
 from ..mmd import mmd2
+from ..training import TrainingDiverged, check_finite, restore
 from . import losses as L
 from .penalties import gradient_penalty, r1_penalty
 
@@ -96,10 +96,6 @@ def load_data(name, n, seed=None) -> ToyData:
     if name == "mixture1d":
         return _mixture1d(n, seed=seed)
     return load_toy(name, n, seed=seed)
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss or a parameter became NaN or infinite."""
 
 
 @dataclass
@@ -224,26 +220,6 @@ def pack(x, m):
     return x.reshape(B // m, m * d)  # (B/m, m d)
 
 
-def _finite(x) -> bool:
-    return math.isfinite(float(x))
-
-
-def _check_finite(step, values, params, ckpt_path, last_good):
-    bad = [k for k, v in values.items() if not _finite(v)]
-    if not bad:
-        for name, p in params:
-            xp = _backend.get_xp(p.data)
-            if not bool(xp.all(xp.isfinite(p.data))):
-                bad.append(f"parameter {name}")
-                break
-    if bad:
-        where = (f"the last good checkpoint (step {last_good}) is kept at {ckpt_path}"
-                 if last_good is not None else "no checkpoint had been written yet")
-        shown = ", ".join(f"{k}={values[k]}" if k in values else k for k in bad)
-        raise TrainingDiverged(f"training stopped at step {step}: non-finite {shown}; {where}. "
-                               "Try a smaller learning rate, a penalty or spectral norm.")
-
-
 def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRun:
     """Train G and D as ``cfg`` says; write samples, metrics, checkpoint and figures to ``out_dir``.
 
@@ -278,11 +254,7 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
     if resume is not None:
-        state = load(resume)
-        G.load_state_dict(state["G"])
-        D.load_state_dict(state["D"])
-        opt_G.load_state_dict(state["opt_G"])
-        opt_D.load_state_dict(state["opt_D"])
+        state = restore(resume, G=G, D=D, opt_G=opt_G, opt_D=opt_D)
         gen = state["rng"]
         start = last_good = int(state["step"])
         for s in scheds:  # a closed form of the step count: resuming is exact
@@ -351,7 +323,8 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
             s.step()
 
         ld, lg = float(loss_d.item()), float(loss_g.item())
-        _check_finite(step + 1, {"loss_D": ld, "loss_G": lg}, params, ckpt_path, last_good)
+        check_finite(step + 1, {"loss_D": ld, "loss_G": lg}, params, ckpt_path, last_good,
+                     hint="Try a smaller learning rate, a penalty or spectral norm.")
         history["step"].append(step + 1)
         history["loss_d"].append(ld)
         history["loss_g"].append(lg)
