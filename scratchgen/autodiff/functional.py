@@ -1,9 +1,12 @@
-r"""Composite functions: built from primitives, so they need no VJP rule of their own.
+r"""The activation and softmax family, each finite for float32 inputs of magnitude 1e4.
 
-Each is written in a form that stays finite for float32 inputs of magnitude
-1e4, with the naive form and its failure in a comment. Their gradients come
-from the primitives' rules, so they are differentiable to any order; sigmoid
-and softplus are the exceptions, primitives with rules of their own (see below).
+``log_sigmoid``, ``logsumexp``, ``log_softmax`` and ``softmax`` are composites of
+primitives: they need no VJP rule of their own. Four are primitives with
+hand-written rules, each with the reason beside it: ``sigmoid`` and ``softplus``
+(smooth to any order, where their composite forms had wrong second derivatives
+at 0) and ``relu``/``leaky_relu`` (speed: one node instead of two). Every rule
+is written in Tensor operations, so everything here is differentiable to any
+order. The naive form of each function, and how it fails, is in its docstring.
 """
 from __future__ import annotations
 
