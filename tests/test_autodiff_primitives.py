@@ -179,6 +179,10 @@ def test_max_gradient_is_shared_evenly_among_ties():
     y = sg.tensor(np.array([4.0, 1.0, 4.0]), requires_grad=True)
     sg.min(-y).backward()
     np.testing.assert_array_equal(y.grad.numpy(), [-0.5, 0.0, -0.5])
+    z = sg.tensor(np.array([2.0, 2.0, 1.0], dtype=np.float32), requires_grad=True)
+    sg.max(z).backward()  # the tie shares stay in float32
+    assert z.grad.dtype == np.float32
+    np.testing.assert_array_equal(z.grad.numpy(), [0.5, 0.5, 0.0])
 
 
 def test_smooth_composites_have_exact_second_derivatives_at_zero():

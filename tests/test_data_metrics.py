@@ -80,3 +80,22 @@ def test_load_toy_names():
         assert D.load_toy(name, 50, seed=0).x.shape == (50, 2)
     with pytest.raises(ValueError, match="unknown toy data set 'rings'"):
         D.load_toy("rings", 10)
+
+
+def test_swiss_roll_follows_its_formula():
+    # noise 0: x = theta (cos theta, sin theta) * 2 / (4.5 pi) with theta in [1.5 pi, 4.5 pi]
+    x = D.swiss_roll(2000, noise=0.0, seed=0).x.astype(np.float64)
+    theta = np.linalg.norm(x, axis=1) * 4.5 * np.pi / 2
+    assert theta.min() >= 1.5 * np.pi - 1e-4 and theta.max() <= 4.5 * np.pi + 1e-4
+    np.testing.assert_allclose(x, np.stack([np.cos(theta), np.sin(theta)], 1) * theta[:, None] * 2 / (4.5 * np.pi),
+                               atol=1e-5)
+
+
+def test_two_moons_lie_on_their_half_circles():
+    # noise 0: upper moon on the unit circle about (0, 0) with y >= 0, lower about (1, 0.5) with y <= 0.5
+    x = D.two_moons(2000, noise=0.0, seed=0).x.astype(np.float64)
+    upper = np.abs(np.linalg.norm(x, axis=1) - 1) < 1e-5
+    lower = np.abs(np.linalg.norm(x - [1.0, 0.5], axis=1) - 1) < 1e-5
+    assert np.all(upper | lower)
+    assert np.all(x[upper & ~lower, 1] >= -1e-6) and np.all(x[lower & ~upper, 1] <= 0.5 + 1e-6)
+    assert abs(upper.mean() - 0.5) < 0.05

@@ -41,3 +41,12 @@ def test_quickstart_demo_prints_the_readme_output():
     printed = buf.getvalue()
     for _, expected in readme_examples():
         assert expected.strip() in printed
+
+
+def test_docstring_examples_run_as_written():
+    import doctest
+
+    import scratchgen.autodiff.api as api
+
+    result = doctest.testmod(api)
+    assert result.attempted >= 1 and result.failed == 0

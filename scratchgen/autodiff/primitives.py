@@ -322,13 +322,11 @@ def clip(xp, x, a_min=None, a_max=None):
 
 
 def _clip_vjp(g, ans, x, a_min=None, a_max=None):
+    # 1 where a_min <= x <= a_max (bounds included), 0 where clipped
     xd = x.data
-    inside = xd == xd  # all True (False at NaN)
-    if a_min is not None:
-        inside = inside & (xd >= a_min)
-    if a_max is not None:
-        inside = inside & (xd <= a_max)
-    return g * inside
+    lo = True if a_min is None else xd >= a_min
+    hi = True if a_max is None else xd <= a_max
+    return g * (lo & hi)
 
 
 clip.defvjp(_clip_vjp)
@@ -401,9 +399,9 @@ mean.defvjp(_mean_vjp)
 def _extremum_vjp(g, ans, x, axis=None, keepdims=False):
     # The gradient goes to the arguments that attain the extremum, shared evenly among ties.
     xd = x.data
-    at = xd == ans.data.reshape(_keepdims_shape(x.shape, axis))
-    share = at / at.sum(axis=axis, keepdims=True)
-    return _expand(g, x.shape, axis, keepdims) * share.astype(xd.dtype)
+    at = (xd == ans.data.reshape(_keepdims_shape(x.shape, axis))).astype(xd.dtype)  # 1 where attained
+    share = at / at.sum(axis=axis, keepdims=True)  # in x's dtype: no float64 detour
+    return _expand(g, x.shape, axis, keepdims) * share
 
 
 @primitive
