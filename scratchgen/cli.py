@@ -42,6 +42,11 @@ def _add_gan_parser(sub):
                    help="PacGAN packing: the critic sees M samples concatenated (must divide --batch)")
     p.add_argument("--lr-schedule", default=None, choices=["cosine"],
                    help="learning-rate schedule of both players: cosine decay to 0 over --steps (None: constant)")
+    p.add_argument("--top-k", type=float, default=None, metavar="NU",
+                   help="top-k generator updates (Sinha et al. 2020): G's loss uses only the samples D scores "
+                        "highest, a fraction decaying linearly from 1 to NU over the first half of --steps")
+    p.add_argument("--ema", type=float, default=d.ema, metavar="MU",
+                   help="evaluate a moving average of G's weights with decay MU (Yazıcı et al. 2019); 0 = off")
     p.add_argument("--steps", type=int, default=d.steps, help="generator updates")
     p.add_argument("--d-steps", type=int, default=d.d_steps, help="critic updates per generator update")
     p.add_argument("--batch", type=int, default=d.batch, help="samples per minibatch (data and noise)")
@@ -68,7 +73,7 @@ def _run_gan(args):
         data=args.data, loss=args.loss, penalty=args.penalty, penalty_weight=args.penalty_weight,
         clip=args.clip, spectral_norm=args.spectral_norm, label_smoothing=args.label_smoothing,
         minibatch_disc=args.minibatch_disc, unrolled=args.unrolled, unroll_lr=args.unroll_lr,
-        pack=args.pack, lr_schedule=args.lr_schedule,
+        pack=args.pack, lr_schedule=args.lr_schedule, top_k=args.top_k, ema=args.ema,
         steps=args.steps, d_steps=args.d_steps, batch=args.batch, z_dim=args.z_dim, hidden=args.hidden,
         lr_g=args.lr_g, lr_d=args.lr_d, betas=(args.beta1, args.beta2), eval_every=args.eval_every,
         n_eval=args.n_eval, seed=args.seed, progress=not args.no_progress,

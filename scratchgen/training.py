@@ -1,4 +1,5 @@
-"""What every training loop shares: stopping at the first non-finite number, and resuming.
+"""What every training loop shares: stopping at the first non-finite number, resuming, and
+keeping a moving average of the weights.
 
 The GAN loop (``gan/train.py``), the image GANs (``gan/images.py``) and DDPM
 (``diffusion/train.py``) all write an atomic checkpoint at each evaluation and
@@ -13,7 +14,7 @@ import math
 from .backend import get_xp
 from .checkpoint import load
 
-__all__ = ["TrainingDiverged", "check_finite", "restore"]
+__all__ = ["TrainingDiverged", "check_finite", "restore", "ema_update"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -58,3 +59,17 @@ def restore(path, **objects):
             raise KeyError(f"restore: checkpoint {path} has no entry {name!r}; it has {sorted(state)}")
         obj.load_state_dict(state[name])
     return state
+
+
+def ema_update(ema_params, params, mu):
+    r""":math:`\theta_\mathrm{ema} \leftarrow \mu\,\theta_\mathrm{ema} + (1-\mu)\,\theta`, in place.
+
+    The exponential moving average of the weights (Polyak averaging with an exponential
+    window): DDPM samples from it (Ho et al. 2020, Appendix B), and GAN generators
+    averaged this way give better samples than the last iterate (Yazıcı et al. 2019).
+    """
+    if len(ema_params) != len(params):
+        raise ValueError(f"ema_update: {len(ema_params)} averaged parameters for {len(params)} parameters")
+    for pe, p in zip(ema_params, params):
+        pe.data *= mu
+        pe.data += (1 - mu) * p.data

@@ -17,13 +17,13 @@ from scratchgen.diffusion.models import ConvDenoiser
 from scratchgen.diffusion.train import (
     DDPMConfig,
     TrainingDiverged,
-    _ema_update,
     data_scaling,
     generate,
     load_run,
     respace,
     train_ddpm,
 )
+from scratchgen.training import ema_update
 
 TINY = dict(data="ring8", steps=12, eval_every=6, batch=64, hidden=16, n_hidden=2, time_dim=8, T=20,
             n_eval=100, warmup=2, progress=False)
@@ -124,8 +124,10 @@ def test_data_scaling_standardises_with_one_scale(name):
 def test_ema_update_is_the_moving_average():
     a = [sg.nn.Parameter(np.array([1.0, 2.0]))]
     b = [sg.nn.Parameter(np.array([3.0, -2.0]))]
-    _ema_update(a, b, 0.9)
+    ema_update(a, b, 0.9)
     np.testing.assert_allclose(a[0].data, [0.9 * 1 + 0.1 * 3, 0.9 * 2 - 0.1 * 2])
+    with pytest.raises(ValueError, match="2 averaged parameters for 1"):
+        ema_update(a + a, b, 0.9)
 
 
 def test_respaced_schedule_keeps_the_marginals():

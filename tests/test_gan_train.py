@@ -16,6 +16,8 @@ from scratchgen.gan.train import (
     build_models,
     load_data,
     pack,
+    top_k_count,
+    top_k_scores,
     train_gan,
 )
 
@@ -58,6 +60,7 @@ def test_help_documents_every_option(capsys):
     dict(loss="nonsaturating", data="grid25"), dict(loss="nonsaturating", pack=4),
     dict(loss="wgan", penalty="gp", pack=2), dict(loss="nonsaturating", pack=2, unrolled=1),
     dict(loss="hinge", spectral_norm=True, lr_schedule="cosine"),
+    dict(loss="nonsaturating", top_k=0.5, ema=0.9), dict(loss="wgan", penalty="gp", pack=2, top_k=0.25),
 ])
 def test_every_option_trains_finitely(options):
     cfg = GANConfig(**{**TINY, "steps": 4, "eval_every": 4, **options})
@@ -206,3 +209,65 @@ def test_metrics_json_has_mmd2_and_in_1d_the_w1_distance(tmp_path):
     assert (tmp_path / "samples.png").stat().st_size > 0
     ring = train_gan(GANConfig(**{**TINY, "steps": 2, "eval_every": 2}))
     assert "mmd2" in ring.final and "w1" not in ring.final
+
+
+def test_top_k_count_decays_linearly_to_its_floor_at_half_of_training():
+    cfg = GANConfig(**{**TINY, "steps": 100, "batch": 64, "pack": 2, "top_k": 0.25})  # 32 packs per batch
+    # k_t = ceil(32 max(0.25, 1 - 0.75 t / 50)), written out by hand
+    assert [top_k_count(t, cfg) for t in (0, 10, 25, 49, 50, 99)] == [32, 28, 20, 9, 8, 8]
+    assert top_k_count(70, GANConfig(**{**TINY, "steps": 100})) == 64  # no top_k: the whole batch
+    with pytest.raises(ValueError, match=r"top_k must be a fraction in \(0, 1\], got 1.5"):
+        train_gan(GANConfig(**{**TINY, "top_k": 1.5}))
+    with pytest.raises(ValueError, match=r"ema must lie in \[0, 1\), got 1.0"):
+        train_gan(GANConfig(**{**TINY, "ema": 1.0}))
+
+
+def test_top_k_generator_gradient_reaches_only_the_samples_the_critic_scores_highest():
+    cfg = GANConfig(**{**TINY, "pack": 2})
+    G, D = build_models(cfg, 2, sg.rng(0))
+    x = sg.tensor(sg.data.grid(32, seed=3).x)
+    x.requires_grad = True
+    scores = D(pack(x, 2))  # (16, 1)
+    best = np.argsort(-scores.numpy()[:, 0])[:5]  # the oracle: a full sort
+    sg.gan.losses.g_loss_nonsaturating(top_k_scores(scores, 5)).backward()
+    reached = np.abs(x.grad.numpy()).sum(axis=1).reshape(16, 2).sum(axis=1) > 0  # per pack
+    assert set(np.nonzero(reached)[0]) == set(best)
+    assert top_k_scores(scores, 16) is scores
+
+
+def test_ema_generator_is_the_moving_average_of_the_trained_weights():
+    seen = []  # G's weights after every update: the oracle recomputes the average from them
+    train = train_gan(GANConfig(**{**TINY, "ema": 0.9}), callback=lambda step, G, D: seen.append(
+        [p.data.copy() for p in G.parameters()]))
+    G0, _ = build_models(GANConfig(**TINY), 2, sg.rng(0))  # the run's seed is 0: the same initial weights
+    avg = [p.data.astype(np.float64) for p in G0.parameters()]  # the average starts at G's initial weights
+    for t, weights in enumerate(seen):
+        mu = min(0.9, (1 + t) / (10 + t))
+        avg = [mu * a + (1 - mu) * w for a, w in zip(avg, weights)]
+    for a, p in zip(avg, train.G_ema.parameters()):
+        np.testing.assert_allclose(p.data, a, rtol=1e-5, atol=1e-6)
+    assert max(np.max(np.abs(p.data - q.data)) for p, q in zip(train.G_ema.parameters(), train.G.parameters())) > 1e-4
+    # the average is a different generator from the last iterate
+    final = GANConfig(**TINY)
+    with sg.no_grad():
+        z = sg.tensor(sg.rng(5).standard_normal((5, final.z_dim)).astype(np.float32))
+        assert not np.allclose(train.G_ema(z).numpy(), train.G(z).numpy())
+
+
+def test_resume_with_top_k_and_ema_is_bit_identical(tmp_path):
+    opts = {**TINY, "top_k": 0.5, "ema": 0.8, "lr_schedule": "cosine"}
+    straight = train_gan(GANConfig(**opts), out_dir=str(tmp_path / "a"))
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(step, G, D):
+        if step == 8:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train_gan(GANConfig(**opts), out_dir=str(tmp_path / "b"), callback=interrupt)
+    resumed = train_gan(GANConfig(**opts), out_dir=str(tmp_path / "b"), resume=str(tmp_path / "b" / "checkpoint.npz"))
+    np.testing.assert_array_equal(resumed.samples, straight.samples)
+    for p, q in zip(resumed.G_ema.parameters(), straight.G_ema.parameters()):
+        np.testing.assert_array_equal(p.data, q.data)

@@ -5,8 +5,15 @@ import os
 import numpy as np
 import pytest
 
+from scratchgen.backend import rng
 from scratchgen.checkpoint import load
-from scratchgen.gan.images import ImageGANConfig, TrainingDiverged, train_image_gan, train_labelled_only
+from scratchgen.gan.images import (
+    ImageGANConfig,
+    TrainingDiverged,
+    build_image_models,
+    train_image_gan,
+    train_labelled_only,
+)
 
 TINY = dict(steps=4, batch=8, width=4, z_dim=8, eval_every=2, n_eval=60, kid_subsets=5, progress=False)
 
@@ -41,6 +48,43 @@ def test_resume_is_exact(tmp_path, model):
     for (n, a), (_, b) in zip(full.D.named_parameters(), resumed.D.named_parameters()):
         assert np.array_equal(a.data, b.data), n
     assert full.history["loss_g"] == resumed.history["loss_g"]
+
+
+@pytest.mark.parametrize("model", ["dcgan", "ssgan"])
+def test_ema_weights_are_the_moving_average_and_resume_exactly(tmp_path, model):
+    cfg = ImageGANConfig(model=model, ema=0.8, **TINY)
+    seen = []  # D's weights after every step: the oracle recomputes the average from them
+    full = train_image_gan(cfg, out_dir=tmp_path / "full",
+                           callback=lambda step, G, D: seen.append([p.data.astype(np.float64) for p in D.parameters()]))
+    _, D0 = build_image_models(cfg, 8, rng(cfg.seed))  # the average starts at the initial weights
+    avg = [p.data.astype(np.float64) for p in D0.parameters()]
+    for t, weights in enumerate(seen):
+        mu = min(0.8, (1 + t) / (10 + t))
+        avg = [mu * a + (1 - mu) * w for a, w in zip(avg, weights)]
+    for a, p in zip(avg, full.D_ema.parameters()):
+        np.testing.assert_allclose(p.data, a, rtol=1e-5, atol=1e-6)
+    if model == "ssgan":  # the reported accuracy is the averaged critic's
+        from scratchgen.gan.images import _classify, load_image_data
+
+        d = load_image_data(cfg)
+        assert full.final["test_accuracy"] == float((_classify(full.D_ema, d.x_test) == d.y_test).mean())
+    else:  # batch norm: the averaged generator evaluates with the live running statistics
+        for (n, b), (_, b_ema) in zip(full.G.named_buffers(), full.G_ema.named_buffers()):
+            assert np.array_equal(b, b_ema), n
+    train_image_gan(ImageGANConfig(model=model, ema=0.8, **dict(TINY, steps=2)), out_dir=tmp_path / "half")
+    resumed = train_image_gan(cfg, out_dir=tmp_path / "resumed", resume=tmp_path / "half" / "checkpoint.npz")
+    for a, b in zip(full.G_ema.parameters() + full.D_ema.parameters(),
+                    resumed.G_ema.parameters() + resumed.D_ema.parameters()):
+        assert np.array_equal(a.data, b.data)
+    np.testing.assert_array_equal(full.samples, resumed.samples)
+
+
+def test_labelled_only_baseline_averages_its_weights_too():
+    cfg = ImageGANConfig(model="ssgan", **dict(TINY, steps=30))
+    plain, averaged = train_labelled_only(cfg), train_labelled_only(ImageGANConfig(model="ssgan", ema=0.9, **dict(TINY, steps=30)))
+    assert 0 <= plain <= 1 and 0 <= averaged <= 1 and plain != averaged
+    with pytest.raises(ValueError, match=r"ema must lie in \[0, 1\), got -0.1"):
+        train_labelled_only(ImageGANConfig(model="ssgan", ema=-0.1, **TINY))
 
 
 def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):

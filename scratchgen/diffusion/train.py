@@ -46,7 +46,7 @@ from .. import backend as _backend
 from .. import optim
 from ..autodiff.tensor import no_grad
 from ..checkpoint import load, save
-from ..training import TrainingDiverged, check_finite, restore  # shared by every trainer
+from ..training import TrainingDiverged, check_finite, ema_update, restore  # shared by every trainer
 from .ddpm import loss_simple
 from .models import ConvDenoiser, MLPDenoiser
 from .samplers import ancestral_sample, ddim_sample
@@ -316,13 +316,6 @@ class DDPMRun:
     trajectory_steps: object = None
 
 
-def _ema_update(ema_params, params, mu):
-    r""":math:`\theta_\mathrm{ema} \leftarrow \mu\,\theta_\mathrm{ema} + (1-\mu)\,\theta`, in place."""
-    for pe, p in zip(ema_params, params):
-        pe.data *= mu
-        pe.data += (1 - mu) * p.data
-
-
 def train_ddpm(cfg: DDPMConfig, out_dir=None, resume=None, callback=None, figures=True) -> DDPMRun:
     """Train a denoiser by :math:`L_\\mathrm{simple}` as ``cfg`` says; evaluate, checkpoint, write outputs.
 
@@ -402,7 +395,7 @@ def train_ddpm(cfg: DDPMConfig, out_dir=None, resume=None, callback=None, figure
         if ema_model is not model:
             # warm-up of the decay (as TensorFlow's ExponentialMovingAverage): early weights are forgotten fast
             mu = min(cfg.ema, (1 + step) / (10 + step))
-            _ema_update(ema_plist, plist, mu)
+            ema_update(ema_plist, plist, mu)
 
         value = float(loss.item())
         check_finite(step + 1, {"loss": value}, params, ckpt_path, last_good,

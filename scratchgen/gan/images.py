@@ -37,6 +37,7 @@ model, the critic is an MLP with Gaussian noise added to its input and hidden la
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -49,7 +50,7 @@ from ..autodiff import functional as AF
 from ..autodiff.primitives import concatenate, reshape
 from ..autodiff.tensor import no_grad, tensor
 from ..checkpoint import save
-from ..training import TrainingDiverged, check_finite, restore
+from ..training import TrainingDiverged, check_finite, ema_update, restore
 from . import losses as L
 from . import ssgan
 
@@ -84,6 +85,7 @@ class ImageGANConfig:
     critic: str = "mlp"  # ssgan: "mlp" (as [Improved] on MNIST) or "conv"
     ss_hidden: tuple = (256, 256, 128)  # ssgan: hidden units of the MLP critic
     augment: bool = False  # ssgan: random one-pixel shifts of the real images the critic sees
+    ema: float = 0.0  # decay of the moving average of G's and D's weights that evaluation uses (0: off)
     eval_every: int = 1000
     n_eval: int = 1000  # generated images scored at each evaluation
     kid_subsets: int = 100  # random subsets KID averages over
@@ -105,6 +107,8 @@ class ImageGANConfig:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         if self.lr_schedule not in (None, "cosine"):
             raise ValueError(f"lr_schedule must be None or 'cosine', got {self.lr_schedule!r}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must lie in [0, 1), got {self.ema!r}")
         if self.critic not in ("mlp", "conv"):
             raise ValueError(f"critic must be 'mlp' or 'conv', got {self.critic!r}")
         if self.batch < 2:
@@ -356,6 +360,35 @@ class ImageRun:
     samples: object = None  # (n_eval, 1, s, s) NumPy
     sample_labels: object = None  # cgan: the labels asked for
     labelled: object = None  # ssgan: indices of the labelled training images
+    G_ema: object = None  # the moving averages of the weights (cfg.ema > 0): samples and accuracy come from them
+    D_ema: object = None
+
+
+class _Averaged:
+    r"""An exponential moving average of a module's weights, :math:`\bar\theta \leftarrow \mu\bar\theta + (1-\mu)\theta`.
+
+    ``update(step)`` after each optimiser step (the decay warms up as :math:`\min(\mu, (1+t)/(10+t))`,
+    so the average forgets the random initialisation); ``module()`` returns the averaged copy with
+    the live module's buffers (batch-norm running statistics) copied in, ready for evaluation.
+    Polyak averaging of the critic is how [Improved]'s code reports its test accuracy.
+    """
+
+    def __init__(self, live, mu):
+        self.live, self.mu = live, mu
+        self.avg = copy.deepcopy(live)
+        self._live_params, self._avg_params = live.parameters(), self.avg.parameters()
+        self._buffer_names = [n for n, _ in live.named_buffers()]
+
+    def update(self, step):
+        ema_update(self._avg_params, self._live_params, min(self.mu, (1 + step) / (10 + step)))
+
+    def module(self):
+        if self._buffer_names:
+            live_state, state = self.live.state_dict(), self.avg.state_dict()
+            for name in self._buffer_names:
+                state[name] = live_state[name]
+            self.avg.load_state_dict(state)
+        return self.avg
 
 
 def _classify(C, x, batch=512):
@@ -402,6 +435,7 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
     opt_D = optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
     # eta_t = eta_0 (1 + cos(pi t / T)) / 2 (Loshchilov & Hutter 2017, no restarts)
     scheds = [optim.CosineAnnealingLR(o, T_max=cfg.steps) for o in (opt_G, opt_D)] if cfg.lr_schedule else []
+    G_avg, D_avg = (_Averaged(G, cfg.ema), _Averaged(D, cfg.ema)) if cfg.ema > 0 else (None, None)
     conditional = cfg.model == "cgan"
     labelled = None
     if cfg.model == "ssgan":
@@ -414,7 +448,8 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
     if resume is not None:
-        state = restore(resume, G=G, D=D, opt_G=opt_G, opt_D=opt_D)
+        averages = {"G_ema": G_avg.avg, "D_ema": D_avg.avg} if G_avg else {}
+        state = restore(resume, G=G, D=D, opt_G=opt_G, opt_D=opt_D, **averages)
         gen = state["rng"]
         start = last_good = int(state["step"])
         for sc in scheds:  # a closed form of the step count: resuming is exact
@@ -437,9 +472,12 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
     def write_checkpoint(step):
         if ckpt_path:
             h = dict(history, eval=[json.dumps(e) for e in history["eval"]])
-            save({"G": G.state_dict(), "D": D.state_dict(), "opt_G": opt_G.state_dict(),
-                  "opt_D": opt_D.state_dict(), "rng": gen, "step": step, "history": h,
-                  "config": dataclasses.asdict(cfg)}, ckpt_path)
+            state = {"G": G.state_dict(), "D": D.state_dict(), "opt_G": opt_G.state_dict(),
+                     "opt_D": opt_D.state_dict(), "rng": gen, "step": step, "history": h,
+                     "config": dataclasses.asdict(cfg)}
+            if G_avg is not None:
+                state.update(G_ema=G_avg.avg.state_dict(), D_ema=D_avg.avg.state_dict())
+            save(state, ckpt_path)
 
     eval_gen_seed = cfg.seed + 20_000  # evaluation noise: its own stream, so evaluating changes no training draw
 
@@ -447,10 +485,11 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
         g_eval = _backend.rng(eval_gen_seed)
         z = tensor(g_eval.standard_normal((n, cfg.z_dim)).astype(_backend.default_dtype()))
         y = xp.arange(n) % N_CLASSES if conditional else None
-        G.eval()
+        G_eval = G_avg.module() if G_avg is not None else G
+        G_eval.eval()
         with no_grad():
-            x = G(z, y).data
-        G.train()
+            x = G_eval(z, y).data
+        G_eval.train()
         return x, y
 
     def evaluate(step):
@@ -461,7 +500,8 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
 
             out.update(image_metrics(x, data.x_test, labels=y, kid_subsets=cfg.kid_subsets, seed=cfg.seed))
         if cfg.model == "ssgan":
-            out["test_accuracy"] = float((_classify(D, data.x_test) == data.y_test).mean())
+            D_eval = D_avg.module() if D_avg is not None else D
+            out["test_accuracy"] = float((_classify(D_eval, data.x_test) == data.y_test).mean())
         history["eval_step"].append(step)
         history["eval"].append(out)
         return x, y, out
@@ -506,6 +546,9 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
         opt_G.step()
         for sc in scheds:
             sc.step()
+        if G_avg is not None:
+            G_avg.update(step)
+            D_avg.update(step)
 
         ld, lg = float(loss_d.item()), float(loss_g.item())
         check_finite(step + 1, {"loss_D": ld, "loss_G": lg}, params, ckpt_path, last_good,
@@ -529,7 +572,8 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
     final.update(metrics)
     run = ImageRun(cfg, G, D, history, final, _backend.to_numpy(x),
                    None if y is None else _backend.to_numpy(y),
-                   None if labelled is None else _backend.to_numpy(labelled))
+                   None if labelled is None else _backend.to_numpy(labelled),
+                   G_avg.module() if G_avg else None, D_avg.module() if D_avg else None)
     if out_dir:
         _write_outputs(run, out_dir)
     return run
@@ -537,14 +581,16 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
 
 def train_labelled_only(cfg: ImageGANConfig) -> float:
     r"""Baseline (a) of the semi-supervised comparison: the SS-GAN's critic, same labelled images
-    (same seed), same optimiser and number of steps, trained on the cross-entropy of the labelled
-    images only (no unlabelled data, no generator). Returns the test accuracy on the held-out split."""
+    (same seed), same optimiser, number of steps and weight averaging (``cfg.ema``), trained on the
+    cross-entropy of the labelled images only (no unlabelled data, no generator). Returns the test
+    accuracy on the held-out split."""
     cfg.validate()
     gen = _backend.rng(cfg.seed)
     data = load_image_data(cfg)
     _, C = build_image_models(dataclasses.replace(cfg, model="ssgan"), data.size, gen)
     opt = optim.Adam(C.parameters(), lr=cfg.lr_d, betas=cfg.betas)
     sched = optim.CosineAnnealingLR(opt, T_max=cfg.steps) if cfg.lr_schedule else None
+    C_avg = _Averaged(C, cfg.ema) if cfg.ema > 0 else None
     lab = labelled_indices(data.y_train, cfg.labels_per_class, _labelled_seed(cfg.seed))
     x_lab, y_lab = data.x_train[lab], data.y_train[lab]
     for step in range(cfg.steps):
@@ -556,9 +602,12 @@ def train_labelled_only(cfg: ImageGANConfig) -> float:
         opt.step()
         if sched is not None:
             sched.step()
+        if C_avg is not None:
+            C_avg.update(step)
         if not _finite(loss):
             raise TrainingDiverged(f"train_labelled_only: non-finite loss at step {step + 1}")
-    return float((_classify(C, data.x_test) == data.y_test).mean())
+    C_eval = C_avg.module() if C_avg is not None else C
+    return float((_classify(C_eval, data.x_test) == data.y_test).mean())
 
 
 def _random_shift(x, g):

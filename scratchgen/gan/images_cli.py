@@ -58,7 +58,11 @@ def add_train_parsers(models_subparsers):
         p.add_argument("--beta2", type=float, default=d.betas[1], help="Adam beta2")
         p.add_argument("--lr-schedule", default="cosine" if model == "ssgan" else "none", choices=["cosine", "none"],
                        help="cosine: both learning rates decay to 0 over --steps; none: constant")
+        p.add_argument("--ema", type=float, default=d.ema, metavar="MU",
+                       help="evaluate moving averages of G's and D's weights with decay MU (0 = off)")
         if model == "ssgan":
+            p.add_argument("--hidden", type=int, nargs="+", default=list(d.ss_hidden),
+                           help="hidden units of the MLP critic, one number per layer")
             p.add_argument("--labels-per-class", type=int, default=d.labels_per_class,
                            help="labelled training images per digit (chosen by --seed)")
             p.add_argument("--baseline", action="store_true",
@@ -83,6 +87,7 @@ def _run_train(args):
         batch=args.batch, z_dim=args.z_dim, width=args.width, lr_g=args.lr_g, lr_d=args.lr_d,
         betas=(args.beta1, args.beta2), lr_schedule=None if args.lr_schedule == "none" else args.lr_schedule,
         labels_per_class=getattr(args, "labels_per_class", ImageGANConfig.labels_per_class),
+        ss_hidden=tuple(getattr(args, "hidden", ImageGANConfig.ss_hidden)), ema=args.ema,
         eval_every=args.eval_every, n_eval=args.n_eval, seed=args.seed, progress=not args.no_progress,
     )
     run = train_image_gan(cfg, out_dir=args.out, resume=args.resume)

@@ -26,6 +26,19 @@ Two options aimed at mode collapse and sample precision:
   generator updates are small and the samples settle near the modes instead of jittering
   around them with Adam's step size.
 
+Two options aimed at sample precision (the share of samples near a mode):
+
+* ``top_k=nu`` (Sinha et al. 2020, "Top-k training of GANs"): the generator's loss is averaged
+  over the k samples (packs) of the batch that the critic scores as most realistic, the others
+  get no gradient. The worst samples are those the critic has already placed off the data; their
+  gradient pulls G's whole map around, while the best ones only need small corrections. k starts
+  at the batch size and decays linearly to ``nu`` × batch over the first half of training
+  (Sinha et al. decay k geometrically, by γ = 0.99 per epoch, down to the same floor ν).
+* ``ema=mu``: evaluate (and save samples from) an exponential moving average of G's weights,
+  :math:`\bar\theta_G \leftarrow \mu\bar\theta_G + (1-\mu)\theta_G` after every generator
+  update (Yazıcı et al. 2019): the average cancels the last iterate's oscillation around the
+  equilibrium. The trained G itself is unchanged.
+
 Around it: a progress bar (tqdm), evaluation every ``eval_every`` steps (mode
 coverage on ``n_eval`` samples; at the end also MMD² to held-out data and, for
 1-D data, W1), a check that stops with a clear message at the
@@ -38,8 +51,10 @@ run resumed from a checkpoint continues exactly as the uninterrupted run would.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -52,7 +67,7 @@ from ..data.toy import ToyData
 from ..divergences import w1_1d
 from ..metrics import mode_coverage
 from ..mmd import mmd2
-from ..training import TrainingDiverged, check_finite, restore
+from ..training import TrainingDiverged, check_finite, ema_update, restore
 from . import losses as L
 from .penalties import gradient_penalty, r1_penalty
 
@@ -114,6 +129,8 @@ class GANConfig:
     unroll_lr: float = 1e-2
     pack: int = 1  # PacGAN: the critic sees packs of `pack` samples (Lin et al. 2018)
     lr_schedule: str | None = None  # None (constant) | "cosine" (decay to 0 over `steps`)
+    top_k: float | None = None  # top-k generator updates: floor nu of the kept fraction (Sinha et al. 2020)
+    ema: float = 0.0  # decay mu of the moving average of G's weights used for evaluation (0: off)
     steps: int = 5000  # generator updates
     d_steps: int = 1  # critic updates per generator update
     batch: int = 512
@@ -144,6 +161,12 @@ class GANConfig:
             raise ValueError(f"lr_schedule must be None or 'cosine', got {self.lr_schedule!r}")
         if not isinstance(self.pack, int) or self.pack < 1 or self.batch % self.pack:
             raise ValueError(f"pack must be a positive int dividing batch={self.batch}, got {self.pack!r}")
+        if self.top_k is not None and not 0 < self.top_k <= 1:
+            raise ValueError(f"top_k must be a fraction in (0, 1], got {self.top_k!r}")
+        if self.top_k is not None and self.unrolled:
+            raise ValueError("top_k and unrolled cannot be combined here")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must lie in [0, 1), got {self.ema!r}")
         if self.unrolled and self.spectral_norm:
             raise ValueError("unrolled and spectral_norm cannot be combined here (the unrolled "
                              "critic is evaluated with explicit weights)")
@@ -200,7 +223,8 @@ class GANRun:
 
     config: GANConfig
     G: object
-    D: object
+    D: object  # the critic (its contours are drawn)
+    G_ema: object = None  # the moving average of G's weights, when cfg.ema > 0 (samples come from it)
     history: dict = field(default_factory=dict)
     final: dict = field(default_factory=dict)
     samples: object = None
@@ -218,6 +242,29 @@ def pack(x, m):
     if B % m:
         raise ValueError(f"pack: the batch {B} is not a multiple of the pack size m={m}")
     return x.reshape(B // m, m * d)  # (B/m, m d)
+
+
+def top_k_count(step, cfg: GANConfig):
+    r"""How many of the batch's B/m critic scores the generator update at ``step`` (0-based) keeps.
+
+    :math:`k_t = \lceil (B/m)\,\max(\nu,\; 1 - (1-\nu)\,t/(T/2)) \rceil`: all of them at the start,
+    decaying linearly to the floor :math:`\nu B/m` at half of the T steps (``cfg.top_k`` = ν).
+    """
+    n = cfg.batch // cfg.pack
+    if cfg.top_k is None:
+        return n
+    frac = max(cfg.top_k, 1.0 - (1.0 - cfg.top_k) * step / (cfg.steps / 2))
+    return max(1, min(n, math.ceil(n * frac - 1e-9)))
+
+
+def top_k_scores(scores, k):
+    """The k largest critic scores (the samples D finds most realistic), on the tape; ``scores`` is (n, 1)."""
+    n = scores.shape[0]
+    if k >= n:
+        return scores
+    xp = _backend.get_xp(scores.data)
+    idx = xp.argpartition(-scores.data[:, 0], k - 1)[:k]  # indices of the k best, in any order
+    return scores[idx]
 
 
 def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRun:
@@ -239,6 +286,7 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
     data_eval = load_data(cfg.data, cfg.n_eval, seed=cfg.seed + 10_000)  # held out, for metrics
     dim = data_eval.x.shape[1]
     G, D = build_models(cfg, dim, gen)
+    G_ema = copy.deepcopy(G) if cfg.ema > 0 else None  # starts at G's initial weights
     opt_G = optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
     opt_D = optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
     # eta_t = eta_0 (1 + cos(pi t / T)) / 2, one step per generator update (critic steps share it)
@@ -254,7 +302,7 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
     if resume is not None:
-        state = restore(resume, G=G, D=D, opt_G=opt_G, opt_D=opt_D)
+        state = restore(resume, G=G, D=D, opt_G=opt_G, opt_D=opt_D, **({"G_ema": G_ema} if G_ema else {}))
         gen = state["rng"]
         start = last_good = int(state["step"])
         for s in scheds:  # a closed form of the step count: resuming is exact
@@ -270,15 +318,19 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
 
     def write_checkpoint(step):
         if ckpt_path:
-            save({"G": G.state_dict(), "D": D.state_dict(), "opt_G": opt_G.state_dict(),
-                  "opt_D": opt_D.state_dict(), "rng": gen, "step": step, "history": history,
-                  "config": dataclasses.asdict(cfg)}, ckpt_path)
+            state = {"G": G.state_dict(), "D": D.state_dict(), "opt_G": opt_G.state_dict(),
+                     "opt_D": opt_D.state_dict(), "rng": gen, "step": step, "history": history,
+                     "config": dataclasses.asdict(cfg)}
+            if G_ema is not None:
+                state["G_ema"] = G_ema.state_dict()
+            save(state, ckpt_path)
 
     def evaluate(step):
-        G.eval()
+        G_eval = G_ema if G_ema is not None else G
+        G_eval.eval()
         with no_grad():
-            x = G(sample_z(cfg.n_eval)).data
-        G.train()
+            x = G_eval(sample_z(cfg.n_eval)).data
+        G_eval.train()
         cov = mode_coverage(x, data_eval.centres, data_eval.std) if data_eval.centres is not None else None
         history["eval_step"].append(step)
         history["modes"].append(cov.modes_captured if cov else None)
@@ -292,6 +344,7 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
         bar = range(start, cfg.steps)
 
     params = G.named_parameters("G") + D.named_parameters("D")
+    g_plist, ema_plist = G.parameters(), (G_ema.parameters() if G_ema is not None else None)
     last = None  # (samples, coverage) of the latest evaluation
     for step in bar:
         # 1. critic updates
@@ -313,12 +366,14 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
         z = sample_z(cfg.batch)
         if cfg.unrolled:
             loss_g = _unrolled_g_loss(cfg, G, D, z, sample_data(cfg.batch), d_loss_fn, g_loss_fn)
-        else:
-            loss_g = g_loss_fn(D(pack(G(z), cfg.pack)))
+        else:  # top-k: only the k packs D scores highest carry G's gradient (all of them without top_k)
+            loss_g = g_loss_fn(top_k_scores(D(pack(G(z), cfg.pack)), top_k_count(step, cfg)))
         opt_G.zero_grad()
         loss_g.backward()
         lr_used = opt_G.param_groups[0]["lr"]
         opt_G.step()
+        if G_ema is not None:  # warm-up as in DDPM's EMA: the average forgets the random init quickly
+            ema_update(ema_plist, g_plist, min(cfg.ema, (1 + step) / (10 + step)))
         for s in scheds:
             s.step()
 
@@ -346,7 +401,7 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
     if cov is not None:
         final.update(cov.as_dict())
     final.update(_distances(x, data_eval.x))
-    run = GANRun(cfg, G, D, history, final, _backend.to_numpy(x))
+    run = GANRun(cfg, G, D, G_ema, history, final, _backend.to_numpy(x))
     if out_dir:
         _write_outputs(run, out_dir, data_eval)
     return run
