@@ -56,6 +56,7 @@ def main(argv=None):
     p.add_argument("--hidden", type=int, nargs="+", default=[256, 256, 128], help="hidden units of the MLP critic")
     p.add_argument("--ema", type=float, default=0.0,
                    help="evaluate moving averages of the weights (decay MU), for SS-GAN and baseline (a) alike")
+    p.add_argument("--weight-norm", action="store_true", help="weight normalisation in every critic layer")
     p.add_argument("--labels-per-class", type=int, default=10)
     p.add_argument("--out", default="runs/digits_ssgan")
     p.add_argument("--quick", action="store_true", help="30 steps, seed 0 only (a smoke test)")
@@ -68,6 +69,7 @@ def main(argv=None):
         cfg = ImageGANConfig(model="ssgan", steps=steps, lr_d=args.lr, lr_g=args.lr, seed=seed,
                              labels_per_class=args.labels_per_class, critic=args.critic,
                              augment=args.augment, width=args.width, ss_hidden=tuple(args.hidden), ema=args.ema,
+                             weight_norm=args.weight_norm,
                              lr_schedule=None if args.lr_schedule == "none" else args.lr_schedule, eval_every=steps, n_eval=100 if args.quick else 500,
                              kid_subsets=10 if args.quick else 100, progress=False)
         run = train_image_gan(cfg, out_dir=os.path.join(args.out, f"seed{seed}"))

@@ -84,6 +84,7 @@ class ImageGANConfig:
     lr_schedule: str | None = None  # None (constant) | "cosine": both rates decay to 0 over `steps`
     critic: str = "mlp"  # ssgan: "mlp" (as [Improved] on MNIST) or "conv"
     ss_hidden: tuple = (256, 256, 128)  # ssgan: hidden units of the MLP critic
+    weight_norm: bool = False  # ssgan: weight normalisation in every layer of the MLP critic
     augment: bool = False  # ssgan: random one-pixel shifts of the real images the critic sees
     ema: float = 0.0  # decay of the moving average of G's and D's weights that evaluation uses (0: off)
     eval_every: int = 1000
@@ -245,22 +246,24 @@ class SSCritic(nn.Module):
     r"""The K-logit critic of the semi-supervised GAN (fake logit fixed at 0, ``ssgan`` form "K").
 
     images (B, 1, 8, 8) → flatten → noise(σ_in) → [Linear → LeakyReLU(0.2) → noise(σ_h)] × len(hidden)
-    → features :math:`\mathbf f(x)` (the last hidden layer) → Linear → K logits.
+    → features :math:`\mathbf f(x)` (the last hidden layer) → Linear → K logits. With
+    ``weight_norm=True`` every Linear is weight-normalised (:func:`scratchgen.nn.weight_norm`).
     ``forward`` returns ``(logits, features)``.
     """
 
     def __init__(self, in_dim=64, hidden=(256, 256, 128), n_classes=N_CLASSES, sigma_in=0.3, sigma_h=0.5,
-                 generator=None):
+                 weight_norm=False, generator=None):
         super().__init__()
         g = _backend.rng(generator)
         self.in_dim = in_dim
+        wn = nn.weight_norm if weight_norm else (lambda m: m)  # as in [Improved]'s code: every layer
         layers = [nn.Flatten(), GaussianNoise(sigma_in, g)]
         d = in_dim
         for h in hidden:
-            layers += [nn.Linear(d, h, generator=g), nn.LeakyReLU(0.2), GaussianNoise(sigma_h, g)]
+            layers += [wn(nn.Linear(d, h, generator=g)), nn.LeakyReLU(0.2), GaussianNoise(sigma_h, g)]
             d = h
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(d, n_classes, generator=g)
+        self.head = wn(nn.Linear(d, n_classes, generator=g))
 
     def forward(self, x):
         f = self.body(x)  # (B, hidden[-1])
@@ -313,7 +316,7 @@ def build_image_models(cfg: ImageGANConfig, size, generator):
     g = _backend.rng(generator)
     if cfg.model == "ssgan":
         G = SSGenerator(cfg.z_dim, 4 * cfg.width, size, generator=g)
-        C = SSConvCritic(cfg.width // 2, generator=g) if cfg.critic == "conv" else SSCritic(size * size, tuple(cfg.ss_hidden), generator=g)
+        C = SSConvCritic(cfg.width // 2, generator=g) if cfg.critic == "conv" else SSCritic(size * size, tuple(cfg.ss_hidden), weight_norm=cfg.weight_norm, generator=g)
         return G, C
     k = N_CLASSES if cfg.model == "cgan" else 0
     G = DCGANGenerator(cfg.z_dim, size, cfg.width, n_classes=k, generator=g)

@@ -26,11 +26,12 @@ from .layers import (
 from .minibatch import MinibatchDiscrimination, MinibatchStdDev
 from .module import Module, ModuleList, Parameter, Sequential, StateDictError
 from .spectral import power_iteration, remove_spectral_norm, spectral_norm
+from .weightnorm import remove_weight_norm, weight_norm
 
 __all__ = [
     "functional", "init", "Module", "ModuleList", "Parameter", "Sequential", "StateDictError",
     "Identity", "Linear", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
     "Embedding", "Dropout", "Flatten", "Unflatten", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "SiLU",
-    "spectral_norm", "remove_spectral_norm", "power_iteration",
+    "spectral_norm", "remove_spectral_norm", "power_iteration", "weight_norm", "remove_weight_norm",
     "MinibatchDiscrimination", "MinibatchStdDev",
 ]
