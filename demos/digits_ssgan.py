@@ -48,6 +48,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch", type=int, default=64, help="images per minibatch (labelled, unlabelled and generated alike)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-schedule", default="cosine", choices=["cosine", "none"])
     p.add_argument("--critic", default="mlp", choices=["mlp", "conv"])
@@ -66,7 +67,7 @@ def main(argv=None):
     rows = []
     for seed in seeds:
         t0 = time.time()
-        cfg = ImageGANConfig(model="ssgan", steps=steps, lr_d=args.lr, lr_g=args.lr, seed=seed,
+        cfg = ImageGANConfig(model="ssgan", steps=steps, batch=args.batch, lr_d=args.lr, lr_g=args.lr, seed=seed,
                              labels_per_class=args.labels_per_class, critic=args.critic,
                              augment=args.augment, width=args.width, ss_hidden=tuple(args.hidden), ema=args.ema,
                              weight_norm=args.weight_norm,

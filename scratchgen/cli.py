@@ -42,6 +42,9 @@ def _add_gan_parser(sub):
                    help="PacGAN packing: the critic sees M samples concatenated (must divide --batch)")
     p.add_argument("--lr-schedule", default=None, choices=["cosine"],
                    help="learning-rate schedule of both players: cosine decay to 0 over --steps (None: constant)")
+    p.add_argument("--instance-noise", type=float, default=d.instance_noise, metavar="S0",
+                   help="instance noise (Sønderby et al. 2017): the critic sees x + sigma_t eps, real and generated, "
+                        "sigma_t decaying linearly from S0 to 0 at half of --steps; 0 = off")
     p.add_argument("--top-k", type=float, default=None, metavar="NU",
                    help="top-k generator updates (Sinha et al. 2020): G's loss uses only the samples D scores "
                         "highest, a fraction decaying linearly from 1 to NU over the first half of --steps")
@@ -74,6 +77,7 @@ def _run_gan(args):
         clip=args.clip, spectral_norm=args.spectral_norm, label_smoothing=args.label_smoothing,
         minibatch_disc=args.minibatch_disc, unrolled=args.unrolled, unroll_lr=args.unroll_lr,
         pack=args.pack, lr_schedule=args.lr_schedule, top_k=args.top_k, ema=args.ema,
+        instance_noise=args.instance_noise,
         steps=args.steps, d_steps=args.d_steps, batch=args.batch, z_dim=args.z_dim, hidden=args.hidden,
         lr_g=args.lr_g, lr_d=args.lr_d, betas=(args.beta1, args.beta2), eval_every=args.eval_every,
         n_eval=args.n_eval, seed=args.seed, progress=not args.no_progress,

@@ -14,6 +14,7 @@ from scratchgen.gan.train import (
     _distances,
     _unrolled_g_loss,
     build_models,
+    instance_noise_std,
     load_data,
     pack,
     top_k_count,
@@ -60,7 +61,8 @@ def test_help_documents_every_option(capsys):
     dict(loss="nonsaturating", data="grid25"), dict(loss="nonsaturating", pack=4),
     dict(loss="wgan", penalty="gp", pack=2), dict(loss="nonsaturating", pack=2, unrolled=1),
     dict(loss="hinge", spectral_norm=True, lr_schedule="cosine"),
-    dict(loss="nonsaturating", top_k=0.5, ema=0.9), dict(loss="wgan", penalty="gp", pack=2, top_k=0.25),
+    dict(loss="nonsaturating", top_k=0.5, ema=0.9), dict(loss="nonsaturating", instance_noise=0.5, pack=2),
+    dict(loss="wgan", penalty="gp", instance_noise=0.3), dict(loss="wgan", penalty="gp", pack=2, top_k=0.25),
 ])
 def test_every_option_trains_finitely(options):
     cfg = GANConfig(**{**TINY, "steps": 4, "eval_every": 4, **options})
@@ -271,3 +273,29 @@ def test_resume_with_top_k_and_ema_is_bit_identical(tmp_path):
     np.testing.assert_array_equal(resumed.samples, straight.samples)
     for p, q in zip(resumed.G_ema.parameters(), straight.G_ema.parameters()):
         np.testing.assert_array_equal(p.data, q.data)
+
+
+def test_instance_noise_decays_linearly_to_zero_at_half_of_training_and_reaches_the_critic():
+    cfg = GANConfig(**{**TINY, "steps": 100, "instance_noise": 0.5})
+    # sigma_t = 0.5 max(0, 1 - 2t/100), by hand
+    np.testing.assert_allclose([instance_noise_std(t, cfg) for t in (0, 25, 40, 50, 99)],
+                               [0.5, 0.25, 0.1, 0.0, 0.0], rtol=1e-12, atol=0)
+
+    class Stop(Exception):
+        pass
+
+    seen = []  # std of the critic's inputs: about 0.7 for ring8 itself, about 10 with sigma ~ 10
+
+    def watch(step, G, D):
+        if step == 1:
+            D.register_forward_pre_hook(lambda module, inputs: seen.append(float(inputs[0].numpy().std())))
+        if step == 3:
+            raise Stop
+
+    with pytest.raises(Stop):  # 1000 steps, so sigma_t stays within 1% of s0 = 10 over the 3 watched steps
+        train_gan(GANConfig(**{**TINY, "steps": 1000, "eval_every": 1000, "instance_noise": 10.0}), callback=watch)
+    assert len(seen) == 6 and all(abs(s - 10.0) < 1.0 for s in seen)  # steps 2, 3: real, fake, generator pass
+    with pytest.raises(ValueError, match="instance_noise must be a std >= 0, got -1"):
+        train_gan(GANConfig(**{**TINY, "instance_noise": -1}))
+    with pytest.raises(ValueError, match="instance_noise and unrolled cannot be combined"):
+        train_gan(GANConfig(**{**TINY, "instance_noise": 0.1, "unrolled": 1}))

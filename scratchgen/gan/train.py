@@ -26,6 +26,14 @@ Two options aimed at mode collapse and sample precision:
   generator updates are small and the samples settle near the modes instead of jittering
   around them with Adam's step size.
 
+``instance_noise=s0`` (Sønderby et al. 2017, Section 4; Arjovsky & Bottou 2017, Section 3): the
+critic sees real and generated samples alike with Gaussian noise added, :math:`\tilde x = x + \sigma_t\epsilon`,
+in its own updates and in the generator's. The noise convolves both distributions with
+:math:`\mathcal N(0, \sigma_t^2 I)`, so their supports overlap and the critic cannot be sharp: its
+gradient reaches generated mass that lies far from any data mode, which a sharp critic leaves
+with a flat (zero) gradient. :math:`\sigma_t = s_0\max(0, 1 - 2t/T)` decays linearly to 0 at half of
+the T steps, so the second half trains on the data itself, for precision.
+
 Two options aimed at sample precision (the share of samples near a mode):
 
 * ``top_k=nu`` (Sinha et al. 2020, "Top-k training of GANs"): the generator's loss is averaged
@@ -129,6 +137,7 @@ class GANConfig:
     unroll_lr: float = 1e-2
     pack: int = 1  # PacGAN: the critic sees packs of `pack` samples (Lin et al. 2018)
     lr_schedule: str | None = None  # None (constant) | "cosine" (decay to 0 over `steps`)
+    instance_noise: float = 0.0  # s0: std of the noise added to D's inputs, decaying to 0 at half of `steps`
     top_k: float | None = None  # top-k generator updates: floor nu of the kept fraction (Sinha et al. 2020)
     ema: float = 0.0  # decay mu of the moving average of G's weights used for evaluation (0: off)
     steps: int = 5000  # generator updates
@@ -161,6 +170,10 @@ class GANConfig:
             raise ValueError(f"lr_schedule must be None or 'cosine', got {self.lr_schedule!r}")
         if not isinstance(self.pack, int) or self.pack < 1 or self.batch % self.pack:
             raise ValueError(f"pack must be a positive int dividing batch={self.batch}, got {self.pack!r}")
+        if not (isinstance(self.instance_noise, (int, float)) and self.instance_noise >= 0):
+            raise ValueError(f"instance_noise must be a std >= 0, got {self.instance_noise!r}")
+        if self.instance_noise and self.unrolled:
+            raise ValueError("instance_noise and unrolled cannot be combined here")
         if self.top_k is not None and not 0 < self.top_k <= 1:
             raise ValueError(f"top_k must be a fraction in (0, 1], got {self.top_k!r}")
         if self.top_k is not None and self.unrolled:
@@ -244,6 +257,11 @@ def pack(x, m):
     return x.reshape(B // m, m * d)  # (B/m, m d)
 
 
+def instance_noise_std(step, cfg: GANConfig):
+    r""":math:`\sigma_t = s_0\max(0, 1 - 2t/T)`: the instance noise at the generator update ``step`` (0-based)."""
+    return cfg.instance_noise * max(0.0, 1.0 - 2.0 * step / cfg.steps)
+
+
 def top_k_count(step, cfg: GANConfig):
     r"""How many of the batch's B/m critic scores the generator update at ``step`` (0-based) keeps.
 
@@ -316,6 +334,11 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
     def sample_z(n):
         return tensor(gen.standard_normal((n, cfg.z_dim)).astype(_backend.default_dtype()))
 
+    def noisy(x, sigma):  # instance noise: x + sigma eps, eps ~ N(0, I), before packing
+        if sigma == 0:
+            return x
+        return x + tensor((sigma * gen.standard_normal(x.shape)).astype(_backend.default_dtype()))
+
     def write_checkpoint(step):
         if ckpt_path:
             state = {"G": G.state_dict(), "D": D.state_dict(), "opt_G": opt_G.state_dict(),
@@ -347,11 +370,12 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
     g_plist, ema_plist = G.parameters(), (G_ema.parameters() if G_ema is not None else None)
     last = None  # (samples, coverage) of the latest evaluation
     for step in bar:
+        sigma = instance_noise_std(step, cfg)
         # 1. critic updates
         for _ in range(cfg.d_steps):
-            x_real = pack(sample_data(cfg.batch), cfg.pack)  # (B/m, m d)
+            x_real = pack(noisy(sample_data(cfg.batch), sigma), cfg.pack)  # (B/m, m d)
             with no_grad():
-                x_fake = pack(G(sample_z(cfg.batch)), cfg.pack)
+                x_fake = pack(noisy(G(sample_z(cfg.batch)), sigma), cfg.pack)
             loss_d = d_loss_fn(D(x_real), D(x_fake))
             if cfg.penalty == "gp":
                 loss_d = loss_d + gradient_penalty(D, x_real, x_fake, lam=cfg.penalty_weight, rng=gen)
@@ -367,7 +391,7 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
         if cfg.unrolled:
             loss_g = _unrolled_g_loss(cfg, G, D, z, sample_data(cfg.batch), d_loss_fn, g_loss_fn)
         else:  # top-k: only the k packs D scores highest carry G's gradient (all of them without top_k)
-            loss_g = g_loss_fn(top_k_scores(D(pack(G(z), cfg.pack)), top_k_count(step, cfg)))
+            loss_g = g_loss_fn(top_k_scores(D(pack(noisy(G(z), sigma), cfg.pack)), top_k_count(step, cfg)))
         opt_G.zero_grad()
         loss_g.backward()
         lr_used = opt_G.param_groups[0]["lr"]
