@@ -57,6 +57,10 @@ def main(argv=None):
     p.add_argument("--hidden", type=int, nargs="+", default=[256, 256, 128], help="hidden units of the MLP critic")
     p.add_argument("--ema", type=float, default=0.0,
                    help="evaluate moving averages of the weights (decay MU), for SS-GAN and baseline (a) alike")
+    p.add_argument("--noise", type=float, nargs=2, default=[0.3, 0.5], metavar=("SIGMA_IN", "SIGMA_H"),
+                   help="std of the critic's Gaussian noise on its input and after each hidden layer")
+    p.add_argument("--entropy", type=float, default=0.0,
+                   help="weight of the class entropy of unlabelled images in the critic's loss (0 = off)")
     p.add_argument("--weight-norm", action="store_true", help="weight normalisation in every critic layer")
     p.add_argument("--labels-per-class", type=int, default=10)
     p.add_argument("--out", default="runs/digits_ssgan")
@@ -70,7 +74,7 @@ def main(argv=None):
         cfg = ImageGANConfig(model="ssgan", steps=steps, batch=args.batch, lr_d=args.lr, lr_g=args.lr, seed=seed,
                              labels_per_class=args.labels_per_class, critic=args.critic,
                              augment=args.augment, width=args.width, ss_hidden=tuple(args.hidden), ema=args.ema,
-                             weight_norm=args.weight_norm,
+                             weight_norm=args.weight_norm, ss_noise=tuple(args.noise), ss_entropy=args.entropy,
                              lr_schedule=None if args.lr_schedule == "none" else args.lr_schedule, eval_every=steps, n_eval=100 if args.quick else 500,
                              kid_subsets=10 if args.quick else 100, progress=False)
         run = train_image_gan(cfg, out_dir=os.path.join(args.out, f"seed{seed}"))

@@ -158,3 +158,19 @@ def test_ssgan_issue_targets(ssgan_seed0):
     if acc_b is None:
         pytest.skip("scikit-learn not installed (pip install 'scratchgen[compare]')")
     assert acc >= acc_a + 0.05 and acc >= acc_b
+
+
+def test_ssgan_noise_entropy_and_weight_norm_options_reach_the_critic():
+    cfg = ImageGANConfig(model="ssgan", ss_noise=(0.6, 0.1), ss_entropy=1.0, weight_norm=True, **TINY)
+    _, C = build_image_models(cfg, 8, rng(0))
+    from scratchgen.gan.images import GaussianNoise
+
+    assert [m.sigma for m in C.modules() if isinstance(m, GaussianNoise)] == [0.6] + [0.1] * len(cfg.ss_hidden)
+    assert {n.rsplit(".", 1)[-1] for n, _ in C.named_parameters()} == {"bias", "weight_g", "weight_v"}
+    plain = train_image_gan(ImageGANConfig(model="ssgan", **TINY))
+    entropy = train_image_gan(ImageGANConfig(model="ssgan", ss_entropy=1.0, **TINY))
+    # the same weights and batches at step 1: the difference is the mean class entropy, in (0, log 10]
+    extra = entropy.history["loss_d"][0] - plain.history["loss_d"][0]
+    assert 1e-3 < extra <= np.log(10) + 1e-5
+    with pytest.raises(ValueError, match="ss_entropy must be >= 0"):
+        train_image_gan(ImageGANConfig(model="ssgan", ss_entropy=-1.0, **TINY))

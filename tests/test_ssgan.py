@@ -126,3 +126,24 @@ def test_label_and_shape_errors():
         S.predict(l[:, :1], form="K+1")
     with pytest.raises(ValueError, match="kind"):
         S.generator_loss(l, kind="hinge")
+
+
+@given(critic_batch())
+def test_class_entropy_matches_a_float64_oracle_in_both_forms(batch):
+    K, ll, _, _, _ = batch
+    real = ll[:, :K]
+    p = np.exp(real - real.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    expected = -(p * np.log(np.maximum(p, 1e-300))).sum(axis=1)
+    for form, logits in (("K+1", ll), ("K", to_k_form(ll))):
+        got = S.class_entropy(sg.tensor(logits), form=form).numpy()
+        assert got.shape == (ll.shape[0],)
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
+
+
+def test_class_entropy_is_log_k_when_undecided_and_zero_when_certain():
+    undecided = S.class_entropy(sg.tensor(np.zeros((2, 10))), form="K").numpy()
+    np.testing.assert_allclose(undecided, np.log(10), rtol=1e-12)
+    certain = np.full((1, 10), -60.0)
+    certain[0, 3] = 60.0
+    assert abs(float(S.class_entropy(sg.tensor(certain), form="K").numpy()[0])) < 1e-40

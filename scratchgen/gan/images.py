@@ -85,6 +85,8 @@ class ImageGANConfig:
     critic: str = "mlp"  # ssgan: "mlp" (as [Improved] on MNIST) or "conv"
     ss_hidden: tuple = (256, 256, 128)  # ssgan: hidden units of the MLP critic
     weight_norm: bool = False  # ssgan: weight normalisation in every layer of the MLP critic
+    ss_noise: tuple = (0.3, 0.5)  # ssgan: std of the Gaussian noise on the critic's input and hidden layers
+    ss_entropy: float = 0.0  # ssgan: weight of the class entropy of unlabelled images in the critic's loss
     augment: bool = False  # ssgan: random one-pixel shifts of the real images the critic sees
     ema: float = 0.0  # decay of the moving average of G's and D's weights that evaluation uses (0: off)
     eval_every: int = 1000
@@ -108,6 +110,8 @@ class ImageGANConfig:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         if self.lr_schedule not in (None, "cosine"):
             raise ValueError(f"lr_schedule must be None or 'cosine', got {self.lr_schedule!r}")
+        if self.ss_entropy < 0 or len(self.ss_noise) != 2 or min(self.ss_noise) < 0:
+            raise ValueError(f"ss_entropy must be >= 0 and ss_noise two stds >= 0, got {self.ss_entropy!r}, {self.ss_noise!r}")
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema must lie in [0, 1), got {self.ema!r}")
         if self.critic not in ("mlp", "conv"):
@@ -316,7 +320,8 @@ def build_image_models(cfg: ImageGANConfig, size, generator):
     g = _backend.rng(generator)
     if cfg.model == "ssgan":
         G = SSGenerator(cfg.z_dim, 4 * cfg.width, size, generator=g)
-        C = SSConvCritic(cfg.width // 2, generator=g) if cfg.critic == "conv" else SSCritic(size * size, tuple(cfg.ss_hidden), weight_norm=cfg.weight_norm, generator=g)
+        C = SSConvCritic(cfg.width // 2, generator=g) if cfg.critic == "conv" else SSCritic(size * size, tuple(cfg.ss_hidden), sigma_in=cfg.ss_noise[0], sigma_h=cfg.ss_noise[1],
+                                                                            weight_norm=cfg.weight_norm, generator=g)
         return G, C
     k = N_CLASSES if cfg.model == "cgan" else 0
     G = DCGANGenerator(cfg.z_dim, size, cfg.width, n_classes=k, generator=g)
@@ -524,7 +529,10 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
             xu, _ = batch_of(data.x_train, augment=cfg.augment)
             with no_grad():
                 xf = G(sample_z(cfg.batch))
-            loss_d = ssgan.critic_loss(D(xl)[0], yl, D(xu)[0], D(xf)[0], form="K", supervised="conditional")
+            logits_u = D(xu)[0]
+            loss_d = ssgan.critic_loss(D(xl)[0], yl, logits_u, D(xf)[0], form="K", supervised="conditional")
+            if cfg.ss_entropy:
+                loss_d = loss_d + cfg.ss_entropy * ssgan.class_entropy(logits_u, form="K").mean()
             opt_D.zero_grad()
             loss_d.backward()
             opt_D.step()

@@ -32,6 +32,7 @@ from ..autodiff.tensor import Tensor, as_float_tensor
 from ..backend import get_xp
 
 __all__ = [
+    "class_entropy",
     "log_p_fake",
     "log_p_real",
     "log_p_class",
@@ -112,6 +113,17 @@ def log_p_class(logits, form="K+1", conditional=False):
         return F.log_softmax(lg, axis=1)[:, :K]
     # l_k - log(Z + 1) = l_k - softplus(log Z)
     return real - F.softplus(F.logsumexp(real, axis=1, keepdims=True))
+
+
+def class_entropy(logits, form="K+1"):
+    r"""Entropy of the class posterior given "real", :math:`H(x) = -\sum_{k\le K} p(k|x,\text{real})\log p(k|x,\text{real})`, shape (B,).
+
+    Adding :math:`\lambda\,\mathbb E_{x\in\text{unlabelled}} H(x)` to the critic's loss asks it to be
+    confident on unlabelled data, which pushes its class boundaries into low-density regions
+    (entropy minimisation, Grandvalet & Bengio 2005; used with the K+1 critic by Dai et al. 2017).
+    """
+    log_p = log_p_class(logits, form, conditional=True)  # (B, K)
+    return -(log_p.exp() * log_p).sum(axis=1)
 
 
 def _labels(y, B, K, who):
