@@ -17,7 +17,9 @@ The configurations (``CONFIGS``): the minimax and non-saturating GAN (Goodfellow
 LSGAN (Mao et al. 2017), WGAN with weight clipping (Arjovsky et al. 2017), WGAN-GP (Gulrajani
 et al. 2017), hinge loss with spectral norm (Miyato et al. 2018), the unrolled GAN
 (Metz et al. 2017), and PacGAN packing (Lin et al. 2018). All share one optimiser setting
-(``COMMON``: Adam, lr 1e-3, cosine decay to 0).
+(``COMMON``: Adam, lr 1e-3, cosine decay to 0), except the two ``-1e-4`` rows, which use the
+constant Adam 1e-4 of Metz et al.'s code (where the papers report the plain GAN's collapse), and
+the PacGAN rows.
 
 Outputs in ``--out``: ``results.json`` (every run), ``table.md`` (the Markdown table),
 ``mode_collapse.png`` (columns: configurations, rows: data sets; the first seed's samples over
@@ -47,6 +49,12 @@ COMMON = dict(lr_g=1e-3, lr_d=1e-3, lr_schedule="cosine")
 CONFIGS = {
     "minimax": (dict(loss="minimax", steps=2000), "GAN, minimax (Goodfellow et al. 2014)"),
     "nonsaturating": (dict(loss="nonsaturating", steps=2000), "GAN, non-saturating"),
+    # the optimiser of Metz et al.'s Unrolled-GAN code (Adam 1e-4 for both players, constant): the
+    # setting in which the papers report the plain GAN's collapse
+    "minimax-1e-4": (dict(loss="minimax", lr_g=1e-4, lr_d=1e-4, lr_schedule=None, steps=10000),
+                     "GAN, minimax, Adam 1e-4 constant (Unrolled-GAN code)"),
+    "nonsaturating-1e-4": (dict(loss="nonsaturating", lr_g=1e-4, lr_d=1e-4, lr_schedule=None, steps=10000),
+                           "GAN, non-saturating, Adam 1e-4 constant (Unrolled-GAN code)"),
     "lsgan": (dict(loss="lsgan", steps=2000), "LSGAN (Mao et al. 2017)"),
     "wgan-clip": (dict(loss="wgan", clip=0.01, d_steps=5, steps=600), "WGAN, clipping c = 0.01, 5 critic steps"),
     "wgan-gp": (dict(loss="wgan", penalty="gp", d_steps=5, steps=600), "WGAN-GP, λ = 10, 5 critic steps"),

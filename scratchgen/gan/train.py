@@ -34,6 +34,15 @@ gradient reaches generated mass that lies far from any data mode, which a sharp 
 with a flat (zero) gradient. :math:`\sigma_t = s_0\max(0, 1 - 2t/T)` decays linearly to 0 at half of
 the T steps, so the second half trains on the data itself, for precision.
 
+``mmd_weight=lam`` adds a kernel two-sample term to the generator's loss,
+:math:`L_G + \lambda\,\widehat{\mathrm{MMD}}^2_u(G(z), x)` with a sum of RBF kernels of bandwidths
+``mmd_sigmas`` (the GMMN loss of Li et al. 2015 and Dziugaite et al. 2015; Gretton et al. 2012,
+Eq. 3). The adversarial term is mode-seeking: a precise critic is flat far from the data, so
+generated mass that has left a mode feels no pull back to it. The MMD term's gradient is the
+gradient of the witness function :math:`\mathbb E_x k(\cdot,x) - \mathbb E_z k(\cdot, G(z))`,
+which at a broad bandwidth is positive wherever the data has more mass than the samples, however
+far away: it moves mass toward modes the generator has dropped.
+
 Two options aimed at sample precision (the share of samples near a mode):
 
 * ``top_k=nu`` (Sinha et al. 2020, "Top-k training of GANs"): the generator's loss is averaged
@@ -138,6 +147,8 @@ class GANConfig:
     pack: int = 1  # PacGAN: the critic sees packs of `pack` samples (Lin et al. 2018)
     lr_schedule: str | None = None  # None (constant) | "cosine" (decay to 0 over `steps`)
     instance_noise: float = 0.0  # s0: std of the noise added to D's inputs, decaying to 0 at half of `steps`
+    mmd_weight: float = 0.0  # lambda of the MMD^2 term in G's loss (0: off)
+    mmd_sigmas: tuple = (0.5, 1.0, 2.0)  # RBF bandwidths of that term
     top_k: float | None = None  # top-k generator updates: floor nu of the kept fraction (Sinha et al. 2020)
     ema: float = 0.0  # decay mu of the moving average of G's weights used for evaluation (0: off)
     steps: int = 5000  # generator updates
@@ -174,6 +185,10 @@ class GANConfig:
             raise ValueError(f"instance_noise must be a std >= 0, got {self.instance_noise!r}")
         if self.instance_noise and self.unrolled:
             raise ValueError("instance_noise and unrolled cannot be combined here")
+        if not (isinstance(self.mmd_weight, (int, float)) and self.mmd_weight >= 0):
+            raise ValueError(f"mmd_weight must be >= 0, got {self.mmd_weight!r}")
+        if self.mmd_weight and (self.unrolled or not self.mmd_sigmas or min(self.mmd_sigmas) <= 0):
+            raise ValueError(f"mmd_weight needs positive mmd_sigmas and no unrolled critic, got {self.mmd_sigmas!r}")
         if self.top_k is not None and not 0 < self.top_k <= 1:
             raise ValueError(f"top_k must be a fraction in (0, 1], got {self.top_k!r}")
         if self.top_k is not None and self.unrolled:
@@ -391,7 +406,11 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
         if cfg.unrolled:
             loss_g = _unrolled_g_loss(cfg, G, D, z, sample_data(cfg.batch), d_loss_fn, g_loss_fn)
         else:  # top-k: only the k packs D scores highest carry G's gradient (all of them without top_k)
-            loss_g = g_loss_fn(top_k_scores(D(pack(noisy(G(z), sigma), cfg.pack)), top_k_count(step, cfg)))
+            x_gen = G(z)
+            loss_g = g_loss_fn(top_k_scores(D(pack(noisy(x_gen, sigma), cfg.pack)), top_k_count(step, cfg)))
+            if cfg.mmd_weight:  # + lambda MMD^2_u(G(z), x): a pull toward every mode of the data
+                loss_g = loss_g + cfg.mmd_weight * mmd2(x_gen, sample_data(cfg.batch), kernel="rbf",
+                                                        sigma=tuple(cfg.mmd_sigmas))
         opt_G.zero_grad()
         loss_g.backward()
         lr_used = opt_G.param_groups[0]["lr"]
