@@ -47,14 +47,14 @@ def label_spreading_accuracy(data, labelled, seed):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--steps", type=int, default=6000)
     p.add_argument("--batch", type=int, default=64, help="images per minibatch (labelled, unlabelled and generated alike)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-schedule", default="cosine", choices=["cosine", "none"])
     p.add_argument("--critic", default="mlp", choices=["mlp", "conv"])
     p.add_argument("--augment", action="store_true", help="random one-pixel shifts of the critic's real images")
     p.add_argument("--width", type=int, default=64)
-    p.add_argument("--hidden", type=int, nargs="+", default=[256, 256, 128], help="hidden units of the MLP critic")
+    p.add_argument("--hidden", type=int, nargs="+", default=[512, 256, 256, 128], help="hidden units of the MLP critic")
     p.add_argument("--ema", type=float, default=0.0,
                    help="evaluate moving averages of the weights (decay MU), for SS-GAN and baseline (a) alike")
     p.add_argument("--noise", type=float, nargs=2, default=[0.3, 0.5], metavar=("SIGMA_IN", "SIGMA_H"),

@@ -119,11 +119,11 @@ def test_cli_train_and_eval(tmp_path, capsys):
     assert "(N, 1, 8, 8)" in capsys.readouterr().err
 
 
-@pytest.fixture(scope="module")
-def ssgan_seed0():
-    """SS-GAN, labelled-only and LabelSpreading (None without scikit-learn) test accuracies, seed 0, 3,000 steps."""
-    cfg = ImageGANConfig(model="ssgan", steps=3000, lr_d=1e-3, lr_g=1e-3, lr_schedule="cosine", eval_every=3000,
-                         n_eval=100, kid_subsets=5, seed=0, progress=False)
+def _ssgan_and_baselines(seed):
+    """SS-GAN, labelled-only and LabelSpreading (None without scikit-learn) test accuracies for one
+    seed, with the library's SS-GAN defaults and the demo's 6,000 steps."""
+    cfg = ImageGANConfig(model="ssgan", steps=6000, lr_d=1e-3, lr_g=1e-3, lr_schedule="cosine", eval_every=6000,
+                         n_eval=100, kid_subsets=5, seed=seed, progress=False)
     run = train_image_gan(cfg)
     acc_b = None
     try:
@@ -141,20 +141,27 @@ def ssgan_seed0():
     return run.final["test_accuracy"], train_labelled_only(cfg), acc_b
 
 
-@pytest.mark.slow
-def test_ssgan_beats_the_same_critic_trained_on_labels_only(ssgan_seed0):
-    """Unlabelled data and generated images help: measured +3.3 points on seed 0 (+3.4 ± 0.7 over 5 seeds)."""
-    acc, acc_a, _ = ssgan_seed0
-    assert acc >= acc_a + 0.02
-    assert 0.90 <= acc <= 1.0
+@pytest.fixture(scope="module")
+def ssgan_seeds():
+    """The issue's comparison over seeds 0-4 (about 3 minutes per seed on one core)."""
+    return [_ssgan_and_baselines(seed) for seed in range(5)]
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 7 targets not met yet: measured SS-GAN 94.4 ± 1.4 % vs labelled-only "
-                                       "91.1 ± 0.9 % and LabelSpreading 96.4 ± 1.0 % (docs/results.md#digits)")
-def test_ssgan_issue_targets(ssgan_seed0):
-    """Issue 7: SS-GAN >= labelled-only + 5 points and >= LabelSpreading."""
-    acc, acc_a, acc_b = ssgan_seed0
+def test_ssgan_beats_the_same_critic_trained_on_labels_only(ssgan_seeds):
+    """Unlabelled data and generated images help, on every seed (measured +2.6 to +5.2 points)."""
+    for acc, acc_a, _ in ssgan_seeds:
+        assert acc >= acc_a + 0.02
+        assert 0.90 <= acc <= 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 7 targets not met yet: over seeds 0-4 SS-GAN 96.3 % vs labelled-only "
+                                       "91.7 % (+4.6 points) and LabelSpreading 96.4 % (docs/results.md#digits)")
+def test_ssgan_issue_targets(ssgan_seeds):
+    """Issue 7, on the mean over seeds 0-4: SS-GAN >= labelled-only + 5 points and >= LabelSpreading."""
+    acc, acc_a, acc_b = (np.mean([r[i] for r in ssgan_seeds]) if ssgan_seeds[0][i] is not None else None
+                         for i in range(3))
     if acc_b is None:
         pytest.skip("scikit-learn not installed (pip install 'scratchgen[compare]')")
     assert acc >= acc_a + 0.05 and acc >= acc_b

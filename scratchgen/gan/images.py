@@ -83,7 +83,7 @@ class ImageGANConfig:
     labels_per_class: int = 10  # ssgan: labelled training images per class
     lr_schedule: str | None = None  # None (constant) | "cosine": both rates decay to 0 over `steps`
     critic: str = "mlp"  # ssgan: "mlp" (as [Improved] on MNIST) or "conv"
-    ss_hidden: tuple = (256, 256, 128)  # ssgan: hidden units of the MLP critic
+    ss_hidden: tuple = (512, 256, 256, 128)  # ssgan: hidden units of the MLP critic
     weight_norm: bool = False  # ssgan: weight normalisation in every layer of the MLP critic
     ss_noise: tuple = (0.3, 0.5)  # ssgan: std of the Gaussian noise on the critic's input and hidden layers
     ss_entropy: float = 0.0  # ssgan: weight of the class entropy of unlabelled images in the critic's loss
@@ -255,7 +255,7 @@ class SSCritic(nn.Module):
     ``forward`` returns ``(logits, features)``.
     """
 
-    def __init__(self, in_dim=64, hidden=(256, 256, 128), n_classes=N_CLASSES, sigma_in=0.3, sigma_h=0.5,
+    def __init__(self, in_dim=64, hidden=(512, 256, 256, 128), n_classes=N_CLASSES, sigma_in=0.3, sigma_h=0.5,
                  weight_norm=False, generator=None):
         super().__init__()
         g = _backend.rng(generator)

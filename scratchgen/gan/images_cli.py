@@ -47,7 +47,7 @@ def add_train_parsers(models_subparsers):
                        help="digits: the shipped 8×8 UCI digits (70/30 split); mnist: 28×28 IDX files at --mnist-path")
         if model != "ssgan":
             p.add_argument("--mnist-path", default=None, help="folder with the four MNIST IDX .gz files")
-        p.add_argument("--steps", type=int, default=d.steps, help="generator updates")
+        p.add_argument("--steps", type=int, default=6000 if model == "ssgan" else d.steps, help="generator updates")
         p.add_argument("--batch", type=int, default=d.batch, help="images per minibatch")
         p.add_argument("--z-dim", type=int, default=d.z_dim, help="dimension of z ~ N(0, I)")
         p.add_argument("--width", type=int, default=d.width,

@@ -21,7 +21,7 @@ Two options aimed at mode collapse and sample precision:
   that packing turns the total-variation distance between P and Q into that between
   :math:`P^m` and :math:`Q^m`, which grows with m for mode-dropping Q.
 * ``lr_schedule="cosine"``: both learning rates follow
-  :math:`\eta_t = 	frac12\eta_0(1 + \cos(\pi t/T))` over the T generator steps
+  :math:`\eta_t = \tfrac12\eta_0(1 + \cos(\pi t/T))` over the T generator steps
   (Loshchilov & Hutter 2017, Eq. 5, no restarts), decaying to 0 at the end, so the last
   generator updates are small and the samples settle near the modes instead of jittering
   around them with Adam's step size.
@@ -38,10 +38,11 @@ the T steps, so the second half trains on the data itself, for precision.
 :math:`L_G + \lambda\,\widehat{\mathrm{MMD}}^2_u(G(z), x)` with a sum of RBF kernels of bandwidths
 ``mmd_sigmas`` (the GMMN loss of Li et al. 2015 and Dziugaite et al. 2015; Gretton et al. 2012,
 Eq. 3). The adversarial term is mode-seeking: a precise critic is flat far from the data, so
-generated mass that has left a mode feels no pull back to it. The MMD term's gradient is the
-gradient of the witness function :math:`\mathbb E_x k(\cdot,x) - \mathbb E_z k(\cdot, G(z))`,
-which at a broad bandwidth is positive wherever the data has more mass than the samples, however
-far away: it moves mass toward modes the generator has dropped.
+generated mass that has left a mode feels no pull back to it. A gradient step on the MMD term
+moves each sample y up the *witness function* :math:`f(y) = \mathbb E_x k(y,x) - \mathbb E_z k(y, G(z))`
+(the gradient of the estimate with respect to one of m samples is :math:`-\tfrac2m\nabla f(y)`).
+At a broad bandwidth f is positive wherever the data has more mass than the samples, and its
+slope is felt far away: the term moves mass toward modes the generator has dropped.
 
 Two options aimed at sample precision (the share of samples near a mode):
 
