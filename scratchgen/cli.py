@@ -73,10 +73,11 @@ def _add_gan_parser(sub):
     p.set_defaults(func=_run_gan)
 
 
-def _run_gan(args):
-    from .gan.train import GANConfig, train_gan
+def gan_config_from_args(args):
+    """The :class:`~scratchgen.gan.train.GANConfig` that parsed ``scratchgen train gan`` arguments ask for."""
+    from .gan.train import GANConfig
 
-    cfg = GANConfig(
+    return GANConfig(
         data=args.data, loss=args.loss, penalty=args.penalty, penalty_weight=args.penalty_weight,
         clip=args.clip, spectral_norm=args.spectral_norm, label_smoothing=args.label_smoothing,
         minibatch_disc=args.minibatch_disc, unrolled=args.unrolled, unroll_lr=args.unroll_lr,
@@ -86,7 +87,12 @@ def _run_gan(args):
         lr_g=args.lr_g, lr_d=args.lr_d, betas=(args.beta1, args.beta2), eval_every=args.eval_every,
         n_eval=args.n_eval, seed=args.seed, progress=not args.no_progress,
     )
-    run = train_gan(cfg, out_dir=args.out, resume=args.resume)
+
+
+def _run_gan(args):
+    from .gan.train import train_gan
+
+    run = train_gan(gan_config_from_args(args), out_dir=args.out, resume=args.resume)
     summary = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in run.final.items())
     print(f"{args.out}: {summary}")
     return run

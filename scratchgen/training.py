@@ -9,12 +9,13 @@ checkpoint's states back into the modules and optimisers of a resumed run.
 """
 from __future__ import annotations
 
+import copy
 import math
 
 from .backend import get_xp
 from .checkpoint import load
 
-__all__ = ["TrainingDiverged", "check_finite", "restore", "ema_update"]
+__all__ = ["TrainingDiverged", "check_finite", "restore", "ema_update", "ema_decay", "WeightAverage"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -73,3 +74,42 @@ def ema_update(ema_params, params, mu):
     for pe, p in zip(ema_params, params):
         pe.data *= mu
         pe.data += (1 - mu) * p.data
+
+
+def ema_decay(mu, step):
+    r"""The decay used after update ``step`` (0-based): :math:`\min(\mu, (1+t)/(10+t))`.
+
+    The warm-up makes the average forget the random initialisation quickly: early on the
+    average follows the weights closely, and the decay reaches :math:`\mu` after about
+    :math:`(10\mu - 1)/(1-\mu)` updates.
+    """
+    return min(mu, (1 + step) / (10 + step))
+
+
+class WeightAverage:
+    r"""An exponential moving average of a module's weights, kept in a copy of the module.
+
+    ``update(step)`` after each optimiser step applies :func:`ema_update` with
+    :func:`ema_decay`; ``module()`` returns the averaged copy, ready for evaluation. Buffers
+    (batch-norm running statistics) are not averaged: ``module()`` copies the live module's
+    buffers in. Those statistics were collected with the live weights, so for a network with
+    batch norm the averaged copy is evaluated with slightly mismatched statistics (an
+    approximation; recomputing them would take a pass over data).
+    """
+
+    def __init__(self, live, mu):
+        if not 0 < mu < 1:
+            raise ValueError(f"WeightAverage: mu must lie in (0, 1), got {mu!r}")
+        self.live, self.mu = live, mu
+        self.avg = copy.deepcopy(live)  # starts at the live weights; shares no array with them
+        self._live_params, self._avg_params = live.parameters(), self.avg.parameters()
+        self._live_buffers = [(mod, name) for mod in live.modules() for name in mod._buffers]
+        self._avg_buffers = [(mod, name) for mod in self.avg.modules() for name in mod._buffers]
+
+    def update(self, step):
+        ema_update(self._avg_params, self._live_params, ema_decay(self.mu, step))
+
+    def module(self):
+        for (mod, name), (amod, _) in zip(self._live_buffers, self._avg_buffers):
+            getattr(amod, name)[...] = getattr(mod, name)
+        return self.avg

@@ -218,7 +218,7 @@ def test_top_k_count_decays_linearly_to_its_floor_at_half_of_training():
     # k_t = ceil(32 max(0.25, 1 - 0.75 t / 50)), written out by hand
     assert [top_k_count(t, cfg) for t in (0, 10, 25, 49, 50, 99)] == [32, 28, 20, 9, 8, 8]
     assert top_k_count(70, GANConfig(**{**TINY, "steps": 100})) == 64  # no top_k: the whole batch
-    with pytest.raises(ValueError, match=r"top_k must be a fraction in \(0, 1\], got 1.5"):
+    with pytest.raises(ValueError, match=r"top_k must be None or a fraction in \(0, 1\], got 1.5"):
         train_gan(GANConfig(**{**TINY, "top_k": 1.5}))
     with pytest.raises(ValueError, match=r"ema must lie in \[0, 1\), got 1.0"):
         train_gan(GANConfig(**{**TINY, "ema": 1.0}))
@@ -295,7 +295,7 @@ def test_instance_noise_decays_linearly_to_zero_at_half_of_training_and_reaches_
     with pytest.raises(Stop):  # 1000 steps, so sigma_t stays within 1% of s0 = 10 over the 3 watched steps
         train_gan(GANConfig(**{**TINY, "steps": 1000, "eval_every": 1000, "instance_noise": 10.0}), callback=watch)
     assert len(seen) == 6 and all(abs(s - 10.0) < 1.0 for s in seen)  # steps 2, 3: real, fake, generator pass
-    with pytest.raises(ValueError, match="instance_noise must be a std >= 0, got -1"):
+    with pytest.raises(ValueError, match="instance_noise must be a finite number >= 0, got -1"):
         train_gan(GANConfig(**{**TINY, "instance_noise": -1}))
     with pytest.raises(ValueError, match="instance_noise and unrolled cannot be combined"):
         train_gan(GANConfig(**{**TINY, "instance_noise": 0.1, "unrolled": 1}))
@@ -308,7 +308,34 @@ def test_mmd_term_pulls_the_generator_toward_the_data(seed):
     plain = train_gan(GANConfig(**opts)).final["mmd2"]
     pulled = train_gan(GANConfig(**{**opts, "mmd_weight": 50.0})).final["mmd2"]
     assert pulled < 0.5 * plain  # measured: 0.19-0.20 against 0.76-0.82
-    with pytest.raises(ValueError, match="mmd_weight must be >= 0, got -1"):
+    with pytest.raises(ValueError, match="mmd_weight must be a finite number >= 0, got -1"):
         train_gan(GANConfig(**{**TINY, "mmd_weight": -1}))
-    with pytest.raises(ValueError, match="mmd_weight needs positive mmd_sigmas"):
+    with pytest.raises(ValueError, match="mmd_sigmas must be a non-empty tuple of finite bandwidths > 0"):
         train_gan(GANConfig(**{**TINY, "mmd_weight": 1.0, "mmd_sigmas": (0.0,)}))
+
+
+def test_every_new_flag_reaches_the_config():
+    from scratchgen.cli import gan_config_from_args
+
+    args = build_parser().parse_args([
+        "train", "gan", "--out", "x", "--top-k", "0.5", "--ema", "0.99", "--instance-noise", "0.7",
+        "--mmd-weight", "10", "--mmd-sigmas", "0.25", "4", "--pack", "4", "--lr-schedule", "cosine"])
+    cfg = gan_config_from_args(args)
+    assert (cfg.top_k, cfg.ema, cfg.instance_noise, cfg.mmd_weight, cfg.mmd_sigmas, cfg.pack, cfg.lr_schedule) == (
+        0.5, 0.99, 0.7, 10.0, (0.25, 4.0), 4, "cosine")
+    defaults = gan_config_from_args(build_parser().parse_args(["train", "gan", "--out", "x"]))
+    assert defaults == GANConfig(progress=True)
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(instance_noise=float("inf")), "instance_noise must be a finite number >= 0, got inf"),
+    (dict(mmd_weight=float("nan")), "mmd_weight must be a finite number >= 0, got nan"),
+    (dict(mmd_sigmas=(float("nan"),)), r"mmd_sigmas must be a non-empty tuple of finite bandwidths > 0, got \(nan,\)"),
+    (dict(mmd_sigmas=()), r"mmd_sigmas must be a non-empty tuple .*got \(\)"),
+    (dict(mmd_weight=1.0, unrolled=1), "mmd_weight and unrolled cannot be combined"),
+    (dict(top_k=True), "top_k must be None or a fraction in \\(0, 1\\], got True"),
+    (dict(top_k=0.5, unrolled=1), "top_k and unrolled cannot be combined"),
+])
+def test_bad_new_options_are_clear_errors(options, message):
+    with pytest.raises(ValueError, match=message):
+        train_gan(GANConfig(**{**TINY, **options}))

@@ -179,5 +179,25 @@ def test_ssgan_noise_entropy_and_weight_norm_options_reach_the_critic():
     # the same weights and batches at step 1: the difference is the mean class entropy, in (0, log 10]
     extra = entropy.history["loss_d"][0] - plain.history["loss_d"][0]
     assert 1e-3 < extra <= np.log(10) + 1e-5
-    with pytest.raises(ValueError, match="ss_entropy must be >= 0"):
+    with pytest.raises(ValueError, match="ss_entropy must be a finite number >= 0, got -1.0"):
         train_image_gan(ImageGANConfig(model="ssgan", ss_entropy=-1.0, **TINY))
+
+
+def test_ssgan_flags_reach_the_config_and_misplaced_options_are_errors():
+    from scratchgen.cli import build_parser
+    from scratchgen.gan.images_cli import config_from_args
+
+    args = build_parser().parse_args(["train", "ssgan", "--out", "x", "--hidden", "64", "32", "--noise", "0.6", "0.2",
+                                      "--entropy", "0.5", "--weight-norm", "--ema", "0.99"])
+    cfg = config_from_args(args)
+    assert (cfg.ss_hidden, cfg.ss_noise, cfg.ss_entropy, cfg.weight_norm, cfg.ema, cfg.steps) == (
+        (64, 32), (0.6, 0.2), 0.5, True, 0.99, 6000)
+    for options, message in [
+        (dict(model="dcgan", weight_norm=True), "weight_norm and ss_entropy apply to model='ssgan' only, got model='dcgan'"),
+        (dict(model="ssgan", critic="conv", weight_norm=True), "weight_norm applies to the MLP critic only"),
+        (dict(model="ssgan", ss_noise=0.3), r"ss_noise must be two finite stds >= 0 \(input, hidden\), got 0.3"),
+        (dict(model="ssgan", ss_noise=(float("nan"), 0.5)), "ss_noise must be two finite stds"),
+        (dict(model="ssgan", ss_entropy=float("nan")), "ss_entropy must be a finite number >= 0, got nan"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            ImageGANConfig(**{**TINY, **options}).validate()

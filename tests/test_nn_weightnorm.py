@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import scratchgen as sg
 from scratchgen import nn
+from scratchgen.autodiff.tensor import backprop
 
 
 def _linear(n_in, n_out, seed):
@@ -50,13 +51,18 @@ def test_gradients_match_autograd(n_in, n_out, seed):
     assert np.max(np.abs(row_dots)) < 1e-9 * (1 + np.max(np.abs(dv)) * np.max(np.abs(v)))
 
 
-def test_second_order_gradients_pass_check_grads():
+def test_second_order_gradients_through_the_layer_pass_check_grads():
+    # the path a gradient penalty takes: d/d(g, v) of a function of d(layer output)/dx
     r = np.random.default_rng(0)
-    x = sg.tensor(r.standard_normal((2, 4)))
+    x = r.standard_normal((2, 4))
+    lin = nn.weight_norm(_linear(4, 3, 0))
 
     def f(g, v):
-        w = v * (g / ((v * v).sum(axis=1, keepdims=True)) ** 0.5)
-        return sg.tanh(sg.matmul(x, w.T))
+        lin.weight_g, lin.weight_v = g, v  # the hook recomputes weight = g v / ||v|| from these
+        x_ = sg.tensor(x, requires_grad=True)
+        y = sg.tanh(lin(x_)).sum()
+        (dx,) = backprop([y], [sg.tensor(np.ones(()))], inputs=[x_], create_graph=True)  # on the tape
+        return (dx * dx).sum()
 
     sg.check_grads(f, r.uniform(0.5, 2, (3, 1)), r.standard_normal((3, 4)), order=2)
 
@@ -93,3 +99,9 @@ def test_bad_input_is_a_clear_error():
         nn.weight_norm(_linear(2, 2, 0), dim=2)
     with pytest.raises(ValueError, match="has no weight norm on 'weight'"):
         nn.remove_weight_norm(_linear(2, 2, 0))
+    with pytest.raises(ValueError, match="Linear.weight is already weight-normalised"):
+        nn.weight_norm(nn.weight_norm(_linear(2, 2, 0)))
+    zero_row = _linear(3, 2, 0)
+    zero_row.weight.data[1] = 0.0
+    with pytest.raises(ValueError, match="1 output unit\\(s\\) with an all-zero weight vector"):
+        nn.weight_norm(zero_row)

@@ -46,7 +46,13 @@ from .. import backend as _backend
 from .. import optim
 from ..autodiff.tensor import no_grad
 from ..checkpoint import load, save
-from ..training import TrainingDiverged, check_finite, ema_update, restore  # shared by every trainer
+from ..training import (  # shared by every trainer
+    TrainingDiverged,
+    check_finite,
+    ema_decay,
+    ema_update,
+    restore,
+)
 from .ddpm import loss_simple
 from .models import ConvDenoiser, MLPDenoiser
 from .samplers import ancestral_sample, ddim_sample
@@ -394,8 +400,7 @@ def train_ddpm(cfg: DDPMConfig, out_dir=None, resume=None, callback=None, figure
         lr_sched.step()
         if ema_model is not model:
             # warm-up of the decay (as TensorFlow's ExponentialMovingAverage): early weights are forgotten fast
-            mu = min(cfg.ema, (1 + step) / (10 + step))
-            ema_update(ema_plist, plist, mu)
+            ema_update(ema_plist, plist, ema_decay(cfg.ema, step))
 
         value = float(loss.item())
         check_finite(step + 1, {"loss": value}, params, ckpt_path, last_good,

@@ -37,9 +37,9 @@ model, the critic is an MLP with Gaussian noise added to its input and hidden la
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -50,7 +50,7 @@ from ..autodiff import functional as AF
 from ..autodiff.primitives import concatenate, reshape
 from ..autodiff.tensor import no_grad, tensor
 from ..checkpoint import save
-from ..training import TrainingDiverged, check_finite, ema_update, restore
+from ..training import TrainingDiverged, WeightAverage, check_finite, restore
 from . import losses as L
 from . import ssgan
 
@@ -110,8 +110,15 @@ class ImageGANConfig:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         if self.lr_schedule not in (None, "cosine"):
             raise ValueError(f"lr_schedule must be None or 'cosine', got {self.lr_schedule!r}")
-        if self.ss_entropy < 0 or len(self.ss_noise) != 2 or min(self.ss_noise) < 0:
-            raise ValueError(f"ss_entropy must be >= 0 and ss_noise two stds >= 0, got {self.ss_entropy!r}, {self.ss_noise!r}")
+        if not (isinstance(self.ss_entropy, (int, float)) and math.isfinite(self.ss_entropy) and self.ss_entropy >= 0):
+            raise ValueError(f"ss_entropy must be a finite number >= 0, got {self.ss_entropy!r}")
+        if not (isinstance(self.ss_noise, (tuple, list)) and len(self.ss_noise) == 2
+                and all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in self.ss_noise)):
+            raise ValueError(f"ss_noise must be two finite stds >= 0 (input, hidden), got {self.ss_noise!r}")
+        if self.model != "ssgan" and (self.weight_norm or self.ss_entropy):
+            raise ValueError(f"weight_norm and ss_entropy apply to model='ssgan' only, got model={self.model!r}")
+        if self.critic == "conv" and self.weight_norm:
+            raise ValueError("weight_norm applies to the MLP critic only (critic='mlp'), got critic='conv'")
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema must lie in [0, 1), got {self.ema!r}")
         if self.critic not in ("mlp", "conv"):
@@ -320,8 +327,12 @@ def build_image_models(cfg: ImageGANConfig, size, generator):
     g = _backend.rng(generator)
     if cfg.model == "ssgan":
         G = SSGenerator(cfg.z_dim, 4 * cfg.width, size, generator=g)
-        C = SSConvCritic(cfg.width // 2, generator=g) if cfg.critic == "conv" else SSCritic(size * size, tuple(cfg.ss_hidden), sigma_in=cfg.ss_noise[0], sigma_h=cfg.ss_noise[1],
-                                                                            weight_norm=cfg.weight_norm, generator=g)
+        sigma_in, sigma_h = cfg.ss_noise
+        if cfg.critic == "conv":
+            C = SSConvCritic(cfg.width // 2, sigma_in=sigma_in, sigma_h=sigma_h, generator=g)
+        else:
+            C = SSCritic(size * size, tuple(cfg.ss_hidden), sigma_in=sigma_in, sigma_h=sigma_h,
+                         weight_norm=cfg.weight_norm, generator=g)
         return G, C
     k = N_CLASSES if cfg.model == "cgan" else 0
     G = DCGANGenerator(cfg.z_dim, size, cfg.width, n_classes=k, generator=g)
@@ -372,33 +383,6 @@ class ImageRun:
     D_ema: object = None
 
 
-class _Averaged:
-    r"""An exponential moving average of a module's weights, :math:`\bar\theta \leftarrow \mu\bar\theta + (1-\mu)\theta`.
-
-    ``update(step)`` after each optimiser step (the decay warms up as :math:`\min(\mu, (1+t)/(10+t))`,
-    so the average forgets the random initialisation); ``module()`` returns the averaged copy with
-    the live module's buffers (batch-norm running statistics) copied in, ready for evaluation.
-    Polyak averaging of the critic is how [Improved]'s code reports its test accuracy.
-    """
-
-    def __init__(self, live, mu):
-        self.live, self.mu = live, mu
-        self.avg = copy.deepcopy(live)
-        self._live_params, self._avg_params = live.parameters(), self.avg.parameters()
-        self._buffer_names = [n for n, _ in live.named_buffers()]
-
-    def update(self, step):
-        ema_update(self._avg_params, self._live_params, min(self.mu, (1 + step) / (10 + step)))
-
-    def module(self):
-        if self._buffer_names:
-            live_state, state = self.live.state_dict(), self.avg.state_dict()
-            for name in self._buffer_names:
-                state[name] = live_state[name]
-            self.avg.load_state_dict(state)
-        return self.avg
-
-
 def _classify(C, x, batch=512):
     """Critic predictions :func:`ssgan.predict` on images x, in eval mode (no noise)."""
     xp = _backend.get_xp(x)
@@ -443,7 +427,7 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
     opt_D = optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
     # eta_t = eta_0 (1 + cos(pi t / T)) / 2 (Loshchilov & Hutter 2017, no restarts)
     scheds = [optim.CosineAnnealingLR(o, T_max=cfg.steps) for o in (opt_G, opt_D)] if cfg.lr_schedule else []
-    G_avg, D_avg = (_Averaged(G, cfg.ema), _Averaged(D, cfg.ema)) if cfg.ema > 0 else (None, None)
+    G_avg, D_avg = (WeightAverage(G, cfg.ema), WeightAverage(D, cfg.ema)) if cfg.ema > 0 else (None, None)
     conditional = cfg.model == "cgan"
     labelled = None
     if cfg.model == "ssgan":
@@ -601,7 +585,7 @@ def train_labelled_only(cfg: ImageGANConfig) -> float:
     _, C = build_image_models(dataclasses.replace(cfg, model="ssgan"), data.size, gen)
     opt = optim.Adam(C.parameters(), lr=cfg.lr_d, betas=cfg.betas)
     sched = optim.CosineAnnealingLR(opt, T_max=cfg.steps) if cfg.lr_schedule else None
-    C_avg = _Averaged(C, cfg.ema) if cfg.ema > 0 else None
+    C_avg = WeightAverage(C, cfg.ema) if cfg.ema > 0 else None
     lab = labelled_indices(data.y_train, cfg.labels_per_class, _labelled_seed(cfg.seed))
     x_lab, y_lab = data.x_train[lab], data.y_train[lab]
     for step in range(cfg.steps):

@@ -63,6 +63,11 @@ def add_train_parsers(models_subparsers):
         if model == "ssgan":
             p.add_argument("--hidden", type=int, nargs="+", default=list(d.ss_hidden),
                            help="hidden units of the MLP critic, one number per layer")
+            p.add_argument("--noise", type=float, nargs=2, default=list(d.ss_noise), metavar=("SIGMA_IN", "SIGMA_H"),
+                           help="std of the critic's Gaussian noise on its input and after each hidden layer")
+            p.add_argument("--entropy", type=float, default=d.ss_entropy,
+                           help="weight of the class entropy of unlabelled images in the critic's loss (0 = off)")
+            p.add_argument("--weight-norm", action="store_true", help="weight normalisation in every critic layer")
             p.add_argument("--labels-per-class", type=int, default=d.labels_per_class,
                            help="labelled training images per digit (chosen by --seed)")
             p.add_argument("--baseline", action="store_true",
@@ -77,19 +82,29 @@ def add_train_parsers(models_subparsers):
         p.set_defaults(func=_run_train, model=model)
 
 
-def _run_train(args):
-    import os
+def config_from_args(args):
+    """The :class:`~scratchgen.gan.images.ImageGANConfig` that parsed ``scratchgen train dcgan|cgan|ssgan`` arguments ask for."""
+    from .images import ImageGANConfig
 
-    from .images import ImageGANConfig, train_image_gan, train_labelled_only
-
-    cfg = ImageGANConfig(
+    return ImageGANConfig(
         model=args.model, data=args.data, mnist_path=getattr(args, "mnist_path", None), steps=args.steps,
         batch=args.batch, z_dim=args.z_dim, width=args.width, lr_g=args.lr_g, lr_d=args.lr_d,
         betas=(args.beta1, args.beta2), lr_schedule=None if args.lr_schedule == "none" else args.lr_schedule,
         labels_per_class=getattr(args, "labels_per_class", ImageGANConfig.labels_per_class),
         ss_hidden=tuple(getattr(args, "hidden", ImageGANConfig.ss_hidden)), ema=args.ema,
+        ss_noise=tuple(getattr(args, "noise", ImageGANConfig.ss_noise)),
+        ss_entropy=getattr(args, "entropy", ImageGANConfig.ss_entropy),
+        weight_norm=getattr(args, "weight_norm", ImageGANConfig.weight_norm),
         eval_every=args.eval_every, n_eval=args.n_eval, seed=args.seed, progress=not args.no_progress,
     )
+
+
+def _run_train(args):
+    import os
+
+    from .images import train_image_gan, train_labelled_only
+
+    cfg = config_from_args(args)
     run = train_image_gan(cfg, out_dir=args.out, resume=args.resume)
     if getattr(args, "baseline", False):
         run.final["labelled_only_test_accuracy"] = train_labelled_only(cfg)

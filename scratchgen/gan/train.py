@@ -69,7 +69,6 @@ run resumed from a checkpoint continues exactly as the uninterrupted run would.
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import json
 import math
@@ -85,7 +84,7 @@ from ..data.toy import ToyData
 from ..divergences import w1_1d
 from ..metrics import mode_coverage
 from ..mmd import mmd2
-from ..training import TrainingDiverged, check_finite, ema_update, restore
+from ..training import TrainingDiverged, WeightAverage, check_finite, restore
 from . import losses as L
 from .penalties import gradient_penalty, r1_penalty
 
@@ -182,16 +181,20 @@ class GANConfig:
             raise ValueError(f"lr_schedule must be None or 'cosine', got {self.lr_schedule!r}")
         if not isinstance(self.pack, int) or self.pack < 1 or self.batch % self.pack:
             raise ValueError(f"pack must be a positive int dividing batch={self.batch}, got {self.pack!r}")
-        if not (isinstance(self.instance_noise, (int, float)) and self.instance_noise >= 0):
-            raise ValueError(f"instance_noise must be a std >= 0, got {self.instance_noise!r}")
+        for name in ("instance_noise", "mmd_weight"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
         if self.instance_noise and self.unrolled:
             raise ValueError("instance_noise and unrolled cannot be combined here")
-        if not (isinstance(self.mmd_weight, (int, float)) and self.mmd_weight >= 0):
-            raise ValueError(f"mmd_weight must be >= 0, got {self.mmd_weight!r}")
-        if self.mmd_weight and (self.unrolled or not self.mmd_sigmas or min(self.mmd_sigmas) <= 0):
-            raise ValueError(f"mmd_weight needs positive mmd_sigmas and no unrolled critic, got {self.mmd_sigmas!r}")
-        if self.top_k is not None and not 0 < self.top_k <= 1:
-            raise ValueError(f"top_k must be a fraction in (0, 1], got {self.top_k!r}")
+        sig = tuple(self.mmd_sigmas) if isinstance(self.mmd_sigmas, (tuple, list)) else ()
+        if not sig or not all(isinstance(x, (int, float)) and math.isfinite(x) and x > 0 for x in sig):
+            raise ValueError(f"mmd_sigmas must be a non-empty tuple of finite bandwidths > 0, got {self.mmd_sigmas!r}")
+        if self.mmd_weight and self.unrolled:
+            raise ValueError("mmd_weight and unrolled cannot be combined here")
+        if self.top_k is not None and (isinstance(self.top_k, bool) or not isinstance(self.top_k, (int, float))
+                                       or not 0 < self.top_k <= 1):
+            raise ValueError(f"top_k must be None or a fraction in (0, 1], got {self.top_k!r}")
         if self.top_k is not None and self.unrolled:
             raise ValueError("top_k and unrolled cannot be combined here")
         if not 0 <= self.ema < 1:
@@ -320,7 +323,7 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
     data_eval = load_data(cfg.data, cfg.n_eval, seed=cfg.seed + 10_000)  # held out, for metrics
     dim = data_eval.x.shape[1]
     G, D = build_models(cfg, dim, gen)
-    G_ema = copy.deepcopy(G) if cfg.ema > 0 else None  # starts at G's initial weights
+    G_avg = WeightAverage(G, cfg.ema) if cfg.ema > 0 else None  # starts at G's initial weights
     opt_G = optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
     opt_D = optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
     # eta_t = eta_0 (1 + cos(pi t / T)) / 2, one step per generator update (critic steps share it)
@@ -336,7 +339,8 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
     if resume is not None:
-        state = restore(resume, G=G, D=D, opt_G=opt_G, opt_D=opt_D, **({"G_ema": G_ema} if G_ema else {}))
+        state = restore(resume, G=G, D=D, opt_G=opt_G, opt_D=opt_D,
+                        **({"G_ema": G_avg.avg} if G_avg is not None else {}))
         gen = state["rng"]
         start = last_good = int(state["step"])
         for s in scheds:  # a closed form of the step count: resuming is exact
@@ -360,12 +364,12 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
             state = {"G": G.state_dict(), "D": D.state_dict(), "opt_G": opt_G.state_dict(),
                      "opt_D": opt_D.state_dict(), "rng": gen, "step": step, "history": history,
                      "config": dataclasses.asdict(cfg)}
-            if G_ema is not None:
-                state["G_ema"] = G_ema.state_dict()
+            if G_avg is not None:
+                state["G_ema"] = G_avg.avg.state_dict()
             save(state, ckpt_path)
 
     def evaluate(step):
-        G_eval = G_ema if G_ema is not None else G
+        G_eval = G_avg.module() if G_avg is not None else G
         G_eval.eval()
         with no_grad():
             x = G_eval(sample_z(cfg.n_eval)).data
@@ -383,7 +387,6 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
         bar = range(start, cfg.steps)
 
     params = G.named_parameters("G") + D.named_parameters("D")
-    g_plist, ema_plist = G.parameters(), (G_ema.parameters() if G_ema is not None else None)
     last = None  # (samples, coverage) of the latest evaluation
     for step in bar:
         sigma = instance_noise_std(step, cfg)
@@ -416,8 +419,8 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
         loss_g.backward()
         lr_used = opt_G.param_groups[0]["lr"]
         opt_G.step()
-        if G_ema is not None:  # warm-up as in DDPM's EMA: the average forgets the random init quickly
-            ema_update(ema_plist, g_plist, min(cfg.ema, (1 + step) / (10 + step)))
+        if G_avg is not None:
+            G_avg.update(step)
         for s in scheds:
             s.step()
 
@@ -445,7 +448,7 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
     if cov is not None:
         final.update(cov.as_dict())
     final.update(_distances(x, data_eval.x))
-    run = GANRun(cfg, G, D, G_ema, history, final, _backend.to_numpy(x))
+    run = GANRun(cfg, G, D, G_avg.module() if G_avg is not None else None, history, final, _backend.to_numpy(x))
     if out_dir:
         _write_outputs(run, out_dir, data_eval)
     return run

@@ -70,6 +70,8 @@ def weight_norm(module, name="weight", dim=None):
     """
     from .layers import ConvTranspose2d
 
+    if any(isinstance(h, _WeightNorm) and h.name == name for h in module._forward_pre_hooks):
+        raise ValueError(f"weight_norm: {type(module).__name__}.{name} is already weight-normalised")
     W = getattr(module, name, None)
     if not isinstance(W, Parameter):
         raise TypeError(f"weight_norm: {type(module).__name__} has no parameter {name!r} (received {type(W).__name__})")
@@ -81,6 +83,10 @@ def weight_norm(module, name="weight", dim=None):
         raise ValueError(f"weight_norm: dim must be in [0, {W.ndim}), received {dim}")
     w = W.data
     g0 = ((w * w).sum(axis=_norm_axes(w.ndim, dim), keepdims=True)) ** 0.5  # ||w_0|| per output unit
+    if not bool((g0 > 0).all()):  # v / ||v|| has no direction for a zero row
+        n_zero = int((g0 == 0).sum())
+        raise ValueError(f"weight_norm: {type(module).__name__}.{name} has {n_zero} output unit(s) with an all-zero "
+                         "weight vector; initialise the weights before normalising them")
     del module.__dict__[name]
     setattr(module, name + "_g", Parameter(g0.astype(w.dtype)))
     setattr(module, name + "_v", Parameter(w.copy()))
