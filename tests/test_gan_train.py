@@ -319,10 +319,11 @@ def test_every_new_flag_reaches_the_config():
 
     args = build_parser().parse_args([
         "train", "gan", "--out", "x", "--top-k", "0.5", "--ema", "0.99", "--instance-noise", "0.7",
-        "--mmd-weight", "10", "--mmd-sigmas", "0.25", "4", "--pack", "4", "--lr-schedule", "cosine"])
+        "--mmd-weight", "10", "--mmd-sigmas", "0.25", "4", "--mmd-samples", "128", "--pack", "4", "--lr-schedule", "cosine"])
     cfg = gan_config_from_args(args)
-    assert (cfg.top_k, cfg.ema, cfg.instance_noise, cfg.mmd_weight, cfg.mmd_sigmas, cfg.pack, cfg.lr_schedule) == (
-        0.5, 0.99, 0.7, 10.0, (0.25, 4.0), 4, "cosine")
+    assert (cfg.top_k, cfg.ema, cfg.instance_noise, cfg.mmd_weight, cfg.mmd_sigmas, cfg.mmd_samples, cfg.pack,
+            cfg.lr_schedule) == (
+        0.5, 0.99, 0.7, 10.0, (0.25, 4.0), 128, 4, "cosine")
     defaults = gan_config_from_args(build_parser().parse_args(["train", "gan", "--out", "x"]))
     assert defaults == GANConfig(progress=True)
 

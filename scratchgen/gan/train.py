@@ -36,7 +36,8 @@ the T steps, so the second half trains on the data itself, for precision.
 
 ``mmd_weight=lam`` adds a kernel two-sample term to the generator's loss,
 :math:`L_G + \lambda\,\widehat{\mathrm{MMD}}^2_u(G(z), x)` with a sum of RBF kernels of bandwidths
-``mmd_sigmas`` (the GMMN loss of Li et al. 2015 and Dziugaite et al. 2015; Gretton et al. 2012,
+``mmd_sigmas``, estimated on ``mmd_samples`` of the batch's generated points and as many fresh
+data points (the GMMN loss of Li et al. 2015 and Dziugaite et al. 2015; Gretton et al. 2012,
 Eq. 3). The adversarial term is mode-seeking: a precise critic is flat far from the data, so
 generated mass that has left a mode feels no pull back to it. A gradient step on the MMD term
 moves each sample y up the *witness function* :math:`f(y) = \mathbb E_x k(y,x) - \mathbb E_z k(y, G(z))`
@@ -149,6 +150,7 @@ class GANConfig:
     instance_noise: float = 0.0  # s0: std of the noise added to D's inputs, decaying to 0 at half of `steps`
     mmd_weight: float = 0.0  # lambda of the MMD^2 term in G's loss (0: off)
     mmd_sigmas: tuple = (0.5, 1.0, 2.0)  # RBF bandwidths of that term
+    mmd_samples: int = 256  # generated and data points in that term's estimate (its cost grows as the square)
     top_k: float | None = None  # top-k generator updates: floor nu of the kept fraction (Sinha et al. 2020)
     ema: float = 0.0  # decay mu of the moving average of G's weights used for evaluation (0: off)
     steps: int = 5000  # generator updates
@@ -202,7 +204,7 @@ class GANConfig:
         if self.unrolled and self.spectral_norm:
             raise ValueError("unrolled and spectral_norm cannot be combined here (the unrolled "
                              "critic is evaluated with explicit weights)")
-        for name in ("steps", "d_steps", "batch", "z_dim", "hidden", "eval_every", "n_eval", "pack"):
+        for name in ("steps", "d_steps", "batch", "z_dim", "hidden", "eval_every", "n_eval", "pack", "mmd_samples"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
@@ -412,8 +414,9 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
         else:  # top-k: only the k packs D scores highest carry G's gradient (all of them without top_k)
             x_gen = G(z)
             loss_g = g_loss_fn(top_k_scores(D(pack(noisy(x_gen, sigma), cfg.pack)), top_k_count(step, cfg)))
-            if cfg.mmd_weight:  # + lambda MMD^2_u(G(z), x): a pull toward every mode of the data
-                loss_g = loss_g + cfg.mmd_weight * mmd2(x_gen, sample_data(cfg.batch), kernel="rbf",
+            if cfg.mmd_weight:  # + lambda MMD^2_u(G(z), x) on n of the samples: a pull toward every mode
+                n = min(cfg.mmd_samples, cfg.batch)
+                loss_g = loss_g + cfg.mmd_weight * mmd2(x_gen[:n], sample_data(n), kernel="rbf",
                                                         sigma=tuple(cfg.mmd_sigmas))
         opt_G.zero_grad()
         loss_g.backward()
