@@ -173,20 +173,25 @@ def test_cosine_schedule_decays_both_learning_rates_to_zero():
         train_gan(GANConfig(**{**TINY, "lr_schedule": "linear"}))
 
 
-def test_resume_with_packing_and_cosine_schedule_is_bit_identical(tmp_path):
-    opts = {**TINY, "pack": 2, "lr_schedule": "cosine"}
+def _straight_and_resumed(opts, tmp_path):
+    """The same 12-step run twice: straight through, and killed after its step-6 checkpoint, then resumed."""
     straight = train_gan(GANConfig(**opts), out_dir=str(tmp_path / "a"))
 
     class Interrupted(Exception):
         pass
 
-    def interrupt(step, G, D):  # the same 12-step run, killed after its step-6 checkpoint
+    def interrupt(step, G, D):
         if step == 8:
             raise Interrupted
 
     with pytest.raises(Interrupted):
         train_gan(GANConfig(**opts), out_dir=str(tmp_path / "b"), callback=interrupt)
     resumed = train_gan(GANConfig(**opts), out_dir=str(tmp_path / "b"), resume=str(tmp_path / "b" / "checkpoint.npz"))
+    return straight, resumed
+
+
+def test_resume_with_packing_and_cosine_schedule_is_bit_identical(tmp_path):
+    straight, resumed = _straight_and_resumed({**TINY, "pack": 2, "lr_schedule": "cosine"}, tmp_path)
     np.testing.assert_array_equal(resumed.samples, straight.samples)
     assert resumed.history["lr_g"] == straight.history["lr_g"]
 
@@ -256,21 +261,11 @@ def test_ema_generator_is_the_moving_average_of_the_trained_weights():
         assert not np.allclose(train.G_ema(z).numpy(), train.G(z).numpy())
 
 
-def test_resume_with_top_k_and_ema_is_bit_identical(tmp_path):
-    opts = {**TINY, "top_k": 0.5, "ema": 0.8, "lr_schedule": "cosine"}
-    straight = train_gan(GANConfig(**opts), out_dir=str(tmp_path / "a"))
-
-    class Interrupted(Exception):
-        pass
-
-    def interrupt(step, G, D):
-        if step == 8:
-            raise Interrupted
-
-    with pytest.raises(Interrupted):
-        train_gan(GANConfig(**opts), out_dir=str(tmp_path / "b"), callback=interrupt)
-    resumed = train_gan(GANConfig(**opts), out_dir=str(tmp_path / "b"), resume=str(tmp_path / "b" / "checkpoint.npz"))
+def test_resume_with_top_k_ema_instance_noise_and_mmd_is_bit_identical(tmp_path):
+    opts = {**TINY, "top_k": 0.5, "ema": 0.8, "instance_noise": 0.3, "mmd_weight": 2.0, "lr_schedule": "cosine"}
+    straight, resumed = _straight_and_resumed(opts, tmp_path)
     np.testing.assert_array_equal(resumed.samples, straight.samples)
+    assert resumed.history["loss_g"] == straight.history["loss_g"]
     for p, q in zip(resumed.G_ema.parameters(), straight.G_ema.parameters()):
         np.testing.assert_array_equal(p.data, q.data)
 
