@@ -51,6 +51,8 @@ def _add_gan_parser(sub):
                    help="bandwidths of the RBF kernels of the MMD^2 term")
     p.add_argument("--mmd-samples", type=int, default=d.mmd_samples,
                    help="generated and data points in the MMD^2 term's estimate (cost grows as the square)")
+    p.add_argument("--mmd-schedule", default=None, choices=["cosine"],
+                   help="schedule of LAMBDA: cosine decay to 0 over --steps (None: constant)")
     p.add_argument("--top-k", type=float, default=None, metavar="NU",
                    help="top-k generator updates (Sinha et al. 2020): G's loss uses only the samples D scores "
                         "highest, a fraction decaying linearly from 1 to NU over the first half of --steps")
@@ -85,7 +87,7 @@ def gan_config_from_args(args):
         minibatch_disc=args.minibatch_disc, unrolled=args.unrolled, unroll_lr=args.unroll_lr,
         pack=args.pack, lr_schedule=args.lr_schedule, top_k=args.top_k, ema=args.ema,
         instance_noise=args.instance_noise, mmd_weight=args.mmd_weight, mmd_sigmas=tuple(args.mmd_sigmas),
-        mmd_samples=args.mmd_samples,
+        mmd_samples=args.mmd_samples, mmd_schedule=args.mmd_schedule,
         steps=args.steps, d_steps=args.d_steps, batch=args.batch, z_dim=args.z_dim, hidden=args.hidden,
         lr_g=args.lr_g, lr_d=args.lr_d, betas=(args.beta1, args.beta2), eval_every=args.eval_every,
         n_eval=args.n_eval, seed=args.seed, progress=not args.no_progress,

@@ -16,6 +16,7 @@ from scratchgen.gan.train import (
     build_models,
     instance_noise_std,
     load_data,
+    mmd_weight_at,
     pack,
     top_k_count,
     top_k_scores,
@@ -314,11 +315,12 @@ def test_every_new_flag_reaches_the_config():
 
     args = build_parser().parse_args([
         "train", "gan", "--out", "x", "--top-k", "0.5", "--ema", "0.99", "--instance-noise", "0.7",
-        "--mmd-weight", "10", "--mmd-sigmas", "0.25", "4", "--mmd-samples", "128", "--pack", "4", "--lr-schedule", "cosine"])
+        "--mmd-weight", "10", "--mmd-sigmas", "0.25", "4", "--mmd-samples", "128", "--mmd-schedule", "cosine", "--pack", "4", "--lr-schedule", "cosine"])
     cfg = gan_config_from_args(args)
     assert (cfg.top_k, cfg.ema, cfg.instance_noise, cfg.mmd_weight, cfg.mmd_sigmas, cfg.mmd_samples, cfg.pack,
             cfg.lr_schedule) == (
         0.5, 0.99, 0.7, 10.0, (0.25, 4.0), 128, 4, "cosine")
+    assert cfg.mmd_schedule == "cosine"
     defaults = gan_config_from_args(build_parser().parse_args(["train", "gan", "--out", "x"]))
     assert defaults == GANConfig(progress=True)
 
@@ -335,3 +337,14 @@ def test_every_new_flag_reaches_the_config():
 def test_bad_new_options_are_clear_errors(options, message):
     with pytest.raises(ValueError, match=message):
         train_gan(GANConfig(**{**TINY, **options}))
+
+
+def test_mmd_weight_schedule_is_constant_or_a_cosine_decay_to_zero():
+    constant = GANConfig(**{**TINY, "steps": 100, "mmd_weight": 50.0})
+    assert [mmd_weight_at(t, constant) for t in (0, 50, 99)] == [50.0, 50.0, 50.0]
+    cosine = GANConfig(**{**TINY, "steps": 100, "mmd_weight": 50.0, "mmd_schedule": "cosine"})
+    # 50 (1 + cos(pi t / 100)) / 2, by hand: 50 at t = 0, 25 at t = 50, 50 (1 + cos(0.99 pi)) / 2 at t = 99
+    np.testing.assert_allclose([mmd_weight_at(t, cosine) for t in (0, 50, 99)],
+                               [50.0, 25.0, 25.0 * (1 + math.cos(0.99 * math.pi))], rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="mmd_schedule must be None or 'cosine', got 'linear'"):
+        train_gan(GANConfig(**{**TINY, "mmd_schedule": "linear"}))

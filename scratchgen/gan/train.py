@@ -37,7 +37,8 @@ the T steps, so the second half trains on the data itself, for precision.
 ``mmd_weight=lam`` adds a kernel two-sample term to the generator's loss,
 :math:`L_G + \lambda\,\widehat{\mathrm{MMD}}^2_u(G(z), x)` with a sum of RBF kernels of bandwidths
 ``mmd_sigmas``, estimated on ``mmd_samples`` of the batch's generated points and as many fresh
-data points (the GMMN loss of Li et al. 2015 and Dziugaite et al. 2015; Gretton et al. 2012,
+data points, with λ constant or (``mmd_schedule="cosine"``) decaying to 0 like the learning
+rates, so that the last updates are the adversarial term's alone (the GMMN loss of Li et al. 2015 and Dziugaite et al. 2015; Gretton et al. 2012,
 Eq. 3). The adversarial term is mode-seeking: a precise critic is flat far from the data, so
 generated mass that has left a mode feels no pull back to it. A gradient step on the MMD term
 moves each sample y up the *witness function* :math:`f(y) = \mathbb E_x k(y,x) - \mathbb E_z k(y, G(z))`
@@ -151,6 +152,7 @@ class GANConfig:
     mmd_weight: float = 0.0  # lambda of the MMD^2 term in G's loss (0: off)
     mmd_sigmas: tuple = (0.5, 1.0, 2.0)  # RBF bandwidths of that term
     mmd_samples: int = 256  # generated and data points in that term's estimate (its cost grows as the square)
+    mmd_schedule: str | None = None  # None (constant lambda) | "cosine" (lambda decays to 0 over `steps`)
     top_k: float | None = None  # top-k generator updates: floor nu of the kept fraction (Sinha et al. 2020)
     ema: float = 0.0  # decay mu of the moving average of G's weights used for evaluation (0: off)
     steps: int = 5000  # generator updates
@@ -192,6 +194,8 @@ class GANConfig:
         sig = tuple(self.mmd_sigmas) if isinstance(self.mmd_sigmas, (tuple, list)) else ()
         if not sig or not all(isinstance(x, (int, float)) and math.isfinite(x) and x > 0 for x in sig):
             raise ValueError(f"mmd_sigmas must be a non-empty tuple of finite bandwidths > 0, got {self.mmd_sigmas!r}")
+        if self.mmd_schedule not in (None, "cosine"):
+            raise ValueError(f"mmd_schedule must be None or 'cosine', got {self.mmd_schedule!r}")
         if self.mmd_weight and self.unrolled:
             raise ValueError("mmd_weight and unrolled cannot be combined here")
         if self.top_k is not None and (isinstance(self.top_k, bool) or not isinstance(self.top_k, (int, float))
@@ -281,6 +285,13 @@ def pack(x, m):
 def instance_noise_std(step, cfg: GANConfig):
     r""":math:`\sigma_t = s_0\max(0, 1 - 2t/T)`: the instance noise at the generator update ``step`` (0-based)."""
     return cfg.instance_noise * max(0.0, 1.0 - 2.0 * step / cfg.steps)
+
+
+def mmd_weight_at(step, cfg: GANConfig):
+    r""":math:`\lambda_t`: ``cfg.mmd_weight``, or with ``mmd_schedule="cosine"`` :math:`\tfrac12\lambda(1 + \cos(\pi t/T))`."""
+    if cfg.mmd_schedule == "cosine":
+        return 0.5 * cfg.mmd_weight * (1.0 + math.cos(math.pi * step / cfg.steps))
+    return cfg.mmd_weight
 
 
 def top_k_count(step, cfg: GANConfig):
@@ -416,8 +427,8 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
             loss_g = g_loss_fn(top_k_scores(D(pack(noisy(x_gen, sigma), cfg.pack)), top_k_count(step, cfg)))
             if cfg.mmd_weight:  # + lambda MMD^2_u(G(z), x) on n of the samples: a pull toward every mode
                 n = min(cfg.mmd_samples, cfg.batch)
-                loss_g = loss_g + cfg.mmd_weight * mmd2(x_gen[:n], sample_data(n), kernel="rbf",
-                                                        sigma=tuple(cfg.mmd_sigmas))
+                loss_g = loss_g + mmd_weight_at(step, cfg) * mmd2(x_gen[:n], sample_data(n), kernel="rbf",
+                                                                  sigma=tuple(cfg.mmd_sigmas))
         opt_G.zero_grad()
         loss_g.backward()
         lr_used = opt_G.param_groups[0]["lr"]
