@@ -52,10 +52,12 @@ Two options aimed at sample precision (the share of samples near a mode):
   over the k samples (packs) of the batch that the critic scores as most realistic, the others
   get no gradient. The worst samples are those the critic has already placed off the data; their
   gradient pulls G's whole map around, while the best ones only need small corrections. k starts
-  at the batch size and decays linearly to ``nu`` × batch over the first half of training
-  (Sinha et al. decay k geometrically, by γ = 0.99 per epoch, down to the same floor ν).
+  at all B/m packs of the batch and decays linearly to ``nu`` · B/m at half of training
+  (:func:`top_k_count`; Sinha et al. decay k geometrically, by γ = 0.99 per epoch, down to the
+  same floor ν).
 * ``ema=mu``: evaluate (and save samples from) an exponential moving average of G's weights,
-  :math:`\bar\theta_G \leftarrow \mu\bar\theta_G + (1-\mu)\theta_G` after every generator
+  :math:`\bar\theta_G \leftarrow \mu_t\bar\theta_G + (1-\mu_t)\theta_G`, with the warm-up
+  :math:`\mu_t = \min(\mu, (1+t)/(10+t))` (:class:`scratchgen.training.WeightAverage`), after every generator
   update (Yazıcı et al. 2019): the average cancels the last iterate's oscillation around the
   equilibrium. The trained G itself is unchanged.
 

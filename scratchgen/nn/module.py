@@ -81,6 +81,10 @@ class Module:
         self._check_init()
         self._forward_pre_hooks.append(hook)
 
+    def find_forward_pre_hook(self, kind, name):
+        """The pre-hook of class ``kind`` on the parameter ``name`` (spectral or weight norm), or None."""
+        return next((h for h in self._forward_pre_hooks if isinstance(h, kind) and h.name == name), None)
+
     # --- discovery -------------------------------------------------------------
     def _children_items(self):
         for name, value in self.__dict__.items():

@@ -134,10 +134,9 @@ def spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=No
 
 def remove_spectral_norm(module, name="weight"):
     """Undo :func:`spectral_norm`: the normalised weight becomes a plain parameter again."""
-    hooks = [h for h in module._forward_pre_hooks if isinstance(h, _SpectralNorm) and h.name == name]
-    if not hooks:
+    hook = module.find_forward_pre_hook(_SpectralNorm, name)
+    if hook is None:
         raise ValueError(f"remove_spectral_norm: {type(module).__name__} has no spectral norm on {name!r}")
-    hook = hooks[0]
     was = module.training
     object.__setattr__(module, "training", False)
     W = hook.compute_weight(module)

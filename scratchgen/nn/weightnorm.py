@@ -70,7 +70,7 @@ def weight_norm(module, name="weight", dim=None):
     """
     from .layers import ConvTranspose2d
 
-    if any(isinstance(h, _WeightNorm) and h.name == name for h in module._forward_pre_hooks):
+    if module.find_forward_pre_hook(_WeightNorm, name) is not None:
         raise ValueError(f"weight_norm: {type(module).__name__}.{name} is already weight-normalised")
     W = getattr(module, name, None)
     if not isinstance(W, Parameter):
@@ -98,10 +98,9 @@ def weight_norm(module, name="weight", dim=None):
 
 def remove_weight_norm(module, name="weight"):
     """Undo :func:`weight_norm`: the weight :math:`g\\,v/\\lVert v\\rVert` becomes a plain parameter again."""
-    hooks = [h for h in module._forward_pre_hooks if isinstance(h, _WeightNorm) and h.name == name]
-    if not hooks:
+    hook = module.find_forward_pre_hook(_WeightNorm, name)
+    if hook is None:
         raise ValueError(f"remove_weight_norm: {type(module).__name__} has no weight norm on {name!r}")
-    hook = hooks[0]
     W = hook.compute_weight(module)
     module._forward_pre_hooks.remove(hook)
     delattr(module, name + "_g")
