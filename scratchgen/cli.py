@@ -71,7 +71,7 @@ def _add_gan_parser(sub):
     p.add_argument("--n-eval", type=int, default=d.n_eval, help="generated samples evaluated")
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the one generator behind data, noise and weights")
     p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--resume", default=None, help="checkpoint.npz to continue from")
+    p.add_argument("--resume", default=None, help="checkpoint.npz to continue from; give the options it was trained with (only --steps and how the run reports may change)")
     p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"], help="array backend")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_gan)

@@ -10,12 +10,13 @@ checkpoint's states back into the modules and optimisers of a resumed run.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 
 from .backend import get_xp
 from .checkpoint import load
 
-__all__ = ["TrainingDiverged", "check_finite", "restore", "ema_update", "ema_decay", "WeightAverage"]
+__all__ = ["TrainingDiverged", "check_finite", "restore", "check_resume_config", "RESUMABLE_CHANGES", "ema_update", "ema_decay", "WeightAverage"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -51,10 +52,55 @@ def check_finite(step, values, params, ckpt_path, last_good, hint="Try a smaller
         raise TrainingDiverged(f"training stopped at step {step}: non-finite {', '.join(bad)}; {where}. {hint}")
 
 
-def restore(path, **objects):
+#: config fields a resumed run may change: how long it runs and how it reports, not what it trains
+RESUMABLE_CHANGES = ("steps", "eval_every", "n_eval", "progress")
+
+
+def _frozen(v):
+    """Lists and tuples compare alike (a config may hold either)."""
+    return tuple(_frozen(x) for x in v) if isinstance(v, (list, tuple)) else v
+
+
+def check_resume_config(saved, cfg, may_differ=RESUMABLE_CHANGES, path="the checkpoint"):
+    """Raise ``ValueError`` if the dataclass ``cfg`` differs from ``saved``, the config dict a
+    checkpoint was trained with, in a field other than ``may_differ``.
+
+    Resuming with another loss, learning rate or averaging would silently train a different
+    model from the saved states. A field that ``saved`` lacks (a checkpoint written before the
+    field existed) is compared with the field's default, the behaviour the run had.
+    """
+    diffs = []
+    for f in dataclasses.fields(cfg):
+        if f.name in may_differ:
+            continue
+        if f.name in saved:
+            old = saved[f.name]
+        elif f.default is not dataclasses.MISSING:
+            old = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            old = f.default_factory()
+        else:
+            continue
+        new = getattr(cfg, f.name)
+        if _frozen(old) != _frozen(new):
+            diffs.append(f"{f.name}: checkpoint {old!r}, this run {new!r}")
+    if diffs:
+        raise ValueError(f"resume: {path} was trained with another config ({'; '.join(diffs)}). "
+                         f"Only {', '.join(may_differ)} may change on resume; start a new run instead.")
+
+
+def restore(path, config=None, may_differ=RESUMABLE_CHANGES, **objects):
     """Load the checkpoint at ``path`` and call ``obj.load_state_dict(state[name])`` for each
-    ``name=obj`` given (modules, optimisers, schedulers); return the whole state."""
+    ``name=obj`` given (modules, optimisers, schedulers); return the whole state.
+
+    With ``config`` (the resumed run's config dataclass), first check it against the
+    checkpoint's ``"config"`` entry with :func:`check_resume_config`.
+    """
     state = load(path)
+    if config is not None:
+        if "config" not in state:
+            raise KeyError(f"restore: checkpoint {path} has no entry 'config' to check the run's config against")
+        check_resume_config(state["config"], config, may_differ=may_differ, path=str(path))
     for name, obj in objects.items():
         if name not in state:
             raise KeyError(f"restore: checkpoint {path} has no entry {name!r}; it has {sorted(state)}")

@@ -233,6 +233,13 @@ def test_train_writes_samples_metrics_checkpoint_and_figures(tmp_path):
         np.testing.assert_array_equal(p.data, q.data, err_msg=k)
 
 
+def test_resume_with_another_config_is_refused(tmp_path):
+    train_ddpm(DDPMConfig(**{**TINY, "steps": 6}), out_dir=str(tmp_path), figures=False)
+    with pytest.raises(ValueError, match=r"lr: checkpoint .*, this run 0\.5"):
+        train_ddpm(DDPMConfig(**{**TINY, "lr": 0.5}), out_dir=str(tmp_path), resume=str(tmp_path / "checkpoint.npz"),
+                   figures=False)
+
+
 def test_resume_continues_bit_identically(tmp_path):
     straight = train_ddpm(DDPMConfig(**TINY), out_dir=str(tmp_path / "a"), figures=False)
     # interrupt a run of the same config after step 7 (its checkpoint is from step 6), then resume it

@@ -174,6 +174,13 @@ def test_cosine_schedule_decays_both_learning_rates_to_zero():
         train_gan(GANConfig(**{**TINY, "lr_schedule": "linear"}))
 
 
+def test_resume_with_another_config_is_refused(tmp_path):
+    train_gan(GANConfig(**{**TINY, "steps": 6}), out_dir=str(tmp_path))
+    ck = str(tmp_path / "checkpoint.npz")
+    with pytest.raises(ValueError, match=r"ema: checkpoint 0\.0, this run 0\.9.*Only steps, eval_every, n_eval, progress may change"):
+        train_gan(GANConfig(**{**TINY, "ema": 0.9}), out_dir=str(tmp_path), resume=ck)
+
+
 def _straight_and_resumed(opts, tmp_path):
     """The same 12-step run twice: straight through, and killed after its step-6 checkpoint, then resumed."""
     straight = train_gan(GANConfig(**opts), out_dir=str(tmp_path / "a"))

@@ -36,6 +36,15 @@ def test_run_writes_outputs(tmp_path, model):
     assert load(tmp_path / "checkpoint.npz")["step"] == 4
 
 
+def test_resume_with_another_config_is_refused_but_may_score_differently(tmp_path):
+    train_image_gan(ImageGANConfig(model="ssgan", **dict(TINY, steps=2)), out_dir=tmp_path)
+    ck = tmp_path / "checkpoint.npz"
+    with pytest.raises(ValueError, match=r"ss_entropy: checkpoint 0\.0, this run 1\.0"):
+        train_image_gan(ImageGANConfig(model="ssgan", ss_entropy=1.0, **TINY), out_dir=tmp_path, resume=ck)
+    run = train_image_gan(ImageGANConfig(model="ssgan", **dict(TINY, kid_subsets=3)), out_dir=tmp_path, resume=ck)
+    assert run.history["step"][-1] == TINY["steps"]
+
+
 @pytest.mark.parametrize("model", ["cgan", "ssgan"])
 def test_resume_is_exact(tmp_path, model):
     cfg = ImageGANConfig(model=model, **TINY)

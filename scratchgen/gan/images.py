@@ -50,7 +50,7 @@ from ..autodiff import functional as AF
 from ..autodiff.primitives import concatenate, reshape
 from ..autodiff.tensor import no_grad, tensor
 from ..checkpoint import save
-from ..training import TrainingDiverged, WeightAverage, check_finite, restore
+from ..training import RESUMABLE_CHANGES, TrainingDiverged, WeightAverage, check_finite, restore
 from . import losses as L
 from . import ssgan
 
@@ -441,7 +441,8 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
         os.makedirs(out_dir, exist_ok=True)
     if resume is not None:
         averages = {"G_ema": G_avg.avg, "D_ema": D_avg.avg} if G_avg else {}
-        state = restore(resume, G=G, D=D, opt_G=opt_G, opt_D=opt_D, **averages)
+        state = restore(resume, config=cfg, may_differ=RESUMABLE_CHANGES + ("kid_subsets", "mnist_path"),
+                        G=G, D=D, opt_G=opt_G, opt_D=opt_D, **averages)
         gen = state["rng"]
         start = last_good = int(state["step"])
         for sc in scheds:  # a closed form of the step count: resuming is exact

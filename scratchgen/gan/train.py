@@ -329,7 +329,8 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
         Run directory: ``samples.npy`` (n_eval × d), ``metrics.json``, ``checkpoint.npz``,
         and the figures of :func:`scratchgen.viz.gan_figures` (if matplotlib is installed).
     resume : path, optional
-        A ``checkpoint.npz`` to continue from (same config).
+        A ``checkpoint.npz`` to continue from. Its config must match ``cfg`` except in
+        ``steps``, ``eval_every``, ``n_eval`` and ``progress`` (else ``ValueError``).
     callback : callable, optional
         ``callback(step, G, D)`` after every generator update (tests use it to inject faults).
     """
@@ -354,7 +355,7 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
     if resume is not None:
-        state = restore(resume, G=G, D=D, opt_G=opt_G, opt_D=opt_D,
+        state = restore(resume, config=cfg, G=G, D=D, opt_G=opt_G, opt_D=opt_D,
                         **({"G_ema": G_avg.avg} if G_avg is not None else {}))
         gen = state["rng"]
         start = last_good = int(state["step"])
