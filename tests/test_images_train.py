@@ -190,6 +190,12 @@ def test_ssgan_noise_entropy_and_weight_norm_options_reach_the_critic():
     assert 1e-3 < extra <= np.log(10) + 1e-5
     with pytest.raises(ValueError, match="ss_entropy must be a finite number >= 0, got -1.0"):
         train_image_gan(ImageGANConfig(model="ssgan", ss_entropy=-1.0, **TINY))
+    # L(w) = L_sup + w L_unsup on the same step-1 weights and batches: linear in w, with slope L_unsup > 0
+    L1, L_half, L_quarter = (train_image_gan(ImageGANConfig(model="ssgan", ss_unsup_weight=w, **TINY)).history["loss_d"][0]
+                             for w in (1.0, 0.5, 0.25))
+    assert L1 == plain.history["loss_d"][0]
+    assert L1 - L_half > 1e-3
+    assert abs((L1 - L_half) - 2 * (L_half - L_quarter)) < 1e-5
 
 
 def test_ssgan_flags_reach_the_config_and_misplaced_options_are_errors():
@@ -197,12 +203,14 @@ def test_ssgan_flags_reach_the_config_and_misplaced_options_are_errors():
     from scratchgen.gan.images_cli import config_from_args
 
     args = build_parser().parse_args(["train", "ssgan", "--out", "x", "--hidden", "64", "32", "--noise", "0.6", "0.2",
-                                      "--entropy", "0.5", "--weight-norm", "--ema", "0.99"])
+                                      "--entropy", "0.5", "--weight-norm", "--ema", "0.99", "--unsup-weight", "0.5"])
     cfg = config_from_args(args)
-    assert (cfg.ss_hidden, cfg.ss_noise, cfg.ss_entropy, cfg.weight_norm, cfg.ema, cfg.steps) == (
-        (64, 32), (0.6, 0.2), 0.5, True, 0.99, 6000)
+    assert (cfg.ss_hidden, cfg.ss_noise, cfg.ss_entropy, cfg.weight_norm, cfg.ema, cfg.steps, cfg.ss_unsup_weight) == (
+        (64, 32), (0.6, 0.2), 0.5, True, 0.99, 6000, 0.5)
     for options, message in [
-        (dict(model="dcgan", weight_norm=True), "weight_norm and ss_entropy apply to model='ssgan' only, got model='dcgan'"),
+        (dict(model="dcgan", weight_norm=True), "weight_norm, ss_entropy and ss_unsup_weight apply to model='ssgan' only, got model='dcgan'"),
+        (dict(model="cgan", ss_unsup_weight=0.5), "apply to model='ssgan' only, got model='cgan'"),
+        (dict(model="ssgan", ss_unsup_weight=0.0), "ss_unsup_weight must be a finite number > 0, got 0.0"),
         (dict(model="ssgan", critic="conv", weight_norm=True), "weight_norm applies to the MLP critic only"),
         (dict(model="ssgan", ss_noise=0.3), r"ss_noise must be two finite stds >= 0 \(input, hidden\), got 0.3"),
         (dict(model="ssgan", ss_noise=(float("nan"), 0.5)), "ss_noise must be two finite stds"),

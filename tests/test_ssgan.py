@@ -60,6 +60,8 @@ def test_critic_loss_matches_naive_softmax_oracle(batch):
     got_c = float(S.critic_loss(ll, y, lu, lf, form="K+1", supervised="conditional"))
     assert abs(got_j - (sup_joint + unsup)) < 1e-9 * max(1, abs(got_j))
     assert abs(got_c - (sup_cond + unsup)) < 1e-9 * max(1, abs(got_c))
+    got_w = float(S.critic_loss(ll, y, lu, lf, form="K+1", supervised="conditional", unsup_weight=0.5))
+    assert abs(got_w - (sup_cond + 0.5 * unsup)) < 1e-9 * max(1, abs(got_w))
     assert abs(float(S.generator_loss(lf, kind="minimax")) - np.mean(np.log(pf[:, K]))) < 1e-9
     assert abs(float(S.generator_loss(lf, kind="nonsaturating")) + np.mean(np.log(pf[:, :K].sum(axis=1)))) < 1e-9
     # predictions: the argmax over the real classes
@@ -126,6 +128,9 @@ def test_label_and_shape_errors():
         S.predict(l[:, :1], form="K+1")
     with pytest.raises(ValueError, match="kind"):
         S.generator_loss(l, kind="hinge")
+    for w in (0, -1.0, float("nan"), float("inf"), True):
+        with pytest.raises(ValueError, match=f"unsup_weight must be a finite number > 0, got {w!r}"):
+            S.critic_loss(l, np.array([0, 1, 2]), l, l, unsup_weight=w)
 
 
 @given(critic_batch())

@@ -87,6 +87,7 @@ class ImageGANConfig:
     weight_norm: bool = False  # ssgan: weight normalisation in every layer of the MLP critic
     ss_noise: tuple = (0.3, 0.5)  # ssgan: std of the Gaussian noise on the critic's input and hidden layers
     ss_entropy: float = 0.0  # ssgan: weight of the class entropy of unlabelled images in the critic's loss
+    ss_unsup_weight: float = 1.0  # ssgan: w in L_sup + w L_unsup (the paper's text: 1; its code: 0.5)
     augment: bool = False  # ssgan: random one-pixel shifts of the real images the critic sees
     ema: float = 0.0  # decay of the moving average of G's and D's weights that evaluation uses (0: off)
     eval_every: int = 1000
@@ -112,11 +113,15 @@ class ImageGANConfig:
             raise ValueError(f"lr_schedule must be None or 'cosine', got {self.lr_schedule!r}")
         if not (isinstance(self.ss_entropy, (int, float)) and math.isfinite(self.ss_entropy) and self.ss_entropy >= 0):
             raise ValueError(f"ss_entropy must be a finite number >= 0, got {self.ss_entropy!r}")
+        if not (isinstance(self.ss_unsup_weight, (int, float)) and math.isfinite(self.ss_unsup_weight)
+                and self.ss_unsup_weight > 0):
+            raise ValueError(f"ss_unsup_weight must be a finite number > 0, got {self.ss_unsup_weight!r}")
         if not (isinstance(self.ss_noise, (tuple, list)) and len(self.ss_noise) == 2
                 and all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in self.ss_noise)):
             raise ValueError(f"ss_noise must be two finite stds >= 0 (input, hidden), got {self.ss_noise!r}")
-        if self.model != "ssgan" and (self.weight_norm or self.ss_entropy):
-            raise ValueError(f"weight_norm and ss_entropy apply to model='ssgan' only, got model={self.model!r}")
+        if self.model != "ssgan" and (self.weight_norm or self.ss_entropy or self.ss_unsup_weight != 1.0):
+            raise ValueError("weight_norm, ss_entropy and ss_unsup_weight apply to model='ssgan' only, "
+                             f"got model={self.model!r}")
         if self.critic == "conv" and self.weight_norm:
             raise ValueError("weight_norm applies to the MLP critic only (critic='mlp'), got critic='conv'")
         if not 0 <= self.ema < 1:
@@ -515,7 +520,8 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
             with no_grad():
                 xf = G(sample_z(cfg.batch))
             logits_u = D(xu)[0]
-            loss_d = ssgan.critic_loss(D(xl)[0], yl, logits_u, D(xf)[0], form="K", supervised="conditional")
+            loss_d = ssgan.critic_loss(D(xl)[0], yl, logits_u, D(xf)[0], form="K", supervised="conditional",
+                                       unsup_weight=cfg.ss_unsup_weight)
             if cfg.ss_entropy:
                 loss_d = loss_d + cfg.ss_entropy * ssgan.class_entropy(logits_u, form="K").mean()
             opt_D.zero_grad()

@@ -67,6 +67,8 @@ def add_train_parsers(models_subparsers):
                            help="std of the critic's Gaussian noise on its input and after each hidden layer")
             p.add_argument("--entropy", type=float, default=d.ss_entropy,
                            help="weight of the class entropy of unlabelled images in the critic's loss (0 = off)")
+            p.add_argument("--unsup-weight", type=float, default=d.ss_unsup_weight, metavar="W",
+                           help="critic loss L_sup + W L_unsup (the paper's text: 1; its code: 0.5)")
             p.add_argument("--weight-norm", action="store_true", help="weight normalisation in every critic layer")
             p.add_argument("--labels-per-class", type=int, default=d.labels_per_class,
                            help="labelled training images per digit (chosen by --seed)")
@@ -94,6 +96,7 @@ def config_from_args(args):
         ss_hidden=tuple(getattr(args, "hidden", ImageGANConfig.ss_hidden)), ema=args.ema,
         ss_noise=tuple(getattr(args, "noise", ImageGANConfig.ss_noise)),
         ss_entropy=getattr(args, "entropy", ImageGANConfig.ss_entropy),
+        ss_unsup_weight=getattr(args, "unsup_weight", ImageGANConfig.ss_unsup_weight),
         weight_norm=getattr(args, "weight_norm", ImageGANConfig.weight_norm),
         eval_every=args.eval_every, n_eval=args.n_eval, seed=args.seed, progress=not args.no_progress,
     )

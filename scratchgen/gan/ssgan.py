@@ -142,7 +142,8 @@ def _labels(y, B, K, who):
     return y
 
 
-def critic_loss(logits_labelled, labels, logits_unlabelled, logits_fake, form="K+1", supervised="joint"):
+def critic_loss(logits_labelled, labels, logits_unlabelled, logits_fake, form="K+1", supervised="joint",
+                unsup_weight=1.0):
     r"""Loss of the K+1-class critic ([Improved] Section 5):
 
     .. math::  L_{critic} = -\mathbb{E}_{(x,y)\sim p_{data}}[\log p(y\mid x)]
@@ -158,6 +159,10 @@ def critic_loss(logits_labelled, labels, logits_unlabelled, logits_fake, form="K
     differ by :math:`-\mathbb{E}_{labelled}[\log D(x)]`, an extra "this is real" term on the
     labelled examples.
 
+    ``unsup_weight`` w multiplies the last two terms, :math:`L = L_{supervised} + w\,L_{unsupervised}`:
+    the paper's text has w = 1; the authors' code (``train_mnist_feature_matching.py``) writes
+    each unsupervised term with a factor 0.5, which is w = 1/2.
+
     Parameters
     ----------
     logits_labelled : Tensor (B_l, K+1) or (B_l, K)
@@ -169,6 +174,7 @@ def critic_loss(logits_labelled, labels, logits_unlabelled, logits_fake, form="K
     form : "K+1" or "K"
         See the module notes; all three logit arrays must have the same number of columns.
     supervised : "joint" or "conditional"
+    unsup_weight : float > 0
 
     Returns
     -------
@@ -182,6 +188,8 @@ def critic_loss(logits_labelled, labels, logits_unlabelled, logits_fake, form="K
         raise ValueError(f"{who}: the logits disagree on the number of columns: {ll.shape}, {lu.shape}, {lf.shape}")
     if supervised not in ("joint", "conditional"):
         raise ValueError(f"{who}: supervised must be 'joint' or 'conditional', got {supervised!r}")
+    if isinstance(unsup_weight, bool) or not isinstance(unsup_weight, (int, float)) or not 0 < unsup_weight < float("inf"):
+        raise ValueError(f"{who}: unsup_weight must be a finite number > 0, got {unsup_weight!r}")
     K = _num_classes(ll, form)
     y = _labels(labels, ll.shape[0], K, who)
     # -E log p(y|x) on labelled data: pick column y_b of row b
@@ -190,7 +198,7 @@ def critic_loss(logits_labelled, labels, logits_unlabelled, logits_fake, form="K
     l_sup = -log_pc[rows, y].mean()
     # -E log(1 - p(fake|x)) on unlabelled data, -E log p(fake|G(z)) on samples
     l_unsup = -log_p_real(lu, form).mean() - log_p_fake(lf, form).mean()
-    return l_sup + l_unsup
+    return l_sup + unsup_weight * l_unsup
 
 
 def generator_loss(logits_fake, form="K+1", kind="nonsaturating"):
