@@ -17,10 +17,10 @@ The configurations (``CONFIGS``): the minimax and non-saturating GAN (Goodfellow
 LSGAN (Mao et al. 2017), WGAN with weight clipping (Arjovsky et al. 2017), WGAN-GP (Gulrajani
 et al. 2017), hinge loss with spectral norm (Miyato et al. 2018), the unrolled GAN
 (Metz et al. 2017), PacGAN packing (Lin et al. 2018), and, on the grid only, PacGAN with an MMD²
-term in the generator's loss and 3 critic steps (``pacgan-mmd``, 60000 steps: the runs that keep all 25 modes). All share one optimiser setting
-(``COMMON``: Adam, lr 1e-3, cosine decay to 0), except the two ``-1e-4`` rows, which use the
-constant Adam 1e-4 of Metz et al.'s code (where the papers report the plain GAN's collapse), and
-the PacGAN rows.
+term in the generator's loss and 3 critic steps (``pacgan-mmd``, 60000 steps: the runs that keep
+all 25 modes). All share one optimiser setting (``COMMON``: Adam, lr 1e-3, cosine decay to 0),
+except the two ``-1e-4`` rows, which use the constant Adam 1e-4 of Metz et al.'s code (where the
+papers report the plain GAN's collapse), and the PacGAN rows.
 
 Outputs in ``--out``: ``results.json`` (every run), ``table.md`` (the Markdown table),
 ``mode_collapse.png`` (columns: configurations, rows: data sets; the first seed's samples over
@@ -46,7 +46,7 @@ import numpy as np
 COMMON = dict(lr_g=1e-3, lr_d=1e-3, lr_schedule="cosine")
 # name -> (options, label in the table[, the data sets it runs on]). Every baseline row gets 2000 generator
 # steps; a step with 5 critic updates (WGAN, WGAN-GP) or a 5-step unrolled critic costs several plain steps,
-# so those runs take about 1-4 minutes of one core, the plain ones under a minute.
+# so those runs take about 1-3 minutes of one core, the plain ones under a minute.
 CONFIGS = {
     "minimax": (dict(loss="minimax", steps=2000), "GAN, minimax (Goodfellow et al. 2014)"),
     "nonsaturating": (dict(loss="nonsaturating", steps=2000), "GAN, non-saturating"),
@@ -70,7 +70,7 @@ CONFIGS = {
     "pacgan-12k": (dict(loss="nonsaturating", pack=4, d_steps=2, lr_g=2e-3, lr_d=2e-2, steps=12000),
                    "PacGAN4 as above, 12000 steps"),
     # the grid's best: PacGAN4 keeps precision, a lambda MMD^2 term in G's loss keeps every mode, a third
-    # critic step per generator step sharpens the critic (about 18 minutes per run on one idle core, so
+    # critic step per generator step sharpens the critic (about 20 minutes per run on one idle core, so
     # the grid only). eval_every is fixed because each evaluation draws its noise from the training
     # generator: 5000 is what the runs of docs/results.md used.
     "pacgan-mmd": (dict(loss="nonsaturating", pack=4, d_steps=3, lr_g=2e-3, lr_d=2e-2, mmd_weight=50.0,
