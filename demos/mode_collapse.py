@@ -77,6 +77,13 @@ CONFIGS = {
                         mmd_samples=256, steps=60000, eval_every=5000),
                    "PacGAN4, 3 critic steps, + 50·MMD² in G's loss, 60000 steps", ("grid25",)),
 }
+# Rows that rejection-sample another row's finished runs (scratchgen.gan.rejection): row -> (the row whose
+# runs it corrects, the settings of rejection_sample_run). The runs are trained first if missing; the
+# classifier of log p/q takes about 2-3 minutes of a core for 40000 steps.
+REJECT = {
+    "pacgan-mmd-reject": ("pacgan-mmd", dict(steps=40000)),
+}
+LABELS_REJECT = {"pacgan-mmd-reject": "the same runs + rejection sampling with a learnt log p/q (40000 classifier steps)"}
 DATASETS = ("ring8", "grid25")
 QUICK = dict(steps=20, eval_every=10, n_eval=500)  # CI: the protocol's networks, 20 steps
 
@@ -84,11 +91,16 @@ QUICK = dict(steps=20, eval_every=10, n_eval=500)  # CI: the protocol's networks
 def run_one(job, train=True):
     """Train one (configuration, data, seed); reuse a finished run with the same configuration.
 
-    With ``train=False`` only a finished run is read back; a missing one gives None.
+    With ``train=False`` only a finished run is read back; a missing one gives None. A row of ``REJECT``
+    then rejection-samples the run (reusing a ``rejection.json`` with the same settings) and reports
+    the accepted samples' metrics, with the classifier's time added to the run's.
     """
+    name, data, seed, options, out_dir = job[:5]
+    if name in REJECT:  # job[5]: the settings of rejection_sample_run
+        base = run_one((REJECT[name][0], data, seed, options, out_dir), train)
+        return None if base is None else reject_one(name, base, out_dir, job[5], train)
     from scratchgen.gan.train import GANConfig, train_gan
 
-    name, data, seed, options, out_dir = job
     cfg = GANConfig(**{**options, "data": data, "seed": seed, "progress": False})
     metrics_path = os.path.join(out_dir, "metrics.json")
     if os.path.exists(metrics_path):
@@ -107,6 +119,29 @@ def run_one(job, train=True):
     with open(metrics_path, "w") as f:
         json.dump(metrics, f, indent=2)
     return {**run.final, "name": name, "data": data, "seed": seed, "wall_s": wall}
+
+
+def reject_one(name, base, out_dir, settings, train=True):
+    """Rejection-sample the finished run in ``out_dir`` with ``settings`` (or reuse a report made with them)."""
+    from scratchgen.gan.rejection import rejection_sample_run
+
+    path = os.path.join(out_dir, "rejection.json")
+    report = None
+    if os.path.exists(path):
+        with open(path) as f:
+            report = json.load(f)
+        if any(report["settings"].get(k) != v for k, v in settings.items()) or "wall_s" not in report:
+            report = None
+    if report is None:
+        if not train:
+            return None
+        t0 = time.perf_counter()
+        report = rejection_sample_run(out_dir, **settings, progress=False)
+        report["wall_s"] = time.perf_counter() - t0
+        with open(path, "w") as f:
+            json.dump(report, f, indent=2)
+    return {**base, **report["rejection"], "name": name, "wall_s": base["wall_s"] + report["wall_s"],
+            "acceptance_rate": report["acceptance_rate"]}
 
 
 def summarise(results, names, datasets):
@@ -174,8 +209,10 @@ def figure_grid(out, names, datasets, seed, path):
                 ax.set_title(name, fontsize=9, fontweight="bold")
             if j == 0:
                 ax.set_ylabel(data, fontsize=9)
-            run_dir = os.path.join(out, name, data, f"seed{seed}")
-            if not os.path.exists(os.path.join(run_dir, "metrics.json")):  # written last: the run finished
+            rejected = name in REJECT  # its base row's run, the accepted samples, no critic contours
+            run_dir = os.path.join(out, REJECT[name][0] if rejected else name, data, f"seed{seed}")
+            done = "rejection.json" if rejected else "metrics.json"  # written last: the run finished
+            if not os.path.exists(os.path.join(run_dir, done)):
                 ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes, fontsize=8)
                 continue
             state = checkpoint.load(os.path.join(run_dir, "checkpoint.npz"))
@@ -183,10 +220,11 @@ def figure_grid(out, names, datasets, seed, path):
             _, D = build_models(cfg, 2, 0)
             D.load_state_dict(state["D"])
             held_out = load_data(data, cfg.n_eval, seed=cfg.seed + 10_000)
-            samples = np.load(os.path.join(run_dir, "samples.npy"))
+            samples = np.load(os.path.join(run_dir, "samples_rejection.npy" if rejected else "samples.npy"))
             cov = mode_coverage(samples, held_out.centres, held_out.std)
             lim = 1.5 if data == "ring8" else 5.2
-            viz.critic_contours(ax, D, lim, n=60, pack=cfg.pack)
+            if not rejected:
+                viz.critic_contours(ax, D, lim, n=60, pack=cfg.pack)
             viz.samples_over_data(ax, held_out.x, samples, lim=lim)
             ax.set_xlabel(f"{cov.modes_captured}/{cov.n_modes} modes, {100 * cov.high_quality_fraction:.0f}% HQ",
                           fontsize=8)
@@ -198,11 +236,13 @@ def figure_grid(out, names, datasets, seed, path):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/mode_collapse", help="output directory")
-    ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS),
+    ap.add_argument("--configs", nargs="+", default=[*CONFIGS, *REJECT], choices=[*CONFIGS, *REJECT],
                     help="configurations to run")
     ap.add_argument("--data", nargs="+", default=list(DATASETS), choices=list(DATASETS), help="data sets")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (the table needs >= 3)")
     ap.add_argument("--steps", type=int, default=None, help="override every configuration's generator steps")
+    ap.add_argument("--reject-steps", type=int, default=None,
+                    help="override the classifier steps of the rejection rows (REJECT)")
     ap.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
     ap.add_argument("--no-train", action="store_true",
                     help="train nothing: build the table and figure from the finished runs in --out")
@@ -220,39 +260,47 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     jobs = []
     for name in names:
-        options = {**COMMON, **CONFIGS[name][0], **overrides}
+        base = REJECT[name][0] if name in REJECT else name  # a rejection row works in its base row's runs
+        options = {**COMMON, **CONFIGS[base][0], **overrides}
         options.setdefault("eval_every", max(1, options["steps"] // 10))
-        only = CONFIGS[name][2] if len(CONFIGS[name]) > 2 else DATASETS  # some rows run on one data set
+        only = CONFIGS[base][2] if len(CONFIGS[base]) > 2 else DATASETS  # some rows run on one data set
         for data in (d for d in args.data if d in only):
             for seed in seeds:
-                jobs.append((name, data, seed, options, os.path.join(args.out, name, data, f"seed{seed}")))
+                job = (name, data, seed, options, os.path.join(args.out, base, data, f"seed{seed}"))
+                if name in REJECT:
+                    settings = {**REJECT[name][1], **({"steps": args.reject_steps} if args.reject_steps else {})}
+                    job += (settings,)
+                jobs.append(job)
+
+    def report(r):
+        print(f"{r['name']:>17} {r['data']:>6} seed {r['seed']}: {r['modes_captured']}/{r['n_modes']} "
+              f"modes, {100 * r['high_quality_fraction']:.1f}% HQ, {r['wall_s']:.0f} s", flush=True)
 
     t0 = time.perf_counter()
-    if args.no_train:
-        results = [r for r in (run_one(job, train=False) for job in jobs) if r is not None]
-    elif args.jobs > 1:
-        import multiprocessing as mp
+    results = []
+    # two phases, so that a rejection row never works in a run directory that another process is training
+    for phase in ([j for j in jobs if j[0] not in REJECT], [j for j in jobs if j[0] in REJECT]):
+        if args.no_train:
+            results += [r for r in (run_one(job, train=False) for job in phase) if r is not None]
+        elif args.jobs > 1 and len(phase) > 1:
+            import multiprocessing as mp
 
-        with mp.get_context("spawn").Pool(args.jobs) as pool:
-            results = []
-            for r in pool.imap_unordered(run_one, jobs):
-                results.append(r)
-                print(f"{r['name']:>14} {r['data']:>6} seed {r['seed']}: {r['modes_captured']}/{r['n_modes']} "
-                      f"modes, {100 * r['high_quality_fraction']:.1f}% HQ, {r['wall_s']:.0f} s", flush=True)
-    else:
-        results = []
-        for job in jobs:
-            r = run_one(job)
-            results.append(r)
-            print(f"{r['name']:>14} {r['data']:>6} seed {r['seed']}: {r['modes_captured']}/{r['n_modes']} "
-                  f"modes, {100 * r['high_quality_fraction']:.1f}% HQ, {r['wall_s']:.0f} s", flush=True)
+            with mp.get_context("spawn").Pool(args.jobs) as pool:
+                for r in pool.imap_unordered(run_one, phase):
+                    results.append(r)
+                    report(r)
+        else:
+            for job in phase:
+                results.append(run_one(job))
+                report(results[-1])
     results.sort(key=lambda r: (names.index(r["name"]), args.data.index(r["data"]), r["seed"]))
 
     table = summarise(results, names, args.data)
-    labels = {n: CONFIGS[n][1] for n in names}
+    labels = {n: LABELS_REJECT[n] if n in REJECT else CONFIGS[n][1] for n in names}
     text = markdown_table(table, names, args.data, labels)
     with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"runs": results, "common": COMMON, "configs": {n: CONFIGS[n][0] for n in names}, "overrides": overrides,
+        json.dump({"runs": results, "common": COMMON, "configs": {n: CONFIGS[n][0] for n in names if n in CONFIGS},
+                   "reject": {j[0]: (REJECT[j[0]][0], j[5]) for j in jobs if j[0] in REJECT}, "overrides": overrides,
                    "seeds": seeds}, f, indent=2)
     with open(os.path.join(args.out, "table.md"), "w") as f:
         f.write(text)

@@ -3,6 +3,7 @@
     scratchgen train gan --data ring8 --loss nonsaturating --steps 5000 --seed 0 --out runs/x
     scratchgen train gan --data grid25 --loss wgan --penalty gp --d-steps 5 --out runs/gp
     scratchgen train --help
+    scratchgen reject runs/x        # rejection sampling with a learnt density ratio
 """
 from __future__ import annotations
 
@@ -103,6 +104,37 @@ def _run_gan(args):
     return run
 
 
+def _add_reject_parser(top):
+    from .gan.rejection import rejection_sample_run
+
+    p = top.add_parser(
+        "reject", help="rejection-sample a trained toy GAN with a learnt density ratio",
+        description="Correct a finished `scratchgen train gan` run by rejection sampling: train a classifier "
+                    "whose logit estimates log p(x)/q(x) (data against the frozen generator), then accept each "
+                    "generated x with probability exp(logit(x) - log M). Writes samples_rejection.npy, "
+                    "rejection.json, rejection_classifier.npz and samples_rejection.png into RUN_DIR.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="directory of a finished run (with checkpoint.npz)")
+    p.add_argument("--steps", type=int, default=40000, help="Adam steps of the classifier (cosine decay to 0)")
+    p.add_argument("--batch", type=int, default=512, help="data and generated samples per classifier step")
+    p.add_argument("--hidden", type=int, default=None, help="units per hidden layer (None: the run's --hidden)")
+    p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate of the classifier")
+    p.add_argument("--n", type=int, default=None, help="accepted samples to draw (None: the run's --n-eval)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the classifier, its samples and the sampler")
+    p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"], help="array backend")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    def run(args):
+        report = rejection_sample_run(args.run_dir, steps=args.steps, batch=args.batch, hidden=args.hidden,
+                                      lr=args.lr, n=args.n, seed=args.seed, progress=not args.no_progress)
+        fmt = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in report["rejection"].items())
+        print(f"{args.run_dir}: rejection sampling (acceptance {report['acceptance_rate']:.3f}): {fmt}")
+        return report
+
+    p.set_defaults(func=run)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="scratchgen", description="scratchgen: generative models from scratch")
     top = parser.add_subparsers(dest="command", required=True)
@@ -115,6 +147,7 @@ def build_parser():
     from .gan.images_cli import add_eval_parser, add_train_parsers
     add_train_parsers(models)  # scratchgen train dcgan|cgan|ssgan
     add_eval_parser(top)  # scratchgen eval --samples ...
+    _add_reject_parser(top)  # scratchgen reject RUN_DIR
     return parser
 
 

@@ -12,7 +12,7 @@ import numpy  # noqa: E402  (plotting works on NumPy copies)
 from .autodiff.tensor import no_grad, tensor  # noqa: E402
 from .backend import default_dtype, to_numpy  # noqa: E402
 
-__all__ = ["critic_contours", "critic_scores", "gan_figures", "samples_over_data"]
+__all__ = ["critic_contours", "critic_scores", "gan_figures", "rejection_figure", "samples_over_data"]
 
 
 def critic_scores(D, pts, pack=1):
@@ -113,3 +113,26 @@ def gan_figures(run, data_eval, out_dir):
         fig.tight_layout()
         fig.savefig(os.path.join(out_dir, "modes.png"), dpi=110)
         plt.close(fig)
+
+
+def rejection_figure(data, proposals, accepted, classifier, report, path):
+    r"""Two panels: the generator's samples over the classifier's :math:`\ell = \log p/q`, and the
+    accepted samples (``scratchgen.gan.rejection.rejection_sample_run``)."""
+    lim = _lim(data)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5))
+    cs = critic_contours(axes[0], classifier, lim)
+    fig.colorbar(cs, ax=axes[0], fraction=0.046, label="classifier logit ℓ(x) ≈ log p(x)/q(x)")
+
+    def title(name, m):
+        t = name
+        if "modes_captured" in m:
+            t += f"\nmodes {m['modes_captured']}/{m['n_modes']}, high-quality {100 * m['high_quality_fraction']:.1f}%"
+        return t
+
+    samples_over_data(axes[0], data, proposals, title("generator", report["generator"]), lim)
+    samples_over_data(axes[1], data, accepted,
+                      title(f"rejection sampling (accepted {100 * report['acceptance_rate']:.1f}%)",
+                            report["rejection"]), lim)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

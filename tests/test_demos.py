@@ -74,6 +74,23 @@ def test_mode_collapse_reuses_a_finished_run(tmp_path, monkeypatch):
                         train=False) is None  # --no-train: a run that is not on disk is left out
 
 
+def test_mode_collapse_rejection_row_corrects_its_base_run_and_reuses_both(tmp_path):
+    demo = _load("mode_collapse")
+    base, settings = demo.REJECT["pacgan-mmd-reject"]
+    options = {**demo.CONFIGS[base][0], **demo.QUICK, "steps": 4, "eval_every": 4, "n_eval": 100, "hidden": 16,
+               "mmd_samples": 32, "batch": 64}
+    tiny = {**settings, "steps": 20, "batch": 64}
+    job = ("pacgan-mmd-reject", "grid25", 0, options, str(tmp_path / "run"), tiny)
+    first = demo.run_one(job)
+    report = json.loads((tmp_path / "run" / "rejection.json").read_text())
+    assert first["name"] == "pacgan-mmd-reject" and first["steps"] == 4  # the base run's GAN steps
+    assert first["high_quality_fraction"] == report["rejection"]["high_quality_fraction"]  # the accepted samples
+    assert first["acceptance_rate"] == report["acceptance_rate"] and 0 < first["acceptance_rate"] <= 1
+    assert np.load(tmp_path / "run" / "samples_rejection.npy").shape == (100, 2)
+    assert demo.run_one(job) == first  # neither the GAN nor the classifier is trained again
+    assert demo.run_one(job[:5] + ({**tiny, "steps": 21},), train=False) is None  # other classifier settings
+
+
 def test_mode_collapse_table_is_mean_and_std_over_seeds():
     demo = _load("mode_collapse")
     runs = [dict(name="nonsaturating", data="ring8", seed=s, modes_captured=m, n_modes=8, high_quality_fraction=h,

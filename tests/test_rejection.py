@@ -1,0 +1,108 @@
+"""Rejection sampling with a density ratio (scratchgen.gan.rejection), checked against closed forms."""
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from scratchgen.cli import main
+from scratchgen.gan.rejection import fit_log_ratio, log_ratio_fn, rejection_sample
+
+# q = N(0, 1) proposes, p = N(MU, S^2) is the target; S < 1 keeps p/q bounded
+MU, S = 0.5, 0.6
+
+
+def log_r(x):
+    """Exact log p(x)/q(x) of the two Gaussians above, on x of shape (k, 1)."""
+    x = x[:, 0]
+    return stats.norm.logpdf(x, MU, S) - stats.norm.logpdf(x, 0.0, 1.0)
+
+
+def gaussian_proposals(seed):
+    g = np.random.default_rng(seed)
+    return lambda k: g.standard_normal((k, 1))
+
+
+def test_accepted_samples_follow_p_and_one_in_m_is_accepted():
+    res = rejection_sample(gaussian_proposals(10), log_r, 20000, rng=np.random.default_rng(100))
+    x = res.samples[:, 0]
+    assert res.samples.shape == (20000, 1)
+    assert abs(x.mean() - MU) < 0.02  # standard error 0.6 / sqrt(20000) = 0.004
+    assert abs(x.std() - S) < 0.02
+    # a 1 % test: over 20 seeds its p-values spread evenly over (0.02, 0.97), as they should under p
+    assert stats.kstest(x, stats.norm(MU, S).cdf).pvalue > 0.01
+    # the proposals themselves are not p: the same test rejects them outright
+    assert stats.kstest(gaussian_proposals(10)(20000)[:, 0], stats.norm(MU, S).cdf).pvalue < 1e-6
+    # acceptance = 1/M with M = sup p/q, here found on a fine grid (the burn-in max is just below it)
+    t = np.linspace(-6, 6, 200001)[:, None]
+    log_m = log_r(t).max()
+    assert abs(res.log_m - log_m) < 0.01
+    assert abs(res.acceptance_rate - math.exp(-log_m)) < 0.01
+    assert res.accepted >= 20000 and res.proposals % 5000 == 0
+
+
+def test_a_flat_ratio_accepts_everything_and_changes_nothing():
+    x = np.arange(12.0).reshape(6, 2)
+    res = rejection_sample(lambda k: np.tile(x, (k // 6 + 1, 1))[:k], lambda z: np.zeros(len(z)), 6,
+                           rng=np.random.default_rng(0), burn_in=6, chunk=6)
+    assert res.acceptance_rate == 1.0 and res.log_m == 0.0
+    assert np.array_equal(res.samples, x)
+
+
+def test_classifier_logit_estimates_log_p_over_q():
+    """p = N(1, 1), q = N(0, 1): log p/q = x - 1/2 exactly; the trained logit follows it where both have mass."""
+    gp, gq = np.random.default_rng(3), np.random.default_rng(4)
+    D = fit_log_ratio(lambda k: 1.0 + gp.standard_normal((k, 1)).astype("float32"),
+                      lambda k: gq.standard_normal((k, 1)).astype("float32"),
+                      1, hidden=16, steps=1500, batch=256, lr=1e-2, rng=np.random.default_rng(5))
+    t = np.linspace(-1.0, 2.0, 31)[:, None].astype("float32")
+    err = np.abs(log_ratio_fn(D)(t) - (t[:, 0] - 0.5))
+    assert err.max() < 0.25, err.max()
+    # and it is not just any line: the classifier's logit at 0 and 1 straddle the true zero at 1/2
+    assert log_ratio_fn(D)(np.array([[0.0]], "float32"))[0] < -0.2 < 0.2 < log_ratio_fn(D)(np.array([[1.0]], "float32"))[0]
+
+
+def test_bad_samplers_and_ratios_are_named():
+    good = gaussian_proposals(0)
+    with pytest.raises(ValueError, match=r"sample_q\(8\) must return an array of shape \(8, 1\), got shape \(8, 2\)"):
+        fit_log_ratio(good, lambda k: np.zeros((k, 2)), 1, steps=1, batch=8)
+    with pytest.raises(ValueError, match=r"log_ratio on 10 proposals must return shape \(10,\), got \(10, 1\)"):
+        rejection_sample(good, lambda x: np.zeros((len(x), 1)), 5, rng=np.random.default_rng(0), burn_in=10)
+    with pytest.raises(ValueError, match="non-finite"):
+        rejection_sample(good, lambda x: np.full(len(x), np.nan), 5, rng=np.random.default_rng(0), burn_in=10)
+    with pytest.raises(ValueError, match="n must be a positive int, got 0"):
+        rejection_sample(good, log_r, 0, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="lr must be a finite number > 0, got -1"):
+        fit_log_ratio(good, good, 1, lr=-1)
+
+
+def test_a_rare_huge_ratio_stops_with_a_message():
+    """One proposal region with log r = 30 makes M enormous: almost nothing is accepted."""
+    spike = lambda x: np.where(x[:, 0] > 3.0, 30.0, 0.0)  # noqa: E731
+    with pytest.raises(RuntimeError, match=r"only \d+ of n=100 samples accepted after 20000 proposals"):
+        rejection_sample(gaussian_proposals(0), spike, 100, rng=np.random.default_rng(0),
+                         burn_in=10000, max_proposals=20000)
+
+
+def test_cli_rejection_samples_a_finished_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    main(["train", "gan", "--data", "grid25", "--steps", "10", "--eval-every", "10", "--batch", "64",
+          "--hidden", "16", "--z-dim", "8", "--n-eval", "200", "--out", str(out), "--no-progress"])
+    main(["reject", str(out), "--steps", "30", "--batch", "64", "--no-progress"])
+    assert "rejection sampling (acceptance" in capsys.readouterr().out
+    samples = np.load(out / "samples_rejection.npy")
+    assert samples.shape == (200, 2) and np.all(np.isfinite(samples))
+    report = json.loads((out / "rejection.json").read_text())
+    assert 0 < report["acceptance_rate"] <= 1
+    assert report["rejection"]["n_modes"] == 25 and report["generator"]["n_modes"] == 25
+    assert report["settings"]["hidden"] == 16  # the run's width
+    for name in ("samples_rejection.png", "rejection_classifier.npz"):
+        assert (out / name).stat().st_size > 0
+
+
+def test_cli_reject_without_a_run_says_so(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["reject", str(tmp_path), "--no-progress"])
+    assert e.value.code == 1
+    assert "no checkpoint.npz in run_dir=" in capsys.readouterr().err
