@@ -18,7 +18,8 @@ LSGAN (Mao et al. 2017), WGAN with weight clipping (Arjovsky et al. 2017), WGAN-
 et al. 2017), hinge loss with spectral norm (Miyato et al. 2018), the unrolled GAN
 (Metz et al. 2017), PacGAN packing (Lin et al. 2018), and, on the grid only, PacGAN with an MMD²
 term in the generator's loss and 3 critic steps (``pacgan-mmd``, 60000 steps: the runs that keep
-all 25 modes). All share one optimiser setting (``COMMON``: Adam, lr 1e-3, cosine decay to 0),
+all 25 modes), and ``pacgan-mmd-reject``: the same runs after rejection sampling with a learnt density
+ratio (``REJECT``; :mod:`scratchgen.gan.rejection`). All share one optimiser setting (``COMMON``: Adam, lr 1e-3, cosine decay to 0),
 except the two ``-1e-4`` rows, which use the constant Adam 1e-4 of Metz et al.'s code (where the
 papers report the plain GAN's collapse), and the PacGAN rows.
 

@@ -3,10 +3,11 @@
 ``losses``    minimax, non-saturating, LSGAN, WGAN, hinge, label smoothing, feature matching
 ``penalties`` WGAN-GP gradient penalty, R1, weight clipping
 ``ssgan``     the K+1-class critic of semi-supervised GANs
+``rejection`` rejection sampling of a trained generator with a learnt density ratio log p/q
 
 The exact divergences these losses estimate live in :mod:`scratchgen.divergences`.
 """
-from . import losses, penalties, ssgan  # noqa: F401
+from . import losses, penalties, rejection, ssgan  # noqa: F401
 from .losses import (  # noqa: F401
     d_loss,
     d_loss_label_smoothing,
