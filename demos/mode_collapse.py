@@ -80,11 +80,11 @@ CONFIGS = {
 }
 # Rows that rejection-sample another row's finished runs (scratchgen.gan.rejection): row -> (the row whose
 # runs it corrects, the settings of rejection_sample_run). The runs are trained first if missing; the
-# classifier of log p/q takes about 2-3 minutes of a core for 40000 steps.
+# classifier of log p/q takes about 5-7 minutes of a core for 80000 steps.
 REJECT = {
-    "pacgan-mmd-reject": ("pacgan-mmd", dict(steps=40000)),
+    "pacgan-mmd-reject": ("pacgan-mmd", dict(steps=80000, batch=512, lr=3e-3, seed=0)),
 }
-LABELS_REJECT = {"pacgan-mmd-reject": "the same runs + rejection sampling with a learnt log p/q (40000 classifier steps)"}
+LABELS_REJECT = {"pacgan-mmd-reject": "the same runs + rejection sampling with a learnt log p/q (80000 classifier steps)"}
 DATASETS = ("ring8", "grid25")
 QUICK = dict(steps=20, eval_every=10, n_eval=500)  # CI: the protocol's networks, 20 steps
 
@@ -131,8 +131,11 @@ def reject_one(name, base, out_dir, settings, train=True):
     if os.path.exists(path):
         with open(path) as f:
             report = json.load(f)
-        if any(report["settings"].get(k) != v for k, v in settings.items()) or "wall_s" not in report:
-            report = None
+        with open(os.path.join(out_dir, "metrics.json")) as f:
+            run_config = json.load(f)["config"]
+        same_run = json.dumps(report.get("run_config"), sort_keys=True) == json.dumps(run_config, sort_keys=True)
+        if not same_run or any(report["settings"].get(k) != v for k, v in settings.items()) or "wall_s" not in report:
+            report = None  # another generator (the base run was trained again) or other settings
     if report is None:
         if not train:
             return None

@@ -89,6 +89,10 @@ def test_mode_collapse_rejection_row_corrects_its_base_run_and_reuses_both(tmp_p
     assert np.load(tmp_path / "run" / "samples_rejection.npy").shape == (100, 2)
     assert demo.run_one(job) == first  # neither the GAN nor the classifier is trained again
     assert demo.run_one(job[:5] + ({**tiny, "steps": 21},), train=False) is None  # other classifier settings
+    # the base run trained again (another GAN config): its old rejection.json is not reused
+    retrained = demo.run_one(job[:3] + ({**options, "steps": 5},) + job[4:])
+    assert retrained["steps"] == 5
+    assert json.loads((tmp_path / "run" / "rejection.json").read_text())["run_config"]["steps"] == 5
 
 
 def test_mode_collapse_table_is_mean_and_std_over_seeds():

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from scratchgen.cli import main
-from scratchgen.gan.rejection import fit_log_ratio, log_ratio_fn, rejection_sample
+from scratchgen.gan.rejection import fit_log_ratio, log_ratio_fn, rejection_sample, rejection_sample_run
 
 # q = N(0, 1) proposes, p = N(MU, S^2) is the target; S < 1 keeps p/q bounded
 MU, S = 0.5, 0.6
@@ -40,6 +40,43 @@ def test_accepted_samples_follow_p_and_one_in_m_is_accepted():
     assert abs(res.log_m - log_m) < 0.01
     assert abs(res.acceptance_rate - math.exp(-log_m)) < 0.01
     assert res.accepted >= 20000 and res.proposals % 5000 == 0
+
+
+def step_log_ratio(x):
+    """l = 3 where x > 2, 0 elsewhere: a ratio with a rare high region, to see what M does."""
+    return np.where(x[:, 0] > 2.0, 3.0, 0.0)
+
+
+def share_above_2(log_m):
+    """Share of x > 2 among samples of q min(e^l, M), normalised, q = N(0, 1): the exact law of the sampler."""
+    tail = stats.norm.sf(2.0)
+    w_hi, w_lo = tail * min(math.exp(3.0), math.exp(log_m)), (1 - tail) * min(1.0, math.exp(log_m))
+    return w_hi / (w_hi + w_lo)
+
+
+@pytest.mark.parametrize("log_m, tol", [(3.0, 0.015), (1.0, 0.008)])
+def test_with_m_fixed_the_sampler_follows_q_times_min_of_ratio_and_m(log_m, tol):
+    """M >= sup r: exactly p-hat = q e^l (share 0.319 above 2). M below sup r: q min(e^l, M), and
+    the proposals above log M are counted."""
+    res = rejection_sample(gaussian_proposals(3), step_log_ratio, 20000, rng=np.random.default_rng(4), log_m=log_m)
+    share = (res.samples[:, 0] > 2).mean()
+    assert abs(share - share_above_2(log_m)) < tol  # standard errors 0.0033 and 0.0017
+    expected_clipped = stats.norm.sf(2.0) * res.proposals if log_m < 3 else 0
+    assert abs(res.clipped - expected_clipped) <= 5 * math.sqrt(expected_clipped) + 1e-9
+    assert res.log_m == log_m
+
+
+def test_a_short_burn_in_sets_m_without_biasing_the_law_it_then_samples():
+    """M comes from proposals that are discarded, so whatever M a 10-proposal burn-in gives, the
+    accepted samples follow q min(e^l, M) exactly (raising M on the proposals being judged would not)."""
+    seen = set()
+    for seed in range(12):
+        res = rejection_sample(gaussian_proposals(10 + seed), step_log_ratio, 5000, rng=np.random.default_rng(seed),
+                               burn_in=10, chunk=100)
+        seen.add(res.log_m)
+        share = (res.samples[:, 0] > 2).mean()
+        assert abs(share - share_above_2(res.log_m)) < 0.03  # standard error <= 0.0066
+    assert seen == {0.0, 3.0}  # both cases occurred: a burn-in with and without a proposal above 2
 
 
 def test_a_flat_ratio_accepts_everything_and_changes_nothing():
@@ -75,6 +112,12 @@ def test_bad_samplers_and_ratios_are_named():
         rejection_sample(good, log_r, 0, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="lr must be a finite number > 0, got -1"):
         fit_log_ratio(good, good, 1, lr=-1)
+    with pytest.raises(ValueError, match=r"betas must be two numbers in \[0, 1\), got \(0.9, 1.5\)"):
+        fit_log_ratio(good, good, 1, betas=(0.9, 1.5))
+    with pytest.raises(ValueError, match=r"propose\(10\) must return shape \(10, d\), got \(3, 1\)"):
+        rejection_sample(lambda k: np.zeros((3, 1)), log_r, 5, rng=np.random.default_rng(0), burn_in=10)
+    with pytest.raises(ValueError, match="rng must be a random generator with .random\\(\\), got NoneType"):
+        rejection_sample(good, log_r, 5, rng=None)
 
 
 def test_a_rare_huge_ratio_stops_with_a_message():
@@ -99,6 +142,20 @@ def test_cli_rejection_samples_a_finished_run(tmp_path, capsys):
     assert report["settings"]["hidden"] == 16  # the run's width
     for name in ("samples_rejection.png", "rejection_classifier.npz"):
         assert (out / name).stat().st_size > 0
+
+
+def test_reusing_the_classifier_gives_the_same_samples_and_refuses_other_settings(tmp_path):
+    out = tmp_path / "run"
+    main(["train", "gan", "--data", "ring8", "--steps", "10", "--eval-every", "10", "--batch", "64",
+          "--hidden", "16", "--z-dim", "8", "--n-eval", "100", "--out", str(out), "--no-progress"])
+    first = rejection_sample_run(str(out), steps=30, batch=64, progress=False)
+    samples = np.load(out / "samples_rejection.npy")
+    again = rejection_sample_run(str(out), steps=30, batch=64, reuse_classifier=True, progress=False)
+    assert again == first and np.array_equal(np.load(out / "samples_rejection.npy"), samples)
+    with pytest.raises(ValueError, match="was trained with settings"):
+        rejection_sample_run(str(out), steps=31, batch=64, reuse_classifier=True, progress=False)
+    with pytest.raises(ValueError, match="n must be a positive int, got 0"):  # before any training
+        rejection_sample_run(str(out), steps=10**9, n=0, progress=False)
 
 
 def test_cli_reject_without_a_run_says_so(tmp_path, capsys):

@@ -22,11 +22,18 @@ against the *frozen* generator. Azadi et al. (2019, "Discriminator rejection sam
 training the GAN's own discriminator for this; a PacGAN critic scores packs of m samples, not one
 sample, so here the classifier is a fresh network of the critic's shape with m = 1.
 
-**M in practice.** The supremum of r is not known; as DRS does (their Algorithm 1), we take
-:math:`\log M` = the largest :math:`\ell` over a burn-in of proposals and raise it whenever a
-proposal exceeds it. Then the accepted samples follow p exactly only where :math:`\ell \le \log M`
-held when they were drawn, and the classifier's errors carry into the samples: a classifier that has
-not learnt that a bridge is fake keeps the bridge.
+**M in practice.** The supremum of the learnt ratio is not known. :func:`rejection_sample` takes
+:math:`\log M` = the largest :math:`\ell` over a burn-in of proposals that are then discarded, and
+keeps it fixed. With M fixed before the proposals it judges, each proposal is accepted with
+probability :math:`\min(1, e^{\ell(x)}/M)`, so the accepted samples follow exactly
+
+.. math:: \hat p_M(x) \propto q(x)\,\min\big(e^{\ell(x)}, M\big),
+
+which is :math:`q e^{\ell}` normalised (the classifier's estimate of p) wherever
+:math:`\ell \le \log M`. The proposals above :math:`\log M` (rarer the longer the burn-in) are
+counted (``RejectionSample.clipped``). DRS instead raises M whenever a proposal exceeds it; then M
+depends on the proposals it judges, and the rule is no longer exact. The classifier's errors carry
+into the samples: a classifier that has not learnt that a bridge is fake keeps the bridge.
 """
 from __future__ import annotations
 
@@ -39,7 +46,7 @@ from ..autodiff.tensor import Tensor, no_grad, tensor
 from ..training import check_finite
 from .losses import d_loss
 
-__all__ = ["fit_log_ratio", "rejection_sample", "rejection_sample_run", "RejectionSample", "log_ratio_fn"]
+__all__ = ["fit_log_ratio", "log_ratio_classifier", "rejection_sample", "rejection_sample_run", "RejectionSample", "log_ratio_fn"]
 
 
 def _positive_int(name, v):
@@ -53,15 +60,22 @@ def _array(x):
 
 
 def _batch(fn, n, dim, who, name):
-    """Call a sampler ``fn(n)`` and check that it returns an (n, dim) array."""
+    """Call a sampler ``fn(n)``, check that it returns an (n, dim) array, cast it to the default dtype."""
     x = _array(fn(n))
     if getattr(x, "shape", None) != (n, dim):
         raise ValueError(f"{who}: {name}({n}) must return an array of shape ({n}, {dim}), "
                          f"got shape {getattr(x, 'shape', type(x).__name__)}")
-    return x
+    return x.astype(_backend.default_dtype(), copy=False)  # the classifier's weights are in this dtype
 
 
-def fit_log_ratio(sample_p, sample_q, dim, *, hidden=128, steps=40000, batch=512, lr=3e-3,
+def log_ratio_classifier(dim, hidden=128, generator=None):
+    """The classifier of :func:`fit_log_ratio`, untrained: dim -> hidden -> hidden -> 1, LeakyReLU(0.2)."""
+    return nn.Sequential(nn.Linear(dim, hidden, generator=generator), nn.LeakyReLU(0.2),
+                         nn.Linear(hidden, hidden, generator=generator), nn.LeakyReLU(0.2),
+                         nn.Linear(hidden, 1, generator=generator))
+
+
+def fit_log_ratio(sample_p, sample_q, dim, *, hidden=128, steps=80000, batch=512, lr=3e-3,
                   betas=(0.9, 0.999), rng=None, progress=False):
     r"""Train a classifier whose logit estimates :math:`\ell(x) = \log p(x)/q(x)`.
 
@@ -97,12 +111,13 @@ def fit_log_ratio(sample_p, sample_q, dim, *, hidden=128, steps=40000, batch=512
     who = "fit_log_ratio"
     for name, v in (("dim", dim), ("hidden", hidden), ("steps", steps), ("batch", batch)):
         _positive_int(name, v)
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+    if isinstance(lr, bool) or not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    if not (isinstance(betas, (tuple, list)) and len(betas) == 2
+            and all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
+        raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
     gen = _backend.rng(0) if rng is None else rng
-    D = nn.Sequential(nn.Linear(dim, hidden, generator=gen), nn.LeakyReLU(0.2),
-                      nn.Linear(hidden, hidden, generator=gen), nn.LeakyReLU(0.2),
-                      nn.Linear(hidden, 1, generator=gen))
+    D = log_ratio_classifier(dim, hidden, gen)
     opt = optim.Adam(D.parameters(), lr=lr, betas=betas)
     sched = optim.CosineAnnealingLR(opt, T_max=steps)
     params = D.named_parameters("classifier")
@@ -132,7 +147,7 @@ def log_ratio_fn(classifier):
     r"""``x -> ℓ(x)``: the classifier's logits as a flat array (no gradient)."""
     def log_ratio(x):
         with no_grad():
-            return classifier(tensor(_array(x))).data[:, 0]
+            return classifier(tensor(_array(x).astype(_backend.default_dtype(), copy=False))).data[:, 0]
     return log_ratio
 
 
@@ -141,18 +156,21 @@ class RejectionSample:
     """Accepted samples and how they were obtained."""
 
     samples: object  # (n, d) array: the first n accepted proposals
-    proposals: int  # proposals drawn after the burn-in
+    proposals: int  # proposals judged (after the burn-in)
     accepted: int  # of those, accepted (>= n: a proposal batch can overshoot)
-    log_m: float  # the final log M (the largest log ratio seen)
+    clipped: int  # of those, with l(x) > log M (accepted with probability 1 instead of e^l / M > 1)
+    log_m: float  # log M, fixed for the whole run
 
     @property
     def acceptance_rate(self):
-        """accepted / proposals; 1/M on average when :math:`\\log M \\ge \\sup \\ell`."""
+        r"""accepted / proposals, which estimates :math:`\mathbb E_q[\min(e^{\ell}, M)]/M`: 1/M when
+        :math:`e^{\ell}` is the exact ratio p/q and :math:`M \ge \sup e^{\ell}`."""
         return self.accepted / self.proposals
 
 
-def rejection_sample(propose, log_ratio, n, *, rng, burn_in=10000, chunk=5000, max_proposals=10_000_000):
-    r"""Samples of p from proposals of q: accept x with probability :math:`\exp(\ell(x) - \log M)`.
+def rejection_sample(propose, log_ratio, n, *, rng, log_m=None, burn_in=10000, chunk=5000,
+                     max_proposals=10_000_000):
+    r"""Samples of p from proposals of q: accept x with probability :math:`\min(1, \exp(\ell(x) - \log M))`.
 
     Parameters
     ----------
@@ -165,10 +183,11 @@ def rejection_sample(propose, log_ratio, n, *, rng, burn_in=10000, chunk=5000, m
         Accepted samples wanted.
     rng : generator
         Draws the uniforms of the accept step (the proposals' randomness is ``propose``'s own).
+    log_m : float, optional
+        :math:`\log M`. If None, the largest :math:`\ell` over ``burn_in`` proposals, which are then
+        discarded (so M does not depend on the proposals it judges).
     burn_in : int
-        Proposals whose largest :math:`\ell` is the first :math:`\log M` (DRS, Algorithm 1); they are
-        not used as samples. Each later batch raises :math:`\log M` to its own largest :math:`\ell`
-        before its accept step.
+        Proposals that set ``log_m`` when it is not given.
     chunk : int
         Proposals per batch.
     max_proposals : int
@@ -177,16 +196,21 @@ def rejection_sample(propose, log_ratio, n, *, rng, burn_in=10000, chunk=5000, m
 
     Returns
     -------
-    RejectionSample
+    RejectionSample. The accepted samples follow :math:`q\,\min(e^{\ell}, M)`, normalised, exactly.
     """
     for name, v in (("n", n), ("burn_in", burn_in), ("chunk", chunk), ("max_proposals", max_proposals)):
         _positive_int(name, v)
+    if not callable(getattr(rng, "random", None)):
+        raise ValueError(f"rng must be a random generator with .random(), got {type(rng).__name__}")
+    if log_m is not None and not (isinstance(log_m, (int, float)) and not isinstance(log_m, bool)
+                                  and math.isfinite(log_m)):
+        raise ValueError(f"log_m must be None or a finite number, got {log_m!r}")
 
     def scored(k):
         x = _array(propose(k))
-        ell = _array(log_ratio(x))
         if getattr(x, "ndim", 0) != 2 or x.shape[0] != k:
             raise ValueError(f"rejection_sample: propose({k}) must return shape ({k}, d), got {getattr(x, 'shape', None)}")
+        ell = _array(log_ratio(x))
         if getattr(ell, "shape", None) != (k,):
             raise ValueError(f"rejection_sample: log_ratio on {k} proposals must return shape ({k},), "
                              f"got {getattr(ell, 'shape', None)}")
@@ -195,25 +219,27 @@ def rejection_sample(propose, log_ratio, n, *, rng, burn_in=10000, chunk=5000, m
             raise ValueError("rejection_sample: log_ratio returned a non-finite value")
         return x, ell, xp
 
-    _, ell, xp = scored(burn_in)
-    log_m = float(ell.max())
-    kept, accepted, proposals = [], 0, 0
+    if log_m is None:
+        log_m = float(scored(burn_in)[1].max())
+    kept, accepted, clipped, proposals = [], 0, 0, 0
     while accepted < n:
         if proposals >= max_proposals:
             raise RuntimeError(f"rejection_sample: only {accepted} of n={n} samples accepted after "
                                f"{proposals} proposals (log M = {log_m:.3g}); the log ratio has rare large values")
         x, ell, xp = scored(chunk)
-        log_m = max(log_m, float(ell.max()))
-        u = xp.asarray(rng.random(chunk))
-        keep = xp.log(u) < ell - log_m  # u < exp(l - log M), in log space
+        u = rng.random(chunk)
+        if _backend.get_xp(u) is not xp:  # the generator lives on another backend than the ratio
+            u = xp.asarray(_backend.to_numpy(u))
+        keep = xp.log(u) < ell - log_m  # u < exp(l - log M), in log space; always true where l > log M
         kept.append(x[keep])
         accepted += int(keep.sum())
+        clipped += int((ell > log_m).sum())
         proposals += chunk
-    return RejectionSample(xp.concatenate(kept)[:n], proposals, accepted, log_m)
+    return RejectionSample(xp.concatenate(kept)[:n], proposals, accepted, clipped, log_m)
 
 
-def rejection_sample_run(run_dir, *, steps=40000, batch=512, hidden=None, lr=3e-3, n=None, seed=0,
-                         progress=True):
+def rejection_sample_run(run_dir, *, steps=80000, batch=512, hidden=None, lr=3e-3, n=None, seed=0,
+                         reuse_classifier=False, progress=True):
     r"""Rejection-sample a finished ``scratchgen train gan`` run: fit :math:`\ell = \log p/q`, then accept.
 
     Loads ``run_dir/checkpoint.npz`` (the moving-average generator when the run kept one, since its
@@ -221,12 +247,16 @@ def rejection_sample_run(run_dir, *, steps=40000, batch=512, hidden=None, lr=3e-
     draws ``n`` accepted samples with :func:`rejection_sample`, and scores them as the run was scored
     (mode coverage and MMD² to the same held-out data). Writes into ``run_dir``:
     ``samples_rejection.npy`` (n×d), ``rejection.json`` (the metrics, the generator's own metrics on
-    as many fresh proposals, the acceptance rate, log M, the settings) and
-    ``rejection_classifier.npz``; with matplotlib also ``samples_rejection.png``.
+    as many fresh proposals, the acceptance rate, log M, the proposals above it, the settings, the
+    run's config and step) and ``rejection_classifier.npz``; with matplotlib also
+    ``samples_rejection.png``.
 
     ``hidden=None`` gives the classifier the run's critic width; ``n=None`` the run's ``n_eval``.
-    ``seed`` seeds the classifier's weights, its data and noise, and the sampler. Returns the dict
-    written to ``rejection.json``.
+    ``seed`` seeds the classifier's weights, data and noise (``rng(seed)``) and, separately, the
+    sampler's proposals and uniforms (``rng(seed + 100_000)``). ``reuse_classifier=True`` loads
+    ``rejection_classifier.npz`` instead of training; it must have been trained on this run (same
+    config and step) with the same settings, else ``ValueError``. Since the sampler has its own
+    stream, reusing gives the samples a fresh fit would. Returns the dict written to ``rejection.json``.
     """
     import json
     import os
@@ -237,6 +267,11 @@ def rejection_sample_run(run_dir, *, steps=40000, batch=512, hidden=None, lr=3e-
     from ..metrics import mode_coverage
     from .train import GANConfig, _distances, build_models, load_data
 
+    for name, v in (("steps", steps), ("batch", batch), ("hidden", hidden), ("n", n)):
+        if v is not None or name in ("steps", "batch"):  # hidden and n may be None (the run's values)
+            _positive_int(name, v)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
     path = os.path.join(run_dir, "checkpoint.npz")
     if not os.path.isfile(path):
         raise ValueError(f"rejection_sample_run: no checkpoint.npz in run_dir={run_dir!r}")
@@ -245,6 +280,9 @@ def rejection_sample_run(run_dir, *, steps=40000, batch=512, hidden=None, lr=3e-
     cfg = GANConfig(**{k: v for k, v in saved.items() if k in GANConfig.__dataclass_fields__})
     hidden = cfg.hidden if hidden is None else hidden
     n = cfg.n_eval if n is None else n
+    settings = {"steps": steps, "batch": batch, "hidden": hidden, "lr": lr, "n": n, "seed": seed}
+    fit = {k: v for k, v in settings.items() if k != "n"}  # what the classifier depends on
+    run_id = {"run_config": state["config"], "run_step": int(state["step"])}
     gen = _backend.rng(seed)
     data_eval = load_data(cfg.data, cfg.n_eval, seed=cfg.seed + 10_000)  # the run's held-out set
     dim = data_eval.x.shape[1]
@@ -252,17 +290,35 @@ def rejection_sample_run(run_dir, *, steps=40000, batch=512, hidden=None, lr=3e-
     G.load_state_dict(state["G_ema"] if "G_ema" in state else state["G"])
     G.eval()
 
-    def sample_q(k):
-        with no_grad():
-            return G(tensor(gen.standard_normal((k, cfg.z_dim)).astype(_backend.default_dtype()))).data
+    def generator(g):
+        def sample_q(k):
+            with no_grad():
+                return G(tensor(g.standard_normal((k, cfg.z_dim)).astype(_backend.default_dtype()))).data
+        return sample_q
 
     def sample_p(k):
         return load_data(cfg.data, k, seed=gen).x
 
-    D = fit_log_ratio(sample_p, sample_q, dim, hidden=hidden, steps=steps, batch=batch, lr=lr, rng=gen,
-                      progress=progress)
-    result = rejection_sample(sample_q, log_ratio_fn(D), n, rng=gen)
-    proposals = sample_q(n)  # the generator alone, on as many fresh samples
+    clf_path = os.path.join(run_dir, "rejection_classifier.npz")
+    if reuse_classifier:
+        if not os.path.isfile(clf_path):
+            raise ValueError(f"rejection_sample_run: reuse_classifier=True but there is no {clf_path}")
+        old = load(clf_path)
+        old_fit = {k: v for k, v in old["settings"].items() if k != "n"}
+        if old_fit != fit or old.get("run_step") != run_id["run_step"] \
+                or json.dumps(old.get("run_config"), sort_keys=True) != json.dumps(run_id["run_config"], sort_keys=True):
+            raise ValueError(f"rejection_sample_run: {clf_path} was trained with settings {old_fit} on run step "
+                             f"{old.get('run_step')}; this call asks for {fit} on step {run_id['run_step']} "
+                             "(or the run's config differs): train it again without reuse_classifier")
+        D = log_ratio_classifier(dim, hidden)
+        D.load_state_dict(old["classifier"])
+        D.eval()
+    else:
+        D = fit_log_ratio(sample_p, generator(gen), dim, hidden=hidden, steps=steps, batch=batch, lr=lr, rng=gen,
+                          progress=progress)
+    sampler = _backend.rng(seed + 100_000)  # the sampler's own stream: the same with or without reuse
+    result = rejection_sample(generator(sampler), log_ratio_fn(D), n, rng=sampler)
+    proposals = generator(sampler)(n)  # the generator alone, on as many fresh samples
 
     def scores(x):
         out = {}
@@ -273,11 +329,11 @@ def rejection_sample_run(run_dir, *, steps=40000, batch=512, hidden=None, lr=3e-
 
     report = {"rejection": scores(result.samples), "generator": scores(proposals),
               "acceptance_rate": result.acceptance_rate, "log_m": result.log_m,
-              "proposals": result.proposals,
-              "settings": {"steps": steps, "batch": batch, "hidden": hidden, "lr": lr, "n": n, "seed": seed}}
+              "proposals": result.proposals, "clipped": result.clipped,
+              "settings": settings, **run_id}
     numpy.save(os.path.join(run_dir, "samples_rejection.npy"), _backend.to_numpy(result.samples))
-    save({"classifier": D.state_dict(), "settings": report["settings"]},
-         os.path.join(run_dir, "rejection_classifier.npz"))
+    if not reuse_classifier:
+        save({"classifier": D.state_dict(), "settings": settings, **run_id}, clf_path)
     with open(os.path.join(run_dir, "rejection.json"), "w") as f:
         json.dump(report, f, indent=2)
     if dim == 2:
