@@ -116,10 +116,10 @@ def _add_reject_parser(top):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="directory of a finished run (with checkpoint.npz)")
-    p.add_argument("--steps", type=int, default=80000, help="Adam steps of the classifier (cosine decay to 0)")
+    p.add_argument("--steps", type=int, default=40000, help="Adam steps of the classifier (cosine decay to 0)")
     p.add_argument("--batch", type=int, default=512, help="data and generated samples per classifier step")
     p.add_argument("--hidden", type=int, default=None, help="units per hidden layer (None: the run's --hidden)")
-    p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate of the classifier")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of the classifier")
     p.add_argument("--n", type=int, default=None, help="accepted samples to draw (None: the run's --n-eval)")
     p.add_argument("--seed", type=int, default=0, help="seed of the classifier, its samples and the sampler")
     p.add_argument("--reuse-classifier", action="store_true",
@@ -133,7 +133,11 @@ def _add_reject_parser(top):
                                       lr=args.lr, n=args.n, seed=args.seed, reuse_classifier=args.reuse_classifier,
                                       progress=not args.no_progress)
         fmt = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in report["rejection"].items())
-        print(f"{args.run_dir}: rejection sampling (acceptance {report['acceptance_rate']:.3f}): {fmt}")
+        print(f"{args.run_dir}: rejection sampling (acceptance {report['acceptance_rate']:.3f}, "
+              f"JSD(p, q) >= {report['jsd_lower_bound']:.4f}): {fmt}")
+        if report["acceptance_rate"] > 0.9:
+            print(f"scratchgen reject: warning: {100 * report['acceptance_rate']:.0f}% of proposals accepted: the "
+                  "classifier found almost no difference between data and generator. Try another --seed or a smaller --lr.")
         return report
 
     p.set_defaults(func=run)

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from scratchgen.autodiff.tensor import no_grad, tensor
 from scratchgen.cli import main
+from scratchgen.gan.losses import d_loss
 from scratchgen.gan.rejection import fit_log_ratio, log_ratio_fn, rejection_sample, rejection_sample_run
 
 # q = N(0, 1) proposes, p = N(MU, S^2) is the target; S < 1 keeps p/q bounded
@@ -96,6 +98,16 @@ def test_classifier_logit_estimates_log_p_over_q():
     t = np.linspace(-1.0, 2.0, 31)[:, None].astype("float32")
     err = np.abs(log_ratio_fn(D)(t) - (t[:, 0] - 0.5))
     assert err.max() < 0.25, err.max()
+    # the held-out logistic loss L gives (log 4 - L)/2 <= JSD(p, q) (rejection.json's jsd_lower_bound), tight here
+    g = np.random.default_rng(6)
+    xp_, xq_ = (1.0 + g.standard_normal((200000, 1))).astype("float32"), g.standard_normal((200000, 1)).astype("float32")
+    with no_grad():
+        L = float(d_loss(D(tensor(xp_)), D(tensor(xq_))).item())
+    t_ = np.linspace(-12, 13, 200001)
+    p_, q_ = stats.norm.pdf(t_, 1, 1), stats.norm.pdf(t_, 0, 1)
+    m_ = (p_ + q_) / 2
+    jsd = 0.5 * np.trapezoid(p_ * np.log(p_ / m_) + q_ * np.log(q_ / m_), t_)
+    assert abs((math.log(4) - L) / 2 - jsd) < 0.01, ((math.log(4) - L) / 2, jsd)
     # and it is not just any line: the classifier's logit at 0 and 1 straddle the true zero at 1/2
     assert log_ratio_fn(D)(np.array([[0.0]], "float32"))[0] < -0.2 < 0.2 < log_ratio_fn(D)(np.array([[1.0]], "float32"))[0]
 
@@ -138,6 +150,8 @@ def test_cli_rejection_samples_a_finished_run(tmp_path, capsys):
     assert samples.shape == (200, 2) and np.all(np.isfinite(samples))
     report = json.loads((out / "rejection.json").read_text())
     assert 0 < report["acceptance_rate"] <= 1
+    assert abs(report["jsd_lower_bound"] - (math.log(4) - report["classifier_loss"]) / 2) < 1e-12
+    assert report["jsd_lower_bound"] < math.log(2) + 0.01  # JSD <= log 2
     assert report["rejection"]["n_modes"] == 25 and report["generator"]["n_modes"] == 25
     assert report["settings"]["hidden"] == 16  # the run's width
     for name in ("samples_rejection.png", "rejection_classifier.npz"):
