@@ -220,7 +220,7 @@ def figure_grid(out, names, datasets, seed, path):
                 ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes, fontsize=8)
                 continue
             state = checkpoint.load(os.path.join(run_dir, "checkpoint.npz"))
-            cfg = GANConfig(**{k: tuple(v) if k == "betas" else v for k, v in state["config"].items()})
+            cfg = GANConfig.from_saved(state["config"])
             _, D = build_models(cfg, 2, 0)
             D.load_state_dict(state["D"])
             held_out = load_data(data, cfg.n_eval, seed=cfg.seed + 10_000)

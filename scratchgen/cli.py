@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "metrics_line"]
 
 
 def _add_gan_parser(sub):
@@ -99,9 +99,13 @@ def _run_gan(args):
     from .gan.train import train_gan
 
     run = train_gan(gan_config_from_args(args), out_dir=args.out, resume=args.resume)
-    summary = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in run.final.items())
-    print(f"{args.out}: {summary}")
+    print(f"{args.out}: {metrics_line(run.final)}")
     return run
+
+
+def metrics_line(metrics):
+    """``k=v, ...`` with floats to 4 significant digits: the one-line summary a command prints."""
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
 
 
 def _add_reject_parser(top):
@@ -111,7 +115,7 @@ def _add_reject_parser(top):
         "reject", help="rejection-sample a trained toy GAN with a learnt density ratio",
         description="Correct a finished `scratchgen train gan` run by rejection sampling: train a classifier "
                     "whose logit estimates log p(x)/q(x) (data against the frozen generator), then accept each "
-                    "generated x with probability exp(logit(x) - log M). Writes samples_rejection.npy, "
+                    "generated x with probability min(1, exp(logit(x) - log M)), log M fixed from a burn-in. Writes samples_rejection.npy, "
                     "rejection.json, rejection_classifier.npz and samples_rejection.png into RUN_DIR.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -132,9 +136,8 @@ def _add_reject_parser(top):
         report = rejection_sample_run(args.run_dir, steps=args.steps, batch=args.batch, hidden=args.hidden,
                                       lr=args.lr, n=args.n, seed=args.seed, reuse_classifier=args.reuse_classifier,
                                       progress=not args.no_progress)
-        fmt = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in report["rejection"].items())
         print(f"{args.run_dir}: rejection sampling (acceptance {report['acceptance_rate']:.3f}, "
-              f"JSD(p, q) >= {report['jsd_lower_bound']:.4f}): {fmt}")
+              f"JSD(p, q) >= {report['jsd_lower_bound']:.4f}): {metrics_line(report['rejection'])}")
         if report["acceptance_rate"] > 0.9:
             print(f"scratchgen reject: warning: {100 * report['acceptance_rate']:.0f}% of proposals accepted: the "
                   "classifier found almost no difference between data and generator. Try another --seed or a smaller --lr.")

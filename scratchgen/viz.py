@@ -12,7 +12,7 @@ import numpy  # noqa: E402  (plotting works on NumPy copies)
 from .autodiff.tensor import no_grad, tensor  # noqa: E402
 from .backend import default_dtype, to_numpy  # noqa: E402
 
-__all__ = ["critic_contours", "critic_scores", "gan_figures", "rejection_figure", "samples_over_data"]
+__all__ = ["coverage_title", "critic_contours", "critic_scores", "gan_figures", "rejection_figure", "samples_over_data"]
 
 
 def critic_scores(D, pts, pack=1):
@@ -40,6 +40,14 @@ def critic_contours(ax, D, lim, n=150, pack=1):
     s = critic_scores(D, pts, pack).reshape(n, n)
     cs = ax.contourf(xx, yy, s, levels=20, cmap="coolwarm", alpha=0.6)
     return cs
+
+
+def coverage_title(title, metrics):
+    """``title``, and below it "modes m/M, high-quality h%" when ``metrics`` has mode coverage."""
+    if "modes_captured" in metrics:
+        title += f"\nmodes {metrics['modes_captured']}/{metrics['n_modes']}, " \
+                 f"high-quality {100 * metrics['high_quality_fraction']:.1f}%"
+    return title
 
 
 def samples_over_data(ax, data, samples, title=None, lim=None):
@@ -84,10 +92,7 @@ def gan_figures(run, data_eval, out_dir):
     if data_eval.x.shape[1] == 2:
         cs = critic_contours(ax, run.D, lim, pack=pack)
         fig.colorbar(cs, ax=ax, fraction=0.046, label="critic score D(x)")
-        title = f"{run.config.loss} on {run.config.data}, step {run.config.steps}"
-        if "modes_captured" in run.final:
-            title += f"\nmodes {run.final['modes_captured']}/{run.final['n_modes']}, " \
-                     f"high-quality {100 * run.final['high_quality_fraction']:.1f}%"
+        title = coverage_title(f"{run.config.loss} on {run.config.data}, step {run.config.steps}", run.final)
         samples_over_data(ax, data_eval.x, run.samples, title, lim)
     fig.tight_layout()
     fig.savefig(os.path.join(out_dir, "samples.png"), dpi=110)
@@ -123,16 +128,10 @@ def rejection_figure(data, proposals, accepted, classifier, report, path):
     cs = critic_contours(axes[0], classifier, lim)
     fig.colorbar(cs, ax=axes[0], fraction=0.046, label="classifier logit ℓ(x) ≈ log p(x)/q(x)")
 
-    def title(name, m):
-        t = name
-        if "modes_captured" in m:
-            t += f"\nmodes {m['modes_captured']}/{m['n_modes']}, high-quality {100 * m['high_quality_fraction']:.1f}%"
-        return t
-
-    samples_over_data(axes[0], data, proposals, title("generator", report["generator"]), lim)
+    samples_over_data(axes[0], data, proposals, coverage_title("generator", report["generator"]), lim)
     samples_over_data(axes[1], data, accepted,
-                      title(f"rejection sampling (accepted {100 * report['acceptance_rate']:.1f}%)",
-                            report["rejection"]), lim)
+                      coverage_title(f"rejection sampling (accepted {100 * report['acceptance_rate']:.1f}%)",
+                                     report["rejection"]), lim)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -151,7 +151,8 @@ def test_cli_rejection_samples_a_finished_run(tmp_path, capsys):
     report = json.loads((out / "rejection.json").read_text())
     assert 0 < report["acceptance_rate"] <= 1
     assert abs(report["jsd_lower_bound"] - (math.log(4) - report["classifier_loss"]) / 2) < 1e-12
-    assert report["jsd_lower_bound"] < math.log(2) + 0.01  # JSD <= log 2
+    # a lower bound of JSD, which lies in [0, log 2]; after 30 steps the classifier has learnt little, so near 0
+    assert -0.05 < report["jsd_lower_bound"] < math.log(2), report["jsd_lower_bound"]
     assert report["rejection"]["n_modes"] == 25 and report["generator"]["n_modes"] == 25
     assert report["settings"]["hidden"] == 16  # the run's width
     for name in ("samples_rejection.png", "rejection_classifier.npz"):

@@ -72,8 +72,9 @@ def _run_train(args):
         given["grad_clip"] = None
     cfg = DDPMConfig.for_data(args.data, seed=args.seed, progress=not args.no_progress, **given)
     run = train_ddpm(cfg, out_dir=args.out, resume=args.resume, figures=not args.no_figures)
-    summary = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in run.final.items())
-    print(f"{args.out}: {summary}")
+    from ..cli import metrics_line
+
+    print(f"{args.out}: {metrics_line(run.final)}")
     return run
 
 

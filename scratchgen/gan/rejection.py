@@ -41,10 +41,12 @@ import math
 from dataclasses import dataclass
 
 from .. import backend as _backend
-from .. import nn, optim
-from ..autodiff.tensor import Tensor, no_grad, tensor
+from .. import optim
+from ..autodiff.primitives import _data as _array  # the array inside a Tensor; anything else as it is
+from ..autodiff.tensor import no_grad, tensor
 from ..training import check_finite
 from .losses import d_loss
+from .train import GANConfig, _distances, build_models, load_data, mlp_critic
 
 __all__ = ["fit_log_ratio", "log_ratio_classifier", "rejection_sample", "rejection_sample_run", "RejectionSample", "log_ratio_fn"]
 
@@ -52,11 +54,6 @@ __all__ = ["fit_log_ratio", "log_ratio_classifier", "rejection_sample", "rejecti
 def _positive_int(name, v):
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
         raise ValueError(f"{name} must be a positive int, got {v!r}")
-
-
-def _array(x):
-    """The array inside a Tensor; anything else as it is."""
-    return x.data if isinstance(x, Tensor) else x
 
 
 def _batch(fn, n, dim, who, name):
@@ -69,10 +66,9 @@ def _batch(fn, n, dim, who, name):
 
 
 def log_ratio_classifier(dim, hidden=128, generator=None):
-    """The classifier of :func:`fit_log_ratio`, untrained: dim -> hidden -> hidden -> 1, LeakyReLU(0.2)."""
-    return nn.Sequential(nn.Linear(dim, hidden, generator=generator), nn.LeakyReLU(0.2),
-                         nn.Linear(hidden, hidden, generator=generator), nn.LeakyReLU(0.2),
-                         nn.Linear(hidden, 1, generator=generator))
+    """The classifier of :func:`fit_log_ratio`, untrained: the toy critic without packing,
+    dim -> hidden -> hidden -> 1, LeakyReLU(0.2) (:func:`scratchgen.gan.train.mlp_critic`)."""
+    return mlp_critic(dim, hidden, generator)
 
 
 def fit_log_ratio(sample_p, sample_q, dim, *, hidden=128, steps=40000, batch=512, lr=1e-3,
@@ -127,9 +123,8 @@ def fit_log_ratio(sample_p, sample_q, dim, *, hidden=128, steps=40000, batch=512
     except ImportError:  # tqdm is a dependency, but keep the loop usable without it
         bar = range(steps)
     for step in bar:
-        x_p = tensor(_batch(sample_p, batch, dim, who, "sample_p"))
-        with no_grad():
-            x_q = tensor(_batch(sample_q, batch, dim, who, "sample_q"))
+        x_p = tensor(_batch(sample_p, batch, dim, who, "sample_p"))  # data, on no tape
+        x_q = tensor(_batch(sample_q, batch, dim, who, "sample_q"))  # a Tensor's graph is dropped by _batch
         loss = d_loss(D(x_p), D(x_q))  # -E_p log sigma(l) - E_q log(1 - sigma(l))
         opt.zero_grad()
         loss.backward()
@@ -267,7 +262,6 @@ def rejection_sample_run(run_dir, *, steps=40000, batch=512, hidden=None, lr=1e-
 
     from ..checkpoint import load, save
     from ..metrics import mode_coverage
-    from .train import GANConfig, _distances, build_models, load_data
 
     for name, v in (("steps", steps), ("batch", batch), ("hidden", hidden), ("n", n)):
         if v is not None or name in ("steps", "batch"):  # hidden and n may be None (the run's values)
@@ -278,8 +272,7 @@ def rejection_sample_run(run_dir, *, steps=40000, batch=512, hidden=None, lr=1e-
     if not os.path.isfile(path):
         raise ValueError(f"rejection_sample_run: no checkpoint.npz in run_dir={run_dir!r}")
     state = load(path)
-    saved = {k: tuple(v) if isinstance(v, list) else v for k, v in state["config"].items()}
-    cfg = GANConfig(**{k: v for k, v in saved.items() if k in GANConfig.__dataclass_fields__})
+    cfg = GANConfig.from_saved(state["config"])
     hidden = cfg.hidden if hidden is None else hidden
     n = cfg.n_eval if n is None else n
     settings = {"steps": steps, "batch": batch, "hidden": hidden, "lr": lr, "n": n, "seed": seed}

@@ -92,7 +92,7 @@ from ..training import TrainingDiverged, WeightAverage, check_finite, restore
 from . import losses as L
 from .penalties import gradient_penalty, r1_penalty
 
-__all__ = ["GANConfig", "LOSSES", "TrainingDiverged", "build_models", "train_gan", "GANRun"]
+__all__ = ["GANConfig", "LOSSES", "TrainingDiverged", "build_models", "mlp_critic", "train_gan", "GANRun"]
 
 
 # ---------------------------------------------------------------------------
@@ -170,6 +170,13 @@ class GANConfig:
     seed: int = 0
     progress: bool = True
 
+    @classmethod
+    def from_saved(cls, saved):
+        """The config a checkpoint's ``"config"`` entry describes (lists back to tuples; fields this
+        version no longer has are dropped)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()
+                      if k in cls.__dataclass_fields__})
+
     def validate(self):
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
@@ -226,16 +233,23 @@ def build_models(cfg: GANConfig, dim: int, generator):
         nn.Linear(h, h, generator=generator), nn.ReLU(),
         nn.Linear(h, dim, generator=generator),
     )
-    d_layers = [nn.Linear(cfg.pack * dim, h, generator=generator), nn.LeakyReLU(0.2),
-                nn.Linear(h, h, generator=generator), nn.LeakyReLU(0.2)]
-    if cfg.minibatch_disc:
-        d_layers += [nn.MinibatchDiscrimination(h, 16, 5, generator=generator), nn.Linear(h + 16, 1, generator=generator)]
-    else:
-        d_layers += [nn.Linear(h, 1, generator=generator)]
-    if cfg.spectral_norm:
-        d_layers = [nn.spectral_norm(m, generator=generator) if isinstance(m, nn.Linear) else m for m in d_layers]
-    D = nn.Sequential(*d_layers)
+    D = mlp_critic(cfg.pack * dim, h, generator, minibatch_disc=cfg.minibatch_disc, spectral_norm=cfg.spectral_norm)
     return G, D
+
+
+def mlp_critic(in_dim, hidden, generator, minibatch_disc=False, spectral_norm=False):
+    """in_dim -> hidden -> hidden -> 1 score, LeakyReLU(0.2): the toy critic (also the log-ratio classifier
+    of :mod:`scratchgen.gan.rejection`), optionally with minibatch discrimination and spectral norm."""
+    h = hidden
+    layers = [nn.Linear(in_dim, h, generator=generator), nn.LeakyReLU(0.2),
+              nn.Linear(h, h, generator=generator), nn.LeakyReLU(0.2)]
+    if minibatch_disc:
+        layers += [nn.MinibatchDiscrimination(h, 16, 5, generator=generator), nn.Linear(h + 16, 1, generator=generator)]
+    else:
+        layers += [nn.Linear(h, 1, generator=generator)]
+    if spectral_norm:
+        layers = [nn.spectral_norm(m, generator=generator) if isinstance(m, nn.Linear) else m for m in layers]
+    return nn.Sequential(*layers)
 
 
 @contextlib.contextmanager
