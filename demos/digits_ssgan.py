@@ -63,6 +63,11 @@ def main(argv=None):
                    help="weight of the class entropy of unlabelled images in the critic's loss (0 = off)")
     p.add_argument("--unsup-weight", type=float, default=1.0, metavar="W",
                    help="critic loss L_sup + W L_unsup (the paper's text: 1; its code: 0.5)")
+    p.add_argument("--consistency", type=float, default=0.0, metavar="LAMBDA",
+                   help="weight of the Pi-model term on unlabelled images (0 = off)")
+    p.add_argument("--manifold", type=float, default=0.0, metavar="LAMBDA",
+                   help="weight of the manifold regulariser on generated images (0 = off)")
+    p.add_argument("--manifold-eps", type=float, default=1.0, metavar="EPS", help="its step along z")
     p.add_argument("--weight-norm", action="store_true", help="weight normalisation in every critic layer")
     p.add_argument("--labels-per-class", type=int, default=10)
     p.add_argument("--out", default="runs/digits_ssgan")
@@ -77,7 +82,8 @@ def main(argv=None):
                              labels_per_class=args.labels_per_class, critic=args.critic,
                              augment=args.augment, width=args.width, ss_hidden=tuple(args.hidden), ema=args.ema,
                              weight_norm=args.weight_norm, ss_noise=tuple(args.noise), ss_entropy=args.entropy,
-                             ss_unsup_weight=args.unsup_weight,
+                             ss_unsup_weight=args.unsup_weight, ss_consistency=args.consistency,
+                             ss_manifold=args.manifold, ss_manifold_eps=args.manifold_eps,
                              lr_schedule=None if args.lr_schedule == "none" else args.lr_schedule, eval_every=steps, n_eval=100 if args.quick else 500,
                              kid_subsets=10 if args.quick else 100, progress=False)
         run = train_image_gan(cfg, out_dir=os.path.join(args.out, f"seed{seed}"))

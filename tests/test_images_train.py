@@ -198,17 +198,81 @@ def test_ssgan_noise_entropy_and_weight_norm_options_reach_the_critic():
     assert abs((L1 - L_half) - 2 * (L_half - L_quarter)) < 1e-5
 
 
+def test_manifold_penalty_is_the_closed_form_for_linear_maps():
+    r"""G(z) = Az + a and l(x) = Wx + c: l(G(z)) - l(G(z + eps d)) = -eps W A d, so
+    Omega_m = eps^2 mean_b ||W A d_b||^2 with d_b = delta_b / ||delta_b||, whatever z is."""
+    from scratchgen import nn
+    from scratchgen.autodiff.tensor import tensor
+    from scratchgen.gan.images import GaussianNoise, manifold_penalty
+
+    class Critic(nn.Module):  # noise on the input, as the SS-GAN critic has: the penalty must switch it off
+        def __init__(self):
+            super().__init__()
+            self.noise, self.flat, self.lin = GaussianNoise(0.5, rng(3)), nn.Flatten(), nn.Linear(64, 10, generator=rng(2))
+
+        def forward(self, x):
+            f = self.flat(self.noise(x))
+            return self.lin(f), f
+
+    G = nn.Sequential(nn.Linear(5, 64, generator=rng(1)), nn.Unflatten(1, (1, 8, 8)))
+    D = Critic()
+    z = tensor(rng(4).standard_normal((7, 5)).astype(np.float32))
+    eps = 0.3
+    omega = manifold_penalty(D, G, z, eps, rng(0))
+    delta = rng(0).standard_normal((7, 5)).astype(np.float32)
+    d_bar = delta / np.linalg.norm(delta, axis=1, keepdims=True)
+    W, A = D.lin.weight.data.astype(np.float64), G[0].weight.data.astype(np.float64)  # y = x W^T + b
+    expected = eps ** 2 * np.mean(np.sum((d_bar @ A.T @ W.T) ** 2, axis=1))
+    assert abs(float(omega.item()) - expected) < 1e-5 * expected
+    assert D.training and D.noise.training  # the critic is back in training mode
+    omega.backward()  # only the critic gets a gradient
+    assert D.lin.weight.grad is not None and G[0].weight.grad is None
+
+
+def test_consistency_penalty_is_the_squared_distance_of_the_class_probabilities():
+    from scratchgen.autodiff.tensor import tensor
+    from scratchgen.gan.images import consistency_penalty
+
+    l1, l2 = rng(0).standard_normal((2, 6, 10))
+    softmax = lambda v: np.exp(v - v.max(1, keepdims=True)) / np.exp(v - v.max(1, keepdims=True)).sum(1, keepdims=True)
+    expected = np.mean(np.sum((softmax(l1) - softmax(l2)) ** 2, axis=1))
+    assert abs(float(consistency_penalty(tensor(l1), tensor(l2)).item()) - expected) < 1e-10
+    # a constant added to all of a row's logits changes no probability
+    assert abs(float(consistency_penalty(tensor(l1), tensor(l1 + rng(1).standard_normal((6, 1)))).item())) < 1e-12
+    with pytest.raises(ValueError, match=r"logits_1 and logits_2 must have one shape, got \(6, 10\) and \(6, 9\)"):
+        consistency_penalty(tensor(l1), tensor(l2[:, :9]))
+    with pytest.raises(ValueError, match=r"logits_2 must have shape \(B, K\), got \(6,\)"):
+        consistency_penalty(tensor(l1), tensor(l2[:, 0]))
+
+
+def test_ssgan_consistency_and_manifold_terms_enter_the_critic_loss():
+    plain = train_image_gan(ImageGANConfig(model="ssgan", **TINY)).history["loss_d"][0]
+    # step 1: the same weights, batches and noise draws before the extra term, so the difference is lambda * Omega
+    for option, upper in (("ss_consistency", 2.0), ("ss_manifold", None)):
+        lam = 0.5
+        extra = (train_image_gan(ImageGANConfig(model="ssgan", **{option: lam}, **TINY)).history["loss_d"][0] - plain) / lam
+        assert extra > 1e-6, option
+        assert upper is None or extra <= upper + 1e-6  # two probability vectors are at most sqrt(2) apart
+
+
 def test_ssgan_flags_reach_the_config_and_misplaced_options_are_errors():
     from scratchgen.cli import build_parser
     from scratchgen.gan.images_cli import config_from_args
 
     args = build_parser().parse_args(["train", "ssgan", "--out", "x", "--hidden", "64", "32", "--noise", "0.6", "0.2",
-                                      "--entropy", "0.5", "--weight-norm", "--ema", "0.99", "--unsup-weight", "0.5"])
+                                      "--entropy", "0.5", "--weight-norm", "--ema", "0.99", "--unsup-weight", "0.5",
+                                      "--consistency", "2", "--manifold", "0.1", "--manifold-eps", "4"])
     cfg = config_from_args(args)
     assert (cfg.ss_hidden, cfg.ss_noise, cfg.ss_entropy, cfg.weight_norm, cfg.ema, cfg.steps, cfg.ss_unsup_weight) == (
         (64, 32), (0.6, 0.2), 0.5, True, 0.99, 6000, 0.5)
+    assert (cfg.ss_consistency, cfg.ss_manifold, cfg.ss_manifold_eps) == (2.0, 0.1, 4.0)
     for options, message in [
-        (dict(model="dcgan", weight_norm=True), "weight_norm, ss_entropy and ss_unsup_weight apply to model='ssgan' only, got model='dcgan'"),
+        (dict(model="dcgan", weight_norm=True), "weight_norm, ss_entropy, ss_unsup_weight, ss_consistency and "
+                                                "ss_manifold apply to model='ssgan' only, got model='dcgan'"),
+        (dict(model="dcgan", ss_manifold=1.0), "apply to model='ssgan' only, got model='dcgan'"),
+        (dict(model="ssgan", ss_consistency=-1.0), "ss_consistency must be a finite number >= 0, got -1.0"),
+        (dict(model="ssgan", ss_manifold=float("inf")), "ss_manifold must be a finite number >= 0, got inf"),
+        (dict(model="ssgan", ss_manifold_eps=0.0), "ss_manifold_eps must be a finite number > 0, got 0.0"),
         (dict(model="cgan", ss_unsup_weight=0.5), "apply to model='ssgan' only, got model='cgan'"),
         (dict(model="ssgan", ss_unsup_weight=0.0), "ss_unsup_weight must be a finite number > 0, got 0.0"),
         (dict(model="ssgan", critic="conv", weight_norm=True), "weight_norm applies to the MLP critic only"),

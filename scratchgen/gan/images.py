@@ -9,6 +9,11 @@ References
   :math:`\min_G\max_D \mathbb E_{x,y}[\log D(x|y)] + \mathbb E_{z,y}[\log(1 - D(G(z|y)|y))]`.
 * [Improved] Salimans et al., "Improved Techniques for Training GANs", NeurIPS 2016:
   Section 3.1 (feature matching), Section 5 (semi-supervised learning with a K+1 critic).
+* [Pi]     Laine & Aila, "Temporal Ensembling for Semi-Supervised Learning", ICLR 2017, Section 2.1
+  (the Π-model: two stochastic passes over one input, their squared difference penalised).
+* [ManifoldReg] Lecouat, Foo, Zenati & Chandrasekhar, "Semi-Supervised Learning with GANs:
+  Revisiting Manifold Regularization", ICLR 2018 workshop (arXiv:1805.08957): the Jacobian penalty
+  along the generator's manifold, estimated by a finite difference in z.
 
 The DCGAN rules, and how the models below follow them
 -----------------------------------------------------
@@ -88,6 +93,9 @@ class ImageGANConfig:
     ss_noise: tuple = (0.3, 0.5)  # ssgan: std of the Gaussian noise on the critic's input and hidden layers
     ss_entropy: float = 0.0  # ssgan: weight of the class entropy of unlabelled images in the critic's loss
     ss_unsup_weight: float = 1.0  # ssgan: w in L_sup + w L_unsup (the paper's text: 1; its code: 0.5)
+    ss_consistency: float = 0.0  # ssgan: weight of the two-noise-draw consistency term on unlabelled images (0: off)
+    ss_manifold: float = 0.0  # ssgan: weight λ of the manifold regulariser on generated images ([ManifoldReg]; 0: off)
+    ss_manifold_eps: float = 1.0  # ssgan: step ε along a random unit direction of z in that regulariser
     augment: bool = False  # ssgan: random one-pixel shifts of the real images the critic sees
     ema: float = 0.0  # decay of the moving average of G's and D's weights that evaluation uses (0: off)
     eval_every: int = 1000
@@ -111,16 +119,23 @@ class ImageGANConfig:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         if self.lr_schedule not in (None, "cosine"):
             raise ValueError(f"lr_schedule must be None or 'cosine', got {self.lr_schedule!r}")
-        if not (isinstance(self.ss_entropy, (int, float)) and math.isfinite(self.ss_entropy) and self.ss_entropy >= 0):
-            raise ValueError(f"ss_entropy must be a finite number >= 0, got {self.ss_entropy!r}")
         if not (isinstance(self.ss_unsup_weight, (int, float)) and math.isfinite(self.ss_unsup_weight)
                 and self.ss_unsup_weight > 0):
             raise ValueError(f"ss_unsup_weight must be a finite number > 0, got {self.ss_unsup_weight!r}")
         if not (isinstance(self.ss_noise, (tuple, list)) and len(self.ss_noise) == 2
                 and all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in self.ss_noise)):
             raise ValueError(f"ss_noise must be two finite stds >= 0 (input, hidden), got {self.ss_noise!r}")
-        if self.model != "ssgan" and (self.weight_norm or self.ss_entropy or self.ss_unsup_weight != 1.0):
-            raise ValueError("weight_norm, ss_entropy and ss_unsup_weight apply to model='ssgan' only, "
+        for name in ("ss_entropy", "ss_consistency", "ss_manifold"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if not (isinstance(self.ss_manifold_eps, (int, float)) and math.isfinite(self.ss_manifold_eps)
+                and self.ss_manifold_eps > 0):
+            raise ValueError(f"ss_manifold_eps must be a finite number > 0, got {self.ss_manifold_eps!r}")
+        if self.model != "ssgan" and (self.weight_norm or self.ss_entropy or self.ss_unsup_weight != 1.0
+                                      or self.ss_consistency or self.ss_manifold):
+            raise ValueError("weight_norm, ss_entropy, ss_unsup_weight, ss_consistency and ss_manifold apply to "
+                             "model='ssgan' only, "
                              f"got model={self.model!r}")
         if self.critic == "conv" and self.weight_norm:
             raise ValueError("weight_norm applies to the MLP critic only (critic='mlp'), got critic='conv'")
@@ -399,6 +414,49 @@ def _classify(C, x, batch=512):
     return pred
 
 
+def consistency_penalty(logits_1, logits_2):
+    r"""The Π-model term ([Pi] Section 2.1) on two noisy passes of the critic over the same images:
+
+    .. math:: \Omega_c = \frac1B \sum_b \lVert \operatorname{softmax}(l^{(1)}_b) - \operatorname{softmax}(l^{(2)}_b) \rVert^2,
+
+    l⁽¹⁾, l⁽²⁾ of shape (B, K): the K real-class logits under two independent draws of the critic's
+    Gaussian noise. It is zero when the noise does not change the class probabilities.
+    """
+    for name, v in (("logits_1", logits_1), ("logits_2", logits_2)):
+        if v.ndim != 2:
+            raise ValueError(f"consistency_penalty: {name} must have shape (B, K), got {v.shape}")
+    if logits_1.shape != logits_2.shape:
+        raise ValueError(f"consistency_penalty: logits_1 and logits_2 must have one shape, got {logits_1.shape} "
+                         f"and {logits_2.shape}")
+    d = AF.softmax(logits_1, axis=1) - AF.softmax(logits_2, axis=1)
+    return (d * d).sum(axis=1).mean()
+
+
+def manifold_penalty(D, G, z, eps, gen):
+    r"""The finite-difference manifold regulariser of [ManifoldReg] on the critic's logits l:
+
+    .. math:: \Omega_m = \frac1B \sum_b \lVert l(G(z_b)) - l(G(z_b + \varepsilon \bar\delta_b)) \rVert^2,
+       \qquad \bar\delta_b = \delta_b / \lVert \delta_b \rVert,\quad \delta_b \sim \mathcal N(0, I).
+
+    For small ε this is :math:`\varepsilon^2 \lVert J_z\, l(G(z))\, \bar\delta\rVert^2`: the
+    critic should change little along the image manifold that G traces. Only the critic is trained by
+    it: G runs without gradients, on both batches at once (one set of batch-norm statistics), and the
+    critic runs without its training noise, so that Ω_m measures the critic and not the noise.
+    ``z`` (B, z_dim) Tensor; ``gen`` draws δ.
+    """
+    xp = _backend.get_xp(z.data)
+    delta = gen.standard_normal(z.shape).astype(z.data.dtype)
+    delta_bar = delta / xp.sqrt((delta ** 2).sum(axis=1, keepdims=True))
+    with no_grad():
+        x = G(tensor(xp.concatenate([z.data, z.data + z.data.dtype.type(eps) * delta_bar])))
+    D.eval()
+    logits = D(x)[0]
+    D.train()
+    B = z.shape[0]
+    diff = logits[:B] - logits[B:]
+    return (diff * diff).sum(axis=1).mean()
+
+
 def _cross_entropy(logits, y):
     r""":math:`-\frac1B\sum_b \log\operatorname{softmax}(l_b)_{y_b}`."""
     xp = _backend.get_xp(y)
@@ -524,6 +582,10 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
                                        unsup_weight=cfg.ss_unsup_weight)
             if cfg.ss_entropy:
                 loss_d = loss_d + cfg.ss_entropy * ssgan.class_entropy(logits_u, form="K").mean()
+            if cfg.ss_consistency:
+                loss_d = loss_d + cfg.ss_consistency * consistency_penalty(logits_u, D(xu)[0])
+            if cfg.ss_manifold:
+                loss_d = loss_d + cfg.ss_manifold * manifold_penalty(D, G, sample_z(cfg.batch), cfg.ss_manifold_eps, gen)
             opt_D.zero_grad()
             loss_d.backward()
             opt_D.step()

@@ -69,6 +69,12 @@ def add_train_parsers(models_subparsers):
                            help="weight of the class entropy of unlabelled images in the critic's loss (0 = off)")
             p.add_argument("--unsup-weight", type=float, default=d.ss_unsup_weight, metavar="W",
                            help="critic loss L_sup + W L_unsup (the paper's text: 1; its code: 0.5)")
+            p.add_argument("--consistency", type=float, default=d.ss_consistency, metavar="LAMBDA",
+                           help="weight of the Pi-model term: two noisy critic passes over unlabelled images agree (0 = off)")
+            p.add_argument("--manifold", type=float, default=d.ss_manifold, metavar="LAMBDA",
+                           help="weight of the manifold regulariser ||l(G(z)) - l(G(z + eps d))||^2 (0 = off)")
+            p.add_argument("--manifold-eps", type=float, default=d.ss_manifold_eps, metavar="EPS",
+                           help="step along a random unit direction d of z in that regulariser")
             p.add_argument("--weight-norm", action="store_true", help="weight normalisation in every critic layer")
             p.add_argument("--labels-per-class", type=int, default=d.labels_per_class,
                            help="labelled training images per digit (chosen by --seed)")
@@ -97,6 +103,9 @@ def config_from_args(args):
         ss_noise=tuple(getattr(args, "noise", ImageGANConfig.ss_noise)),
         ss_entropy=getattr(args, "entropy", ImageGANConfig.ss_entropy),
         ss_unsup_weight=getattr(args, "unsup_weight", ImageGANConfig.ss_unsup_weight),
+        ss_consistency=getattr(args, "consistency", ImageGANConfig.ss_consistency),
+        ss_manifold=getattr(args, "manifold", ImageGANConfig.ss_manifold),
+        ss_manifold_eps=getattr(args, "manifold_eps", ImageGANConfig.ss_manifold_eps),
         weight_norm=getattr(args, "weight_norm", ImageGANConfig.weight_norm),
         eval_every=args.eval_every, n_eval=args.n_eval, seed=args.seed, progress=not args.no_progress,
     )
