@@ -31,17 +31,26 @@ from scratchgen.gan.images import (
 
 
 def label_spreading_accuracy(data, labelled, seed):
-    """LabelSpreading (kNN, k=7, alpha=0.2) on flattened pixels; None without scikit-learn."""
+    """LabelSpreading (kNN, k=7, alpha=0.2) on flattened pixels: (accuracy, unreached), or (None, None)
+    without scikit-learn.
+
+    ``unreached`` counts the held-out images whose k nearest training images carry no label mass (a
+    part of the kNN graph with no labelled image). scikit-learn divides 0 by 0 for them and its
+    ``predict`` returns class 0; here they count as errors, and their number is reported.
+    """
     try:
         from sklearn.semi_supervised import LabelSpreading
     except ImportError:
-        return None
+        return None, None
     x = to_numpy(data.x_train).reshape(len(data.x_train), -1)
     y = np.full(len(x), -1)
     y[labelled] = to_numpy(data.y_train)[labelled]
     ls = LabelSpreading(kernel="knn", n_neighbors=7, alpha=0.2, max_iter=100).fit(x, y)
-    pred = ls.predict(to_numpy(data.x_test).reshape(len(data.x_test), -1))
-    return float((pred == to_numpy(data.y_test)).mean())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        proba = ls.predict_proba(to_numpy(data.x_test).reshape(len(data.x_test), -1))
+    unreached = ~np.isfinite(proba).all(axis=1)
+    pred = np.where(unreached, -1, ls.classes_[np.argmax(np.nan_to_num(proba, nan=-1.0), axis=1)])
+    return float((pred == to_numpy(data.y_test)).mean()), int(unreached.sum())
 
 
 def main(argv=None):
@@ -88,10 +97,12 @@ def main(argv=None):
                              kid_subsets=10 if args.quick else 100, progress=False)
         run = train_image_gan(cfg, out_dir=os.path.join(args.out, f"seed{seed}"))
         acc_a = train_labelled_only(cfg)
-        acc_b = label_spreading_accuracy(load_image_data(cfg), run.labelled, seed)
-        rows.append({"seed": seed, "ssgan": run.final["test_accuracy"], "labelled_only": acc_a, "label_spreading": acc_b})
+        acc_b, unreached = label_spreading_accuracy(load_image_data(cfg), run.labelled, seed)
+        rows.append({"seed": seed, "ssgan": run.final["test_accuracy"], "labelled_only": acc_a, "label_spreading": acc_b,
+                     "label_spreading_unreached": unreached})
+        note = f", {unreached} held-out images unreached by its graph, counted as errors" if unreached else ""
         print(f"seed {seed}: SS-GAN {rows[-1]['ssgan']:.4f}, labelled only {acc_a:.4f}, "
-              f"LabelSpreading {acc_b if acc_b is None else round(acc_b, 4)} ({time.time() - t0:.0f} s)", flush=True)
+              f"LabelSpreading {acc_b if acc_b is None else round(acc_b, 4)}{note} ({time.time() - t0:.0f} s)", flush=True)
         if seed == seeds[0]:
             save_image_grid(run.samples[:100], os.path.join(args.out, f"samples_seed{seed}.png"),
                             title=f"SS-GAN generator (feature matching), seed {seed}")

@@ -8,8 +8,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _demo(name):
-    return runpy.run_path(str(ROOT / "demos" / name))["main"]
+def _demo(name, function="main"):
+    return runpy.run_path(str(ROOT / "demos" / name))[function]
 
 
 def test_dcgan_and_cgan_demos_quick(tmp_path, capsys):
@@ -40,3 +40,23 @@ def test_feature_classifier_script_quick(tmp_path):
     acc = _demo("train_feature_classifier.py")(["--quick", "--out", str(tmp_path / "c.npz")])
     state = load(tmp_path / "c.npz")
     assert state["meta"]["test_accuracy"] == acc and 0.1 < acc <= 1.0
+
+
+def test_label_spreading_counts_images_its_graph_does_not_reach_as_errors():
+    """Three tight clusters of 8×8 images, labels in two: the third cluster's held-out images get no
+    label mass (scikit-learn divides 0 by 0 there); they are counted, and scored as errors."""
+    import pytest
+
+    pytest.importorskip("sklearn")
+    from scratchgen.gan.images import ImageData
+
+    g = np.random.default_rng(0)
+    centres = g.uniform(-1, 1, (3, 1, 8, 8)).astype(np.float32)
+    c_train, c_test = np.repeat(np.arange(3), 12), np.repeat(np.arange(3), 4)
+    x_train = centres[c_train] + 0.01 * g.standard_normal((36, 1, 8, 8)).astype(np.float32)
+    x_test = centres[c_test] + 0.01 * g.standard_normal((12, 1, 8, 8)).astype(np.float32)
+    data = ImageData(x_train, c_train, x_test, c_test, 8)
+    labelled = np.array([0, 1, 12, 13])  # two images of cluster 0 and two of cluster 1, none of cluster 2
+    acc, unreached = _demo("digits_ssgan.py", "label_spreading_accuracy")(data, labelled, 0)
+    assert unreached == 4
+    assert abs(acc - 8 / 12) < 1e-12  # clusters 0 and 1 right, cluster 2 wrong
