@@ -63,6 +63,7 @@ __all__ = [
     "ImageGANConfig", "ImageRun", "ImageData", "MODELS", "DATASETS", "load_image_data",
     "DCGANGenerator", "DCGANDiscriminator", "GaussianNoise", "SSCritic", "SSGenerator",
     "build_image_models", "labelled_indices", "train_image_gan", "train_labelled_only",
+    "consistency_penalty", "manifold_penalty",
     "save_image_grid", "TrainingDiverged",
 ]
 
@@ -449,9 +450,12 @@ def manifold_penalty(D, G, z, eps, gen):
     delta_bar = delta / xp.sqrt((delta ** 2).sum(axis=1, keepdims=True))
     with no_grad():
         x = G(tensor(xp.concatenate([z.data, z.data + z.data.dtype.type(eps) * delta_bar])))
+    was_training = D.training
     D.eval()
-    logits = D(x)[0]
-    D.train()
+    try:
+        logits = D(x)[0]
+    finally:
+        D.train(was_training)
     B = z.shape[0]
     diff = logits[:B] - logits[B:]
     return (diff * diff).sum(axis=1).mean()
