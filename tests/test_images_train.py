@@ -130,23 +130,17 @@ def test_cli_train_and_eval(tmp_path, capsys):
 
 def _ssgan_and_baselines(seed):
     """SS-GAN, labelled-only and LabelSpreading (None without scikit-learn) test accuracies for one
-    seed, with the library's SS-GAN defaults and the demo's 6,000 steps."""
+    seed, with the library's SS-GAN defaults and the demo's 6,000 steps; (b) is scored by the demo's
+    ``label_spreading_accuracy``."""
+    import runpy
+
+    from scratchgen.gan.images import load_image_data
+
     cfg = ImageGANConfig(model="ssgan", steps=6000, lr_d=1e-3, lr_g=1e-3, lr_schedule="cosine", eval_every=6000,
                          n_eval=100, kid_subsets=5, seed=seed, progress=False)
     run = train_image_gan(cfg)
-    acc_b = None
-    try:
-        from sklearn.semi_supervised import LabelSpreading
-    except ImportError:
-        LabelSpreading = None
-    if LabelSpreading is not None:
-        from scratchgen.gan.images import load_image_data
-
-        d = load_image_data(cfg)
-        y = np.full(len(d.y_train), -1)
-        y[run.labelled] = d.y_train[run.labelled]
-        ls = LabelSpreading(kernel="knn", n_neighbors=7, alpha=0.2, max_iter=100).fit(d.x_train.reshape(len(y), -1), y)
-        acc_b = float((ls.predict(d.x_test.reshape(len(d.x_test), -1)) == d.y_test).mean())
+    demo = runpy.run_path(os.path.join(os.path.dirname(__file__), "..", "demos", "digits_ssgan.py"))
+    acc_b, _ = demo["label_spreading_accuracy"](load_image_data(cfg), run.labelled, seed)
     return run.final["test_accuracy"], train_labelled_only(cfg), acc_b
 
 
@@ -247,12 +241,14 @@ def test_consistency_penalty_is_the_squared_distance_of_the_class_probabilities(
 
 def test_ssgan_consistency_and_manifold_terms_enter_the_critic_loss():
     plain = train_image_gan(ImageGANConfig(model="ssgan", **TINY)).history["loss_d"][0]
-    # step 1: the same weights, batches and noise draws before the extra term, so the difference is lambda * Omega
+    # step 1: the same weights, batches and draws before the extra term, so L(lambda) - L(0) = lambda * Omega
     for option, upper in (("ss_consistency", 2.0), ("ss_manifold", None)):
-        lam = 0.5
-        extra = (train_image_gan(ImageGANConfig(model="ssgan", **{option: lam}, **TINY)).history["loss_d"][0] - plain) / lam
-        assert extra > 1e-6, option
-        assert upper is None or extra <= upper + 1e-6  # two probability vectors are at most sqrt(2) apart
+        extra = {lam: train_image_gan(ImageGANConfig(model="ssgan", **{option: lam}, **TINY)).history["loss_d"][0] - plain
+                 for lam in (0.25, 0.5, 1.0)}
+        omega = extra[1.0]
+        assert omega > 1e-6, option
+        assert upper is None or omega <= upper + 1e-6  # two probability vectors are at most sqrt(2) apart
+        assert abs(extra[0.5] - omega / 2) < 1e-5 and abs(extra[0.25] - omega / 4) < 1e-5, option
 
 
 def test_ssgan_flags_reach_the_config_and_misplaced_options_are_errors():
@@ -267,9 +263,10 @@ def test_ssgan_flags_reach_the_config_and_misplaced_options_are_errors():
         (64, 32), (0.6, 0.2), 0.5, True, 0.99, 6000, 0.5)
     assert (cfg.ss_consistency, cfg.ss_manifold, cfg.ss_manifold_eps) == (2.0, 0.1, 4.0)
     for options, message in [
-        (dict(model="dcgan", weight_norm=True), "weight_norm, ss_entropy, ss_unsup_weight, ss_consistency and "
-                                                "ss_manifold apply to model='ssgan' only, got model='dcgan'"),
-        (dict(model="dcgan", ss_manifold=1.0), "apply to model='ssgan' only, got model='dcgan'"),
+        (dict(model="dcgan", weight_norm=True), "weight_norm=True: weight_norm, ss_entropy, ss_unsup_weight, "
+                                                "ss_consistency, ss_manifold, ss_manifold_eps apply to model='ssgan' "
+                                                "only, got model='dcgan'"),
+        (dict(model="dcgan", ss_manifold=1.0, ss_manifold_eps=2.0), "^ss_manifold=1.0, ss_manifold_eps=2.0: "),
         (dict(model="ssgan", ss_consistency=-1.0), "ss_consistency must be a finite number >= 0, got -1.0"),
         (dict(model="ssgan", ss_manifold=float("inf")), "ss_manifold must be a finite number >= 0, got inf"),
         (dict(model="ssgan", ss_manifold_eps=0.0), "ss_manifold_eps must be a finite number > 0, got 0.0"),

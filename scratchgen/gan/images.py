@@ -133,10 +133,11 @@ class ImageGANConfig:
         if not (isinstance(self.ss_manifold_eps, (int, float)) and math.isfinite(self.ss_manifold_eps)
                 and self.ss_manifold_eps > 0):
             raise ValueError(f"ss_manifold_eps must be a finite number > 0, got {self.ss_manifold_eps!r}")
-        if self.model != "ssgan" and (self.weight_norm or self.ss_entropy or self.ss_unsup_weight != 1.0
-                                      or self.ss_consistency or self.ss_manifold):
-            raise ValueError("weight_norm, ss_entropy, ss_unsup_weight, ss_consistency and ss_manifold apply to "
-                             "model='ssgan' only, "
+        ss_only = ("weight_norm", "ss_entropy", "ss_unsup_weight", "ss_consistency", "ss_manifold", "ss_manifold_eps")
+        changed = [f"{n}={getattr(self, n)!r}" for n in ss_only
+                   if getattr(self, n) != self.__dataclass_fields__[n].default]
+        if self.model != "ssgan" and changed:
+            raise ValueError(f"{', '.join(changed)}: {', '.join(ss_only)} apply to model='ssgan' only, "
                              f"got model={self.model!r}")
         if self.critic == "conv" and self.weight_norm:
             raise ValueError("weight_norm applies to the MLP critic only (critic='mlp'), got critic='conv'")
@@ -443,6 +444,7 @@ def manifold_penalty(D, G, z, eps, gen):
     critic should change little along the image manifold that G traces. Only the critic is trained by
     it: G runs without gradients, on both batches at once (one set of batch-norm statistics), and the
     critic runs without its training noise, so that Ω_m measures the critic and not the noise.
+    Like every call of G in training mode, the pass moves G's batch-norm running statistics.
     ``z`` (B, z_dim) Tensor; ``gen`` draws δ.
     """
     xp = _backend.get_xp(z.data)
