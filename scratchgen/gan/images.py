@@ -10,7 +10,8 @@ References
 * [Improved] Salimans et al., "Improved Techniques for Training GANs", NeurIPS 2016:
   Section 3.1 (feature matching), Section 5 (semi-supervised learning with a K+1 critic).
 * [Pi]     Laine & Aila, "Temporal Ensembling for Semi-Supervised Learning", ICLR 2017, Section 2.1
-  (the Π-model: two stochastic passes over one input, their squared difference penalised).
+  and its Algorithm 1 (the Π-model: two stochastic passes over one input, the squared difference of
+  their class probabilities penalised).
 * [ManifoldReg] Lecouat, Foo, Zenati & Chandrasekhar, "Semi-Supervised Learning with GANs:
   Revisiting Manifold Regularization", ICLR 2018 workshop (arXiv:1805.08957): the Jacobian penalty
   along the generator's manifold, estimated by a finite difference in z.
@@ -417,7 +418,8 @@ def _classify(C, x, batch=512):
 
 
 def consistency_penalty(logits_1, logits_2):
-    r"""The Π-model term ([Pi] Section 2.1) on two noisy passes of the critic over the same images:
+    r"""The Π-model term ([Pi] Section 2.1, Algorithm 1, without its 1/C and its ramp-up) on two
+    noisy passes of the critic over the same images:
 
     .. math:: \Omega_c = \frac1B \sum_b \lVert \operatorname{softmax}(l^{(1)}_b) - \operatorname{softmax}(l^{(2)}_b) \rVert^2,
 
