@@ -77,6 +77,9 @@ def main(argv=None):
     p.add_argument("--manifold", type=float, default=0.0, metavar="LAMBDA",
                    help="weight of the manifold regulariser on generated images (0 = off)")
     p.add_argument("--manifold-eps", type=float, default=1.0, metavar="EPS", help="its step along z")
+    p.add_argument("--vat", type=float, default=0.0, metavar="ALPHA",
+                   help="weight of the virtual adversarial term on unlabelled images (0 = off)")
+    p.add_argument("--vat-eps", type=float, default=2.0, metavar="EPS", help="L2 radius of its perturbation")
     p.add_argument("--weight-norm", action="store_true", help="weight normalisation in every critic layer")
     p.add_argument("--labels-per-class", type=int, default=10)
     p.add_argument("--out", default="runs/digits_ssgan")
@@ -93,6 +96,7 @@ def main(argv=None):
                              weight_norm=args.weight_norm, ss_noise=tuple(args.noise), ss_entropy=args.entropy,
                              ss_unsup_weight=args.unsup_weight, ss_consistency=args.consistency,
                              ss_manifold=args.manifold, ss_manifold_eps=args.manifold_eps,
+                             ss_vat=args.vat, ss_vat_eps=args.vat_eps,
                              lr_schedule=None if args.lr_schedule == "none" else args.lr_schedule, eval_every=steps, n_eval=100 if args.quick else 500,
                              kid_subsets=10 if args.quick else 100, progress=False)
         run = train_image_gan(cfg, out_dir=os.path.join(args.out, f"seed{seed}"))

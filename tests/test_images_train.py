@@ -223,6 +223,38 @@ def test_manifold_penalty_is_the_closed_form_for_linear_maps():
     assert D.lin.weight.grad is not None and G[0].weight.grad is None
 
 
+def test_vat_penalty_is_the_closed_form_for_a_linear_critic():
+    r"""l(x) = Wx + c: the gradient of KL(p || softmax(l(x + r))) in r is W^T (q - p), so one power step
+    from xi d gives r_adv = eps unit(W^T (softmax(l(x + xi d)) - p)), and the term is KL(p || softmax(l(x + r_adv)))."""
+    from scratchgen.autodiff.tensor import tensor
+    from scratchgen.gan.images import GaussianNoise, SSCritic, vat_penalty
+
+    D = SSCritic(hidden=(), sigma_in=0.5, generator=rng(2))  # noise, then one Linear: a linear critic
+    x = rng(4).uniform(-1, 1, (6, 1, 8, 8)).astype(np.float32)
+    eps, xi = 1.5, 0.1
+    omega = vat_penalty(D, tensor(x), eps, rng(0), xi=xi)
+    W, c = D.head.weight.data.astype(np.float64), D.head.bias.data.astype(np.float64)
+    xf = x.reshape(6, 64).astype(np.float64)
+    log_softmax = lambda v: v - v.max(1, keepdims=True) - np.log(np.exp(v - v.max(1, keepdims=True)).sum(1, keepdims=True))
+    unit = lambda v: v / np.linalg.norm(v, axis=1, keepdims=True)
+    log_p = log_softmax(xf @ W.T + c)
+    d = unit(rng(0).standard_normal((6, 1, 8, 8)).astype(np.float32).reshape(6, 64).astype(np.float64))
+    q = np.exp(log_softmax((xf + xi * d) @ W.T + c))
+    r_adv = eps * unit((q - np.exp(log_p)) @ W)
+    expected = np.mean(np.sum(np.exp(log_p) * (log_p - log_softmax((xf + r_adv) @ W.T + c)), axis=1))
+    assert expected > 1e-3
+    assert abs(float(omega.item()) - expected) < 1e-4 * expected
+    # r_adv is the direction of fastest change: a random direction of the same length changes less
+    r_rand = eps * unit(rng(5).standard_normal((6, 64)))
+    assert np.mean(np.sum(np.exp(log_p) * (log_p - log_softmax((xf + r_rand) @ W.T + c)), axis=1)) < expected
+    assert D.training and all(m.training for m in D.modules() if isinstance(m, GaussianNoise))
+    # p and r_adv are constants: dOmega/dW = mean_b (q_b - p_b)(x_b + r_b)^T with q = softmax(l(x + r_adv))
+    omega.backward()
+    q_adv = np.exp(log_softmax((xf + r_adv) @ W.T + c))
+    dW = (q_adv - np.exp(log_p)).T @ (xf + r_adv) / 6
+    assert np.abs(D.head.weight.grad.data - dW).max() < 1e-4 * np.abs(dW).max()
+
+
 def test_consistency_penalty_is_the_squared_distance_of_the_class_probabilities():
     from scratchgen.autodiff.tensor import tensor
     from scratchgen.gan.images import consistency_penalty
@@ -242,7 +274,7 @@ def test_consistency_penalty_is_the_squared_distance_of_the_class_probabilities(
 def test_ssgan_consistency_and_manifold_terms_enter_the_critic_loss():
     plain = train_image_gan(ImageGANConfig(model="ssgan", **TINY)).history["loss_d"][0]
     # step 1: the same weights, batches and draws before the extra term, so L(lambda) - L(0) = lambda * Omega
-    for option, upper in (("ss_consistency", 2.0), ("ss_manifold", None)):
+    for option, upper in (("ss_consistency", 2.0), ("ss_manifold", None), ("ss_vat", None)):
         extra = {lam: train_image_gan(ImageGANConfig(model="ssgan", **{option: lam}, **TINY)).history["loss_d"][0] - plain
                  for lam in (0.25, 0.5, 1.0)}
         omega = extra[1.0]
@@ -257,15 +289,22 @@ def test_ssgan_flags_reach_the_config_and_misplaced_options_are_errors():
 
     args = build_parser().parse_args(["train", "ssgan", "--out", "x", "--hidden", "64", "32", "--noise", "0.6", "0.2",
                                       "--entropy", "0.5", "--weight-norm", "--ema", "0.99", "--unsup-weight", "0.5",
-                                      "--consistency", "2", "--manifold", "0.1", "--manifold-eps", "4"])
+                                      "--consistency", "2", "--manifold", "0.1", "--manifold-eps", "4",
+                                      "--vat", "0.5", "--vat-eps", "1.5"])
     cfg = config_from_args(args)
     assert (cfg.ss_hidden, cfg.ss_noise, cfg.ss_entropy, cfg.weight_norm, cfg.ema, cfg.steps, cfg.ss_unsup_weight) == (
         (64, 32), (0.6, 0.2), 0.5, True, 0.99, 6000, 0.5)
-    assert (cfg.ss_consistency, cfg.ss_manifold, cfg.ss_manifold_eps) == (2.0, 0.1, 4.0)
+    assert (cfg.ss_consistency, cfg.ss_manifold, cfg.ss_manifold_eps, cfg.ss_vat, cfg.ss_vat_eps) == (2.0, 0.1, 4.0, 0.5, 1.5)
     for options, message in [
-        (dict(model="dcgan", weight_norm=True), "weight_norm=True: weight_norm, ss_entropy, ss_unsup_weight, "
-                                                "ss_consistency, ss_manifold, ss_manifold_eps apply to model='ssgan' "
+        (dict(model="dcgan", weight_norm=True), "weight_norm=True: labels_per_class, critic, ss_hidden, weight_norm, "
+                                                "ss_noise, ss_entropy, ss_unsup_weight, ss_consistency, ss_manifold, "
+                                                "ss_manifold_eps, ss_vat, ss_vat_eps, augment apply to model='ssgan' "
                                                 "only, got model='dcgan'"),
+        (dict(model="cgan", critic="conv", ss_hidden=(64,), augment=True, labels_per_class=5),
+         r"^labels_per_class=5, critic='conv', ss_hidden=\(64,\), augment=True: "),
+        (dict(model="dcgan", ss_noise=(0.1, 0.1), ss_vat=1.0), r"^ss_noise=\(0.1, 0.1\), ss_vat=1.0: "),
+        (dict(model="ssgan", ss_vat=-0.5), "ss_vat must be a finite number >= 0, got -0.5"),
+        (dict(model="ssgan", ss_vat_eps=float("nan")), "ss_vat_eps must be a finite number > 0, got nan"),
         (dict(model="dcgan", ss_manifold=1.0, ss_manifold_eps=2.0), "^ss_manifold=1.0, ss_manifold_eps=2.0: "),
         (dict(model="ssgan", ss_consistency=-1.0), "ss_consistency must be a finite number >= 0, got -1.0"),
         (dict(model="ssgan", ss_manifold=float("inf")), "ss_manifold must be a finite number >= 0, got inf"),
@@ -279,3 +318,5 @@ def test_ssgan_flags_reach_the_config_and_misplaced_options_are_errors():
     ]:
         with pytest.raises(ValueError, match=message):
             ImageGANConfig(**{**TINY, **options}).validate()
+    # the defaults, given as lists, are no change
+    ImageGANConfig(model="dcgan", ss_noise=[0.3, 0.5], ss_hidden=[512, 256, 256, 128], **TINY).validate()

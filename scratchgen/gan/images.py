@@ -15,6 +15,9 @@ References
 * [ManifoldReg] Lecouat, Foo, Zenati & Chandrasekhar, "Semi-Supervised Learning with GANs:
   Revisiting Manifold Regularization", ICLR 2018 workshop (arXiv:1805.08957): the Jacobian penalty
   along the generator's manifold, estimated by a finite difference in z.
+* [VAT]    Miyato, Maeda, Koyama & Ishii, "Virtual Adversarial Training: A Regularization Method for
+  Supervised and Semi-Supervised Learning", IEEE TPAMI 2019 (arXiv:1704.03976): the KL between the
+  predictions at x and at x + r_adv, r_adv found by one step of the power iteration.
 
 The DCGAN rules, and how the models below follow them
 -----------------------------------------------------
@@ -98,6 +101,8 @@ class ImageGANConfig:
     ss_consistency: float = 0.0  # ssgan: weight of the two-noise-draw consistency term on unlabelled images (0: off)
     ss_manifold: float = 0.0  # ssgan: weight λ of the manifold regulariser on generated images ([ManifoldReg]; 0: off)
     ss_manifold_eps: float = 1.0  # ssgan: step ε along a random unit direction of z in that regulariser
+    ss_vat: float = 0.0  # ssgan: weight α of the virtual adversarial term on unlabelled images ([VAT]; 0: off)
+    ss_vat_eps: float = 2.0  # ssgan: radius ε of the virtual adversarial perturbation (L2 over a 64-pixel image)
     augment: bool = False  # ssgan: random one-pixel shifts of the real images the critic sees
     ema: float = 0.0  # decay of the moving average of G's and D's weights that evaluation uses (0: off)
     eval_every: int = 1000
@@ -127,16 +132,23 @@ class ImageGANConfig:
         if not (isinstance(self.ss_noise, (tuple, list)) and len(self.ss_noise) == 2
                 and all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in self.ss_noise)):
             raise ValueError(f"ss_noise must be two finite stds >= 0 (input, hidden), got {self.ss_noise!r}")
-        for name in ("ss_entropy", "ss_consistency", "ss_manifold"):
+        for name in ("ss_entropy", "ss_consistency", "ss_manifold", "ss_vat"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
         if not (isinstance(self.ss_manifold_eps, (int, float)) and math.isfinite(self.ss_manifold_eps)
                 and self.ss_manifold_eps > 0):
             raise ValueError(f"ss_manifold_eps must be a finite number > 0, got {self.ss_manifold_eps!r}")
-        ss_only = ("weight_norm", "ss_entropy", "ss_unsup_weight", "ss_consistency", "ss_manifold", "ss_manifold_eps")
+        if not (isinstance(self.ss_vat_eps, (int, float)) and math.isfinite(self.ss_vat_eps) and self.ss_vat_eps > 0):
+            raise ValueError(f"ss_vat_eps must be a finite number > 0, got {self.ss_vat_eps!r}")
+        ss_only = ("labels_per_class", "critic", "ss_hidden", "weight_norm", "ss_noise", "ss_entropy", "ss_unsup_weight",
+                   "ss_consistency", "ss_manifold", "ss_manifold_eps", "ss_vat", "ss_vat_eps", "augment")
+
+        def as_set(v):  # a list given for a tuple option is the same setting
+            return tuple(v) if isinstance(v, list) else v
+
         changed = [f"{n}={getattr(self, n)!r}" for n in ss_only
-                   if getattr(self, n) != self.__dataclass_fields__[n].default]
+                   if as_set(getattr(self, n)) != self.__dataclass_fields__[n].default]
         if self.model != "ssgan" and changed:
             raise ValueError(f"{', '.join(changed)}: {', '.join(ss_only)} apply to model='ssgan' only, "
                              f"got model={self.model!r}")
@@ -465,6 +477,47 @@ def manifold_penalty(D, G, z, eps, gen):
     return (diff * diff).sum(axis=1).mean()
 
 
+def vat_penalty(D, x, eps, gen, xi=0.1):
+    r"""The virtual adversarial term of [VAT] on the critic's class probabilities
+    :math:`p(y|x) = \operatorname{softmax}(l(x))` over the K real classes:
+
+    .. math:: \Omega_{vat} = \frac1B \sum_b \mathrm{KL}\big(\hat p(\cdot|x_b)\,\big\|\,p(\cdot|x_b + r_b)\big),
+       \qquad r_b = \varepsilon\, g_b / \lVert g_b\rVert,\quad
+       g_b = \nabla_{r}\,\mathrm{KL}\big(\hat p(\cdot|x_b)\,\big\|\,p(\cdot|x_b + r)\big)\big|_{r = \xi d_b},
+
+    :math:`d_b` a random unit vector, ξ a small step and :math:`\hat p` the current probabilities held
+    constant. Near r = 0 the KL grows as ½ rᵀHr, so g_b ≈ ξHd_b: one step of the power iteration
+    towards the direction in which the prediction changes fastest ([VAT]). ``x`` (B, 1, s, s)
+    Tensor; the critic runs without its training noise in all three passes; ``gen`` draws d. Only
+    the last pass carries gradients to the critic's parameters (r_b is a constant there).
+    """
+    from ..autodiff.api import grad
+
+    xp = _backend.get_xp(x.data)
+    x0 = x.data
+    axes = tuple(range(1, x0.ndim))
+
+    def unit(v):
+        return v / (xp.sqrt((v * v).sum(axis=axes, keepdims=True)) + v.dtype.type(1e-12))
+
+    was_training = D.training
+    D.eval()
+    try:
+        with no_grad():
+            log_p = AF.log_softmax(D(x)[0], axis=1).data  # log p-hat, a constant
+        p = xp.exp(log_p)
+
+        def kl(r):
+            return (tensor(p) * (tensor(log_p) - AF.log_softmax(D(tensor(x0) + r)[0], axis=1))).sum(axis=1).mean()
+
+        d = unit(gen.standard_normal(x0.shape).astype(x0.dtype))
+        g = grad(kl)(d * x0.dtype.type(xi)).data
+        r_adv = unit(g) * x0.dtype.type(eps)
+        return kl(tensor(r_adv))
+    finally:
+        D.train(was_training)
+
+
 def _cross_entropy(logits, y):
     r""":math:`-\frac1B\sum_b \log\operatorname{softmax}(l_b)_{y_b}`."""
     xp = _backend.get_xp(y)
@@ -594,6 +647,8 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
                 loss_d = loss_d + cfg.ss_consistency * consistency_penalty(logits_u, D(xu)[0])
             if cfg.ss_manifold:
                 loss_d = loss_d + cfg.ss_manifold * manifold_penalty(D, G, sample_z(cfg.batch), cfg.ss_manifold_eps, gen)
+            if cfg.ss_vat:
+                loss_d = loss_d + cfg.ss_vat * vat_penalty(D, xu, cfg.ss_vat_eps, gen)
             opt_D.zero_grad()
             loss_d.backward()
             opt_D.step()

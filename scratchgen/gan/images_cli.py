@@ -75,6 +75,10 @@ def add_train_parsers(models_subparsers):
                            help="weight of the manifold regulariser ||l(G(z)) - l(G(z + eps d))||^2 (0 = off)")
             p.add_argument("--manifold-eps", type=float, default=d.ss_manifold_eps, metavar="EPS",
                            help="step along a random unit direction d of z in that regulariser")
+            p.add_argument("--vat", type=float, default=d.ss_vat, metavar="ALPHA",
+                           help="weight of the virtual adversarial term on unlabelled images (0 = off)")
+            p.add_argument("--vat-eps", type=float, default=d.ss_vat_eps, metavar="EPS",
+                           help="L2 radius of its adversarial perturbation of an image")
             p.add_argument("--weight-norm", action="store_true", help="weight normalisation in every critic layer")
             p.add_argument("--labels-per-class", type=int, default=d.labels_per_class,
                            help="labelled training images per digit (chosen by --seed)")
@@ -106,6 +110,7 @@ def config_from_args(args):
         ss_consistency=getattr(args, "consistency", ImageGANConfig.ss_consistency),
         ss_manifold=getattr(args, "manifold", ImageGANConfig.ss_manifold),
         ss_manifold_eps=getattr(args, "manifold_eps", ImageGANConfig.ss_manifold_eps),
+        ss_vat=getattr(args, "vat", ImageGANConfig.ss_vat), ss_vat_eps=getattr(args, "vat_eps", ImageGANConfig.ss_vat_eps),
         weight_norm=getattr(args, "weight_norm", ImageGANConfig.weight_norm),
         eval_every=args.eval_every, n_eval=args.n_eval, seed=args.seed, progress=not args.no_progress,
     )
