@@ -30,7 +30,7 @@ from scratchgen.gan.images import (
 )
 
 
-def label_spreading_accuracy(data, labelled, seed):
+def label_spreading_accuracy(data, labelled):
     """LabelSpreading (kNN, k=7, alpha=0.2) on flattened pixels: (accuracy, unreached), or (None, None)
     without scikit-learn.
 
@@ -101,7 +101,7 @@ def main(argv=None):
                              kid_subsets=10 if args.quick else 100, progress=False)
         run = train_image_gan(cfg, out_dir=os.path.join(args.out, f"seed{seed}"))
         acc_a = train_labelled_only(cfg)
-        acc_b, unreached = label_spreading_accuracy(load_image_data(cfg), run.labelled, seed)
+        acc_b, unreached = label_spreading_accuracy(load_image_data(cfg), run.labelled)
         rows.append({"seed": seed, "ssgan": run.final["test_accuracy"], "labelled_only": acc_a, "label_spreading": acc_b,
                      "label_spreading_unreached": unreached})
         note = f", {unreached} held-out images unreached by its graph, counted as errors" if unreached else ""

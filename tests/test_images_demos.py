@@ -60,6 +60,6 @@ def test_label_spreading_counts_images_its_graph_does_not_reach_as_errors():
     x_test = centres[c_test] + 0.01 * g.standard_normal((12, 1, 8, 8)).astype(np.float32)
     data = ImageData(x_train, y_train, x_test, y_test, 8)
     labelled = np.array([0, 1, 12, 13])  # two images of cluster 0 and two of cluster 1, none of cluster 2
-    acc, unreached = _demo("digits_ssgan.py", "label_spreading_accuracy")(data, labelled, 0)
+    acc, unreached = _demo("digits_ssgan.py", "label_spreading_accuracy")(data, labelled)
     assert unreached == 4
     assert abs(acc - 8 / 12) < 1e-12  # clusters 0 and 1 right, cluster 2 wrong
