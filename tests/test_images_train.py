@@ -140,7 +140,7 @@ def _ssgan_and_baselines(seed):
                          n_eval=100, kid_subsets=5, seed=seed, progress=False)
     run = train_image_gan(cfg)
     demo = runpy.run_path(os.path.join(os.path.dirname(__file__), "..", "demos", "digits_ssgan.py"))
-    acc_b, _ = demo["label_spreading_accuracy"](load_image_data(cfg), run.labelled, seed)
+    acc_b, _ = demo["label_spreading_accuracy"](load_image_data(cfg), run.labelled)
     return run.final["test_accuracy"], train_labelled_only(cfg), acc_b
 
 
