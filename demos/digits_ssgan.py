@@ -79,7 +79,8 @@ def main(argv=None):
     p.add_argument("--manifold-eps", type=float, default=1.0, metavar="EPS", help="its step along z")
     p.add_argument("--vat", type=float, default=0.0, metavar="ALPHA",
                    help="weight of the virtual adversarial term on unlabelled images (0 = off)")
-    p.add_argument("--vat-eps", type=float, default=2.0, metavar="EPS", help="L2 radius of its perturbation")
+    p.add_argument("--vat-eps", type=float, default=ImageGANConfig.ss_vat_eps, metavar="EPS",
+                   help="L2 radius of its perturbation")
     p.add_argument("--weight-norm", action="store_true", help="weight normalisation in every critic layer")
     p.add_argument("--labels-per-class", type=int, default=10)
     p.add_argument("--out", default="runs/digits_ssgan")

@@ -231,7 +231,7 @@ def test_vat_penalty_is_the_closed_form_for_a_linear_critic():
 
     D = SSCritic(hidden=(), sigma_in=0.5, generator=rng(2))  # noise, then one Linear: a linear critic
     x = rng(4).uniform(-1, 1, (6, 1, 8, 8)).astype(np.float32)
-    eps, xi = 1.5, 0.1
+    eps, xi = 1.5, 0.3  # xi not the default 0.1: the argument must be used
     omega = vat_penalty(D, tensor(x), eps, rng(0), xi=xi)
     W, c = D.head.weight.data.astype(np.float64), D.head.bias.data.astype(np.float64)
     xf = x.reshape(6, 64).astype(np.float64)
@@ -253,6 +253,14 @@ def test_vat_penalty_is_the_closed_form_for_a_linear_critic():
     q_adv = np.exp(log_softmax((xf + r_adv) @ W.T + c))
     dW = (q_adv - np.exp(log_p)).T @ (xf + r_adv) / 6
     assert np.abs(D.head.weight.grad.data - dW).max() < 1e-4 * np.abs(dW).max()
+    # an error inside leaves the critic in training mode, its noise on
+    class Failing:
+        def standard_normal(self, *a, **k):
+            raise RuntimeError("no draws")
+
+    with pytest.raises(RuntimeError, match="no draws"):
+        vat_penalty(D, tensor(x), eps, Failing())
+    assert D.training and all(m.training for m in D.modules() if isinstance(m, GaussianNoise))
 
 
 def test_consistency_penalty_is_the_squared_distance_of_the_class_probabilities():
@@ -271,7 +279,7 @@ def test_consistency_penalty_is_the_squared_distance_of_the_class_probabilities(
         consistency_penalty(tensor(l1), tensor(l2[:, 0]))
 
 
-def test_ssgan_consistency_and_manifold_terms_enter_the_critic_loss():
+def test_ssgan_regularisers_enter_the_critic_loss_linearly():
     plain = train_image_gan(ImageGANConfig(model="ssgan", **TINY)).history["loss_d"][0]
     # step 1: the same weights, batches and draws before the extra term, so L(lambda) - L(0) = lambda * Omega
     for option, upper in (("ss_consistency", 2.0), ("ss_manifold", None), ("ss_vat", None)):
@@ -281,6 +289,11 @@ def test_ssgan_consistency_and_manifold_terms_enter_the_critic_loss():
         assert omega > 1e-6, option
         assert upper is None or omega <= upper + 1e-6  # two probability vectors are at most sqrt(2) apart
         assert abs(extra[0.5] - omega / 2) < 1e-5 and abs(extra[0.25] - omega / 4) < 1e-5, option
+    # the radii reach the terms: a larger step along the same direction changes the critic more
+    for option, radius in (("ss_vat", "ss_vat_eps"), ("ss_manifold", "ss_manifold_eps")):
+        omega = [train_image_gan(ImageGANConfig(model="ssgan", **{option: 1.0, radius: r}, **TINY)).history["loss_d"][0]
+                 - plain for r in (0.5, 2.0)]
+        assert 1e-6 < omega[0] < omega[1], (option, omega)
 
 
 def test_ssgan_flags_reach_the_config_and_misplaced_options_are_errors():
@@ -296,10 +309,10 @@ def test_ssgan_flags_reach_the_config_and_misplaced_options_are_errors():
         (64, 32), (0.6, 0.2), 0.5, True, 0.99, 6000, 0.5)
     assert (cfg.ss_consistency, cfg.ss_manifold, cfg.ss_manifold_eps, cfg.ss_vat, cfg.ss_vat_eps) == (2.0, 0.1, 4.0, 0.5, 1.5)
     for options, message in [
-        (dict(model="dcgan", weight_norm=True), "weight_norm=True: labels_per_class, critic, ss_hidden, weight_norm, "
+        (dict(model="dcgan", weight_norm=True), r"^weight_norm=True: only for model='ssgan', got model='dcgan' \(the "
+                                                "ssgan-only options: labels_per_class, critic, ss_hidden, weight_norm, "
                                                 "ss_noise, ss_entropy, ss_unsup_weight, ss_consistency, ss_manifold, "
-                                                "ss_manifold_eps, ss_vat, ss_vat_eps, augment apply to model='ssgan' "
-                                                "only, got model='dcgan'"),
+                                                r"ss_manifold_eps, ss_vat, ss_vat_eps, augment\)$"),
         (dict(model="cgan", critic="conv", ss_hidden=(64,), augment=True, labels_per_class=5),
          r"^labels_per_class=5, critic='conv', ss_hidden=\(64,\), augment=True: "),
         (dict(model="dcgan", ss_noise=(0.1, 0.1), ss_vat=1.0), r"^ss_noise=\(0.1, 0.1\), ss_vat=1.0: "),
@@ -309,7 +322,7 @@ def test_ssgan_flags_reach_the_config_and_misplaced_options_are_errors():
         (dict(model="ssgan", ss_consistency=-1.0), "ss_consistency must be a finite number >= 0, got -1.0"),
         (dict(model="ssgan", ss_manifold=float("inf")), "ss_manifold must be a finite number >= 0, got inf"),
         (dict(model="ssgan", ss_manifold_eps=0.0), "ss_manifold_eps must be a finite number > 0, got 0.0"),
-        (dict(model="cgan", ss_unsup_weight=0.5), "apply to model='ssgan' only, got model='cgan'"),
+        (dict(model="cgan", ss_unsup_weight=0.5), "only for model='ssgan', got model='cgan'"),
         (dict(model="ssgan", ss_unsup_weight=0.0), "ss_unsup_weight must be a finite number > 0, got 0.0"),
         (dict(model="ssgan", critic="conv", weight_norm=True), "weight_norm applies to the MLP critic only"),
         (dict(model="ssgan", ss_noise=0.3), r"ss_noise must be two finite stds >= 0 \(input, hidden\), got 0.3"),
@@ -318,5 +331,6 @@ def test_ssgan_flags_reach_the_config_and_misplaced_options_are_errors():
     ]:
         with pytest.raises(ValueError, match=message):
             ImageGANConfig(**{**TINY, **options}).validate()
-    # the defaults, given as lists, are no change
-    ImageGANConfig(model="dcgan", ss_noise=[0.3, 0.5], ss_hidden=[512, 256, 256, 128], **TINY).validate()
+    # the defaults, given as a list or an array, are no change; any hidden sizes are fine for the ssgan
+    ImageGANConfig(model="dcgan", ss_noise=[0.3, 0.5], ss_hidden=np.array([512, 256, 256, 128]), **TINY).validate()
+    ImageGANConfig(model="ssgan", ss_hidden=np.array([64, 32]), **TINY).validate()

@@ -59,7 +59,7 @@ from ..autodiff import functional as AF
 from ..autodiff.primitives import concatenate, reshape
 from ..autodiff.tensor import no_grad, tensor
 from ..checkpoint import save
-from ..training import RESUMABLE_CHANGES, TrainingDiverged, WeightAverage, check_finite, restore
+from ..training import RESUMABLE_CHANGES, TrainingDiverged, WeightAverage, _frozen, check_finite, restore
 from . import losses as L
 from . import ssgan
 
@@ -67,7 +67,7 @@ __all__ = [
     "ImageGANConfig", "ImageRun", "ImageData", "MODELS", "DATASETS", "load_image_data",
     "DCGANGenerator", "DCGANDiscriminator", "GaussianNoise", "SSCritic", "SSGenerator",
     "build_image_models", "labelled_indices", "train_image_gan", "train_labelled_only",
-    "consistency_penalty", "manifold_penalty",
+    "consistency_penalty", "manifold_penalty", "vat_penalty",
     "save_image_grid", "TrainingDiverged",
 ]
 
@@ -143,15 +143,15 @@ class ImageGANConfig:
             raise ValueError(f"ss_vat_eps must be a finite number > 0, got {self.ss_vat_eps!r}")
         ss_only = ("labels_per_class", "critic", "ss_hidden", "weight_norm", "ss_noise", "ss_entropy", "ss_unsup_weight",
                    "ss_consistency", "ss_manifold", "ss_manifold_eps", "ss_vat", "ss_vat_eps", "augment")
+        if self.model != "ssgan":
+            def same(v, default):  # a list or an array given for a tuple default is the same setting
+                return _frozen(v.tolist() if hasattr(v, "tolist") else v) == default
 
-        def as_set(v):  # a list given for a tuple option is the same setting
-            return tuple(v) if isinstance(v, list) else v
-
-        changed = [f"{n}={getattr(self, n)!r}" for n in ss_only
-                   if as_set(getattr(self, n)) != self.__dataclass_fields__[n].default]
-        if self.model != "ssgan" and changed:
-            raise ValueError(f"{', '.join(changed)}: {', '.join(ss_only)} apply to model='ssgan' only, "
-                             f"got model={self.model!r}")
+            changed = [f"{n}={getattr(self, n)!r}" for n in ss_only
+                       if not same(getattr(self, n), self.__dataclass_fields__[n].default)]
+            if changed:
+                raise ValueError(f"{', '.join(changed)}: only for model='ssgan', got model={self.model!r} "
+                                 f"(the ssgan-only options: {', '.join(ss_only)})")
         if self.critic == "conv" and self.weight_norm:
             raise ValueError("weight_norm applies to the MLP critic only (critic='mlp'), got critic='conv'")
         if not 0 <= self.ema < 1:

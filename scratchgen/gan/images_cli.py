@@ -78,7 +78,8 @@ def add_train_parsers(models_subparsers):
             p.add_argument("--vat", type=float, default=d.ss_vat, metavar="ALPHA",
                            help="weight of the virtual adversarial term on unlabelled images (0 = off)")
             p.add_argument("--vat-eps", type=float, default=d.ss_vat_eps, metavar="EPS",
-                           help="L2 radius of its adversarial perturbation of an image")
+                           help="L2 radius of its adversarial perturbation of an image (pixels in [-1, 1]; "
+                                "the input noise sigma_in = 0.3 has length about 2.4)")
             p.add_argument("--weight-norm", action="store_true", help="weight normalisation in every critic layer")
             p.add_argument("--labels-per-class", type=int, default=d.labels_per_class,
                            help="labelled training images per digit (chosen by --seed)")
