@@ -30,9 +30,10 @@ from scratchgen.gan.images import (
 )
 
 
-def label_spreading_accuracy(data, labelled):
+def label_spreading_accuracy(data, labelled, unlabelled=None):
     """LabelSpreading (kNN, k=7, alpha=0.2) on flattened pixels: (accuracy, unreached), or (None, None)
-    without scikit-learn.
+    without scikit-learn. It is fitted on the training images ``unlabelled`` (indices, the labelled
+    ones among them; default: all), with the labels of ``labelled``.
 
     ``unreached`` counts the held-out images whose k nearest training images carry no label mass (a
     part of the kNN graph with no labelled image). scikit-learn divides 0 by 0 for them and its
@@ -45,6 +46,8 @@ def label_spreading_accuracy(data, labelled):
     x = to_numpy(data.x_train).reshape(len(data.x_train), -1)
     y = np.full(len(x), -1)
     y[labelled] = to_numpy(data.y_train)[labelled]
+    if unlabelled is not None:
+        x, y = x[unlabelled], y[unlabelled]
     ls = LabelSpreading(kernel="knn", n_neighbors=7, alpha=0.2, max_iter=100).fit(x, y)
     with np.errstate(invalid="ignore", divide="ignore"):
         proba = ls.predict_proba(to_numpy(data.x_test).reshape(len(data.x_test), -1))
@@ -83,6 +86,8 @@ def main(argv=None):
                    help="L2 radius of its perturbation")
     p.add_argument("--weight-norm", action="store_true", help="weight normalisation in every critic layer")
     p.add_argument("--labels-per-class", type=int, default=10)
+    p.add_argument("--unlabelled-fraction", type=float, default=1.0, metavar="F",
+                   help="share of the other training images the SS-GAN and LabelSpreading see unlabelled (1 = all)")
     p.add_argument("--out", default="runs/digits_ssgan")
     p.add_argument("--quick", action="store_true", help="30 steps, seed 0 only (a smoke test)")
     args = p.parse_args(argv)
@@ -92,7 +97,8 @@ def main(argv=None):
     for seed in seeds:
         t0 = time.time()
         cfg = ImageGANConfig(model="ssgan", steps=steps, batch=args.batch, lr_d=args.lr, lr_g=args.lr, seed=seed,
-                             labels_per_class=args.labels_per_class, critic=args.critic,
+                             labels_per_class=args.labels_per_class, unlabelled_fraction=args.unlabelled_fraction,
+                             critic=args.critic,
                              augment=args.augment, width=args.width, ss_hidden=tuple(args.hidden), ema=args.ema,
                              weight_norm=args.weight_norm, ss_noise=tuple(args.noise), ss_entropy=args.entropy,
                              ss_unsup_weight=args.unsup_weight, ss_consistency=args.consistency,
@@ -102,7 +108,7 @@ def main(argv=None):
                              kid_subsets=10 if args.quick else 100, progress=False)
         run = train_image_gan(cfg, out_dir=os.path.join(args.out, f"seed{seed}"))
         acc_a = train_labelled_only(cfg)
-        acc_b, unreached = label_spreading_accuracy(load_image_data(cfg), run.labelled)
+        acc_b, unreached = label_spreading_accuracy(load_image_data(cfg), run.labelled, run.unlabelled)
         rows.append({"seed": seed, "ssgan": run.final["test_accuracy"], "labelled_only": acc_a, "label_spreading": acc_b,
                      "label_spreading_unreached": unreached})
         note = f", {unreached} held-out images unreached by its graph, counted as errors" if unreached else ""
@@ -118,7 +124,8 @@ def main(argv=None):
             summary[key] = {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0}
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump({"per_seed": rows, "summary": summary, "steps": steps, "lr": args.lr,
-                   "labels_per_class": args.labels_per_class}, f, indent=2)
+                   "labels_per_class": args.labels_per_class, "unlabelled_fraction": args.unlabelled_fraction},
+                  f, indent=2)
     for key, s in summary.items():
         print(f"{key:16s} {100 * s['mean']:.1f} ± {100 * s['std']:.1f} %  (n={len(seeds)} seeds)")
     return summary

@@ -63,3 +63,9 @@ def test_label_spreading_counts_images_its_graph_does_not_reach_as_errors():
     acc, unreached = _demo("digits_ssgan.py", "label_spreading_accuracy")(data, labelled)
     assert unreached == 4
     assert abs(acc - 8 / 12) < 1e-12  # clusters 0 and 1 right, cluster 2 wrong
+    # fitted on clusters 0 and 1 only: the held-out images of cluster 2 now have their 7 nearest neighbours in
+    # the nearer of the two clusters (12 images each), so none is unreached and they get that cluster's class
+    acc_sub, unreached_sub = _demo("digits_ssgan.py", "label_spreading_accuracy")(data, labelled, np.arange(24))
+    nearer = int(np.linalg.norm(centres[1] - centres[2]) < np.linalg.norm(centres[0] - centres[2]))
+    assert unreached_sub == 0
+    assert abs(acc_sub - (8 + 4 * (nearer == 0)) / 12) < 1e-12

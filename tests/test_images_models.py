@@ -11,6 +11,7 @@ from scratchgen.gan.images import (
     ImageGANConfig,
     SSCritic,
     labelled_indices,
+    unlabelled_indices,
 )
 from scratchgen.metrics.features import digits_split
 
@@ -103,3 +104,16 @@ def test_digits_split_and_labelled_indices():
     assert not np.array_equal(lab, labelled_indices(s.y_train, 10, seed=4))
     with pytest.raises(ValueError, match="fewer than per_class"):
         labelled_indices(s.y_train, 1000, seed=0)
+
+
+def test_unlabelled_indices_keep_the_labelled_images_and_a_share_of_the_others():
+    lab = labelled_indices(digits_split().y_train, 10, seed=3)
+    for fraction, size in ((0.0, 100), (0.25, 100 + 290), (0.5, 100 + 579), (1.0, 1258)):  # 1,158 others
+        u = unlabelled_indices(1258, lab, fraction, seed=7)
+        assert u.shape == (size,) and np.array_equal(u, np.unique(u)), fraction  # sorted, no repeats
+        assert np.isin(lab, u).all(), fraction
+        assert np.array_equal(u, unlabelled_indices(1258, lab, fraction, seed=7))
+    assert np.array_equal(unlabelled_indices(1258, lab, 1.0, seed=7), np.arange(1258))
+    assert not np.array_equal(unlabelled_indices(1258, lab, 0.5, seed=7), unlabelled_indices(1258, lab, 0.5, seed=8))
+    with pytest.raises(ValueError, match=r"fraction must lie in \[0, 1\], got 1.5"):
+        unlabelled_indices(1258, lab, 1.5, seed=0)

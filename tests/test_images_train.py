@@ -279,6 +279,39 @@ def test_consistency_penalty_is_the_squared_distance_of_the_class_probabilities(
         consistency_penalty(tensor(l1), tensor(l2[:, 0]))
 
 
+def test_ssgan_with_an_unlabelled_fraction_shows_its_critic_only_that_share(monkeypatch):
+    import scratchgen.gan.images as images
+    from scratchgen.gan.images import load_image_data
+
+    seen = []
+    build = images.build_image_models
+
+    def spied(cfg, size, generator):
+        G, D = build(cfg, size, generator)
+        forward = D.forward
+
+        def recording(x):
+            if D.training:
+                seen.append(np.array(x.data).reshape(x.shape[0], -1))
+            return forward(x)
+
+        D.forward = recording
+        return G, D
+
+    monkeypatch.setattr(images, "build_image_models", spied)
+    cfg = ImageGANConfig(model="ssgan", unlabelled_fraction=0.1, labels_per_class=2, **TINY)
+    run = train_image_gan(cfg)
+    x = np.asarray(load_image_data(cfg).x_train).reshape(1258, -1)
+    assert run.unlabelled.shape == (20 + 124,)  # 20 labelled and 10 % of the 1,238 others and np.isin(run.labelled, run.unlabelled).all()
+    pool = {r.tobytes() for r in x[run.unlabelled]}
+    others = {r.tobytes() for r in x[np.setdiff1d(np.arange(1258), run.unlabelled)]} - pool  # the set has duplicates
+    rows = [r.tobytes() for batch in seen for r in batch]
+    assert sum(r in pool for r in rows) >= 4 * 3 * TINY["batch"]  # labelled, unlabelled and feature-matching batches
+    assert not any(r in others for r in rows)
+    # the default: every training image is unlabelled data
+    assert np.array_equal(train_image_gan(ImageGANConfig(model="ssgan", **TINY)).unlabelled, np.arange(1258))
+
+
 def test_ssgan_regularisers_enter_the_critic_loss_linearly():
     plain = train_image_gan(ImageGANConfig(model="ssgan", **TINY)).history["loss_d"][0]
     # step 1: the same weights, batches and draws before the extra term, so L(lambda) - L(0) = lambda * Omega
@@ -303,19 +336,22 @@ def test_ssgan_flags_reach_the_config_and_misplaced_options_are_errors():
     args = build_parser().parse_args(["train", "ssgan", "--out", "x", "--hidden", "64", "32", "--noise", "0.6", "0.2",
                                       "--entropy", "0.5", "--weight-norm", "--ema", "0.99", "--unsup-weight", "0.5",
                                       "--consistency", "2", "--manifold", "0.1", "--manifold-eps", "4",
-                                      "--vat", "0.5", "--vat-eps", "1.5"])
+                                      "--vat", "0.5", "--vat-eps", "1.5", "--unlabelled-fraction", "0.3"])
     cfg = config_from_args(args)
     assert (cfg.ss_hidden, cfg.ss_noise, cfg.ss_entropy, cfg.weight_norm, cfg.ema, cfg.steps, cfg.ss_unsup_weight) == (
         (64, 32), (0.6, 0.2), 0.5, True, 0.99, 6000, 0.5)
     assert (cfg.ss_consistency, cfg.ss_manifold, cfg.ss_manifold_eps, cfg.ss_vat, cfg.ss_vat_eps) == (2.0, 0.1, 4.0, 0.5, 1.5)
+    assert cfg.unlabelled_fraction == 0.3
     for options, message in [
         (dict(model="dcgan", weight_norm=True), r"^weight_norm=True: only for model='ssgan', got model='dcgan' \(the "
-                                                "ssgan-only options: labels_per_class, critic, ss_hidden, weight_norm, "
+                                                "ssgan-only options: labels_per_class, unlabelled_fraction, critic, ss_hidden, weight_norm, "
                                                 "ss_noise, ss_entropy, ss_unsup_weight, ss_consistency, ss_manifold, "
                                                 r"ss_manifold_eps, ss_vat, ss_vat_eps, augment\)$"),
         (dict(model="cgan", critic="conv", ss_hidden=(64,), augment=True, labels_per_class=5),
          r"^labels_per_class=5, critic='conv', ss_hidden=\(64,\), augment=True: "),
         (dict(model="dcgan", ss_noise=(0.1, 0.1), ss_vat=1.0), r"^ss_noise=\(0.1, 0.1\), ss_vat=1.0: "),
+        (dict(model="dcgan", unlabelled_fraction=0.5), r"^unlabelled_fraction=0.5: only for model='ssgan'"),
+        (dict(model="ssgan", unlabelled_fraction=1.5), r"unlabelled_fraction must lie in \[0, 1\], got 1.5"),
         (dict(model="ssgan", ss_vat=-0.5), "ss_vat must be a finite number >= 0, got -0.5"),
         (dict(model="ssgan", ss_vat_eps=float("nan")), "ss_vat_eps must be a finite number > 0, got nan"),
         (dict(model="dcgan", ss_manifold=1.0, ss_manifold_eps=2.0), "^ss_manifold=1.0, ss_manifold_eps=2.0: "),

@@ -66,7 +66,7 @@ from . import ssgan
 __all__ = [
     "ImageGANConfig", "ImageRun", "ImageData", "MODELS", "DATASETS", "load_image_data",
     "DCGANGenerator", "DCGANDiscriminator", "GaussianNoise", "SSCritic", "SSGenerator",
-    "build_image_models", "labelled_indices", "train_image_gan", "train_labelled_only",
+    "build_image_models", "labelled_indices", "unlabelled_indices", "train_image_gan", "train_labelled_only",
     "consistency_penalty", "manifold_penalty", "vat_penalty",
     "save_image_grid", "TrainingDiverged",
 ]
@@ -91,6 +91,7 @@ class ImageGANConfig:
     lr_d: float = 2e-4
     betas: tuple = (0.5, 0.999)
     labels_per_class: int = 10  # ssgan: labelled training images per class
+    unlabelled_fraction: float = 1.0  # ssgan: share of the other training images that serve as unlabelled data
     lr_schedule: str | None = None  # None (constant) | "cosine": both rates decay to 0 over `steps`
     critic: str = "mlp"  # ssgan: "mlp" (as [Improved] on MNIST) or "conv"
     ss_hidden: tuple = (512, 256, 256, 128)  # ssgan: hidden units of the MLP critic
@@ -141,7 +142,9 @@ class ImageGANConfig:
             raise ValueError(f"ss_manifold_eps must be a finite number > 0, got {self.ss_manifold_eps!r}")
         if not (isinstance(self.ss_vat_eps, (int, float)) and math.isfinite(self.ss_vat_eps) and self.ss_vat_eps > 0):
             raise ValueError(f"ss_vat_eps must be a finite number > 0, got {self.ss_vat_eps!r}")
-        ss_only = ("labels_per_class", "critic", "ss_hidden", "weight_norm", "ss_noise", "ss_entropy", "ss_unsup_weight",
+        if not (isinstance(self.unlabelled_fraction, (int, float)) and 0 <= self.unlabelled_fraction <= 1):
+            raise ValueError(f"unlabelled_fraction must lie in [0, 1], got {self.unlabelled_fraction!r}")
+        ss_only = ("labels_per_class", "unlabelled_fraction", "critic", "ss_hidden", "weight_norm", "ss_noise", "ss_entropy", "ss_unsup_weight",
                    "ss_consistency", "ss_manifold", "ss_manifold_eps", "ss_vat", "ss_vat_eps", "augment")
         if self.model != "ssgan":
             def same(v, default):  # a list or an array given for a tuple default is the same setting
@@ -394,6 +397,25 @@ def _labelled_seed(seed):
     return 1_000_003 + seed  # its own stream: the SS-GAN and the labelled-only baseline share the labels
 
 
+def unlabelled_indices(n, labelled, fraction, seed):
+    """The SS-GAN's unlabelled images, as sorted indices into the n training images: the ``labelled``
+    ones and a share ``fraction`` of the n − len(labelled) others (rounded), chosen with ``rng(seed)``.
+    ``fraction=1`` gives all n, as the SS-GAN uses by default; ``fraction=0`` the labelled ones only."""
+    xp = _backend.get_xp(labelled)
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"unlabelled_indices: fraction must lie in [0, 1], got {fraction!r}")
+    is_other = xp.ones(n, dtype=bool)
+    is_other[labelled] = False
+    others = xp.nonzero(is_other)[0]
+    k = int(round(fraction * others.shape[0]))
+    chosen = others[_backend.rng(seed).permutation(others.shape[0])[:k]]
+    return xp.sort(xp.concatenate([labelled, chosen]))
+
+
+def _unlabelled_seed(seed):
+    return 2_000_003 + seed  # its own stream: the demo's LabelSpreading sees the same unlabelled images
+
+
 def _rebind_generators(module, gen):
     """Point every noise/dropout layer at ``gen`` (after a resume replaced the run's generator)."""
     for m in module.modules():
@@ -416,6 +438,7 @@ class ImageRun:
     labelled: object = None  # ssgan: indices of the labelled training images
     G_ema: object = None  # the moving averages of the weights (cfg.ema > 0): samples and accuracy come from them
     D_ema: object = None
+    unlabelled: object = None  # ssgan: indices of the training images used as unlabelled data
 
 
 def _classify(C, x, batch=512):
@@ -534,7 +557,8 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
     * cgan: the same on :math:`D(x|y)`; generated images are asked for uniform random labels;
     * ssgan: :func:`~scratchgen.gan.ssgan.critic_loss` (``form="K"``, ``supervised="conditional"``)
       on a labelled batch (drawn from the ``labels_per_class·10`` labelled images), an unlabelled
-      batch (all training images, labels unused) and a generated batch; G minimises
+      batch (all training images, labels unused; with ``unlabelled_fraction`` < 1 the labelled ones
+      and that share of the others, :func:`unlabelled_indices`) and a generated batch; G minimises
       :func:`~scratchgen.gan.losses.feature_matching_loss` on the critic's last hidden layer.
 
     Every ``eval_every`` steps: metrics (digits: :func:`scratchgen.metrics.features.image_metrics`
@@ -553,10 +577,13 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
     scheds = [optim.CosineAnnealingLR(o, T_max=cfg.steps) for o in (opt_G, opt_D)] if cfg.lr_schedule else []
     G_avg, D_avg = (WeightAverage(G, cfg.ema), WeightAverage(D, cfg.ema)) if cfg.ema > 0 else (None, None)
     conditional = cfg.model == "cgan"
-    labelled = None
+    labelled = unlabelled = None
     if cfg.model == "ssgan":
         labelled = labelled_indices(data.y_train, cfg.labels_per_class, _labelled_seed(cfg.seed))
         x_lab, y_lab = data.x_train[labelled], data.y_train[labelled]
+        unlabelled = unlabelled_indices(data.x_train.shape[0], labelled, cfg.unlabelled_fraction,
+                                        _unlabelled_seed(cfg.seed))
+        x_unl = data.x_train if cfg.unlabelled_fraction == 1 else data.x_train[unlabelled]
 
     history = {"step": [], "loss_d": [], "loss_g": [], "eval_step": [], "eval": []}
     start, last_good = 0, None
@@ -635,7 +662,7 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
         if cfg.model == "ssgan":
             # critic: L_supervised + L_unsupervised ([Improved] Section 5)
             xl, yl = batch_of(x_lab, y_lab, augment=cfg.augment)
-            xu, _ = batch_of(data.x_train, augment=cfg.augment)
+            xu, _ = batch_of(x_unl, augment=cfg.augment)
             with no_grad():
                 xf = G(sample_z(cfg.batch))
             logits_u = D(xu)[0]
@@ -653,7 +680,7 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
             loss_d.backward()
             opt_D.step()
             # generator: feature matching ||E f(x) - E f(G(z))||^2 ([Improved] Section 3.1)
-            xu2, _ = batch_of(data.x_train)
+            xu2, _ = batch_of(x_unl)
             with no_grad():
                 f_real = D(xu2)[1]
             loss_g = L.feature_matching_loss(f_real, D(G(sample_z(cfg.batch)))[1])
@@ -700,7 +727,8 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
     run = ImageRun(cfg, G, D, history, final, _backend.to_numpy(x),
                    None if y is None else _backend.to_numpy(y),
                    None if labelled is None else _backend.to_numpy(labelled),
-                   G_avg.module() if G_avg else None, D_avg.module() if D_avg else None)
+                   G_avg.module() if G_avg else None, D_avg.module() if D_avg else None,
+                   None if unlabelled is None else _backend.to_numpy(unlabelled))
     if out_dir:
         _write_outputs(run, out_dir)
     return run

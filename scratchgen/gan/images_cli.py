@@ -83,6 +83,8 @@ def add_train_parsers(models_subparsers):
             p.add_argument("--weight-norm", action="store_true", help="weight normalisation in every critic layer")
             p.add_argument("--labels-per-class", type=int, default=d.labels_per_class,
                            help="labelled training images per digit (chosen by --seed)")
+            p.add_argument("--unlabelled-fraction", type=float, default=d.unlabelled_fraction, metavar="F",
+                           help="share of the other training images used as unlabelled data (1 = all)")
             p.add_argument("--baseline", action="store_true",
                            help="also train the critic on the labelled images only and report its accuracy")
         p.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between evaluations/checkpoints")
@@ -104,6 +106,7 @@ def config_from_args(args):
         batch=args.batch, z_dim=args.z_dim, width=args.width, lr_g=args.lr_g, lr_d=args.lr_d,
         betas=(args.beta1, args.beta2), lr_schedule=None if args.lr_schedule == "none" else args.lr_schedule,
         labels_per_class=getattr(args, "labels_per_class", ImageGANConfig.labels_per_class),
+        unlabelled_fraction=getattr(args, "unlabelled_fraction", ImageGANConfig.unlabelled_fraction),
         ss_hidden=tuple(getattr(args, "hidden", ImageGANConfig.ss_hidden)), ema=args.ema,
         ss_noise=tuple(getattr(args, "noise", ImageGANConfig.ss_noise)),
         ss_entropy=getattr(args, "entropy", ImageGANConfig.ss_entropy),
