@@ -11,7 +11,9 @@ For each seed (which also picks the 100 labelled training images), on the 539 he
 * (b) scikit-learn's ``LabelSpreading`` (kNN kernel) on the pixels, labelled + unlabelled training
   images, if scikit-learn is installed (it is an optional comparison, not a dependency).
 
-Writes ``results.json`` (per seed and mean ± std) and ``samples_seed0.png``.
+``--unlabelled-fraction F`` gives the SS-GAN and (b) the labelled images and a share F of the other
+1,158 training images ((a) is unchanged). Writes ``results.json`` (per seed and mean ± std, with the
+options) and ``samples_seed0.png``.
 """
 import argparse
 import json

@@ -29,6 +29,7 @@ import os
 import numpy
 
 __all__ = [
+    "host_permutations",
     "BackendError",
     "set_backend",
     "get_backend",
@@ -198,6 +199,17 @@ def set_default_dtype(dtype) -> None:
     if dt.kind != "f":
         raise ValueError(f"default dtype must be a float dtype, got {dt}")
     _state.dtype = dt
+
+
+def host_permutations(seed):
+    """Draws of permutations, ``draw(n)`` → a permutation of range(n) as an array of the active
+    backend, all from one ``numpy.random.default_rng(seed)`` on the host.
+
+    For index draws (which images are held out, which are labelled): they are the same on NumPy and
+    CuPy, and they need only NumPy's ``Generator.permutation``.
+    """
+    g = numpy.random.default_rng(seed)
+    return lambda n: _state.xp.asarray(g.permutation(n))
 
 
 def rng(seed=None):

@@ -144,3 +144,14 @@ def test_same_gradients_on_cupy_and_numpy():
         g_cp = sg.grad(f)(t).numpy()
         sg.check_grads(lambda a: sg.tanh(a @ a.T), np.random.default_rng(0).standard_normal((3, 2)), order=2)
     np.testing.assert_allclose(g_cp, g_np, rtol=1e-12)
+
+
+def test_host_permutations_are_numpys_draws_from_one_stream():
+    import numpy as np
+
+    from scratchgen.backend import host_permutations
+
+    draw, g = host_permutations(3), np.random.default_rng(3)
+    for n in (10, 7, 10):
+        p = draw(n)
+        assert np.array_equal(p, g.permutation(n)) and sorted(p.tolist()) == list(range(n))

@@ -34,6 +34,21 @@ def test_ssgan_demo_quick(tmp_path):
         assert 0.0 <= summary[key]["mean"] <= 1.0
 
 
+
+def test_ssgan_demo_with_no_unlabelled_images_fits_label_spreading_on_the_labelled_ones(tmp_path):
+    from scratchgen.gan.images import ImageGANConfig, _labelled_seed, labelled_indices, load_image_data
+
+    _demo("digits_ssgan.py")(["--quick", "--unlabelled-fraction", "0", "--out", str(tmp_path)])
+    r = json.load(open(tmp_path / "results.json"))
+    assert r["unlabelled_fraction"] == 0.0
+    acc_b = r["per_seed"][0]["label_spreading"]
+    if acc_b is not None:  # scikit-learn installed
+        data = load_image_data(ImageGANConfig(model="ssgan"))
+        lab = labelled_indices(data.y_train, 10, _labelled_seed(0))  # seed 0's labelled images
+        assert acc_b == _demo("digits_ssgan.py", "label_spreading_accuracy")(data, lab, lab)[0]
+        assert acc_b != _demo("digits_ssgan.py", "label_spreading_accuracy")(data, lab)[0]
+
+
 def test_feature_classifier_script_quick(tmp_path):
     from scratchgen.checkpoint import load
 

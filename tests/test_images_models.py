@@ -115,5 +115,5 @@ def test_unlabelled_indices_keep_the_labelled_images_and_a_share_of_the_others()
         assert np.array_equal(u, unlabelled_indices(1258, lab, fraction, seed=7))
     assert np.array_equal(unlabelled_indices(1258, lab, 1.0, seed=7), np.arange(1258))
     assert not np.array_equal(unlabelled_indices(1258, lab, 0.5, seed=7), unlabelled_indices(1258, lab, 0.5, seed=8))
-    with pytest.raises(ValueError, match=r"fraction must lie in \[0, 1\], got 1.5"):
+    with pytest.raises(ValueError, match=r"fraction must be a number in \[0, 1\], got 1.5"):
         unlabelled_indices(1258, lab, 1.5, seed=0)

@@ -302,14 +302,20 @@ def test_ssgan_with_an_unlabelled_fraction_shows_its_critic_only_that_share(monk
     cfg = ImageGANConfig(model="ssgan", unlabelled_fraction=0.1, labels_per_class=2, **TINY)
     run = train_image_gan(cfg)
     x = np.asarray(load_image_data(cfg).x_train).reshape(1258, -1)
-    assert run.unlabelled.shape == (20 + 124,)  # 20 labelled and 10 % of the 1,238 others and np.isin(run.labelled, run.unlabelled).all()
+    assert run.unlabelled.shape == (20 + 124,) and run.final["n_unlabelled"] == 144  # 20 labelled, 10 % of 1,238
+    assert np.isin(run.labelled, run.unlabelled).all()
     pool = {r.tobytes() for r in x[run.unlabelled]}
     others = {r.tobytes() for r in x[np.setdiff1d(np.arange(1258), run.unlabelled)]} - pool  # the set has duplicates
     rows = [r.tobytes() for batch in seen for r in batch]
     assert sum(r in pool for r in rows) >= 4 * 3 * TINY["batch"]  # labelled, unlabelled and feature-matching batches
     assert not any(r in others for r in rows)
-    # the default: every training image is unlabelled data
-    assert np.array_equal(train_image_gan(ImageGANConfig(model="ssgan", **TINY)).unlabelled, np.arange(1258))
+    # the default: every training image is unlabelled data, and choosing them takes no training draw
+    monkeypatch.setattr(images, "build_image_models", build)
+    default = train_image_gan(ImageGANConfig(model="ssgan", **TINY))
+    assert np.array_equal(default.unlabelled, np.arange(1258))
+    monkeypatch.setattr(images, "unlabelled_indices", lambda n, *args: np.arange(n))
+    undrawn = train_image_gan(ImageGANConfig(model="ssgan", **TINY))
+    assert default.history["loss_d"] == undrawn.history["loss_d"] and default.history["loss_g"] == undrawn.history["loss_g"]
 
 
 def test_ssgan_regularisers_enter_the_critic_loss_linearly():
@@ -351,7 +357,7 @@ def test_ssgan_flags_reach_the_config_and_misplaced_options_are_errors():
          r"^labels_per_class=5, critic='conv', ss_hidden=\(64,\), augment=True: "),
         (dict(model="dcgan", ss_noise=(0.1, 0.1), ss_vat=1.0), r"^ss_noise=\(0.1, 0.1\), ss_vat=1.0: "),
         (dict(model="dcgan", unlabelled_fraction=0.5), r"^unlabelled_fraction=0.5: only for model='ssgan'"),
-        (dict(model="ssgan", unlabelled_fraction=1.5), r"unlabelled_fraction must lie in \[0, 1\], got 1.5"),
+        (dict(model="ssgan", unlabelled_fraction=1.5), r"unlabelled_fraction must be a number in \[0, 1\], got 1.5"),
         (dict(model="ssgan", ss_vat=-0.5), "ss_vat must be a finite number >= 0, got -0.5"),
         (dict(model="ssgan", ss_vat_eps=float("nan")), "ss_vat_eps must be a finite number > 0, got nan"),
         (dict(model="dcgan", ss_manifold=1.0, ss_manifold_eps=2.0), "^ss_manifold=1.0, ss_manifold_eps=2.0: "),

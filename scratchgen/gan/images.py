@@ -143,7 +143,7 @@ class ImageGANConfig:
         if not (isinstance(self.ss_vat_eps, (int, float)) and math.isfinite(self.ss_vat_eps) and self.ss_vat_eps > 0):
             raise ValueError(f"ss_vat_eps must be a finite number > 0, got {self.ss_vat_eps!r}")
         if not (isinstance(self.unlabelled_fraction, (int, float)) and 0 <= self.unlabelled_fraction <= 1):
-            raise ValueError(f"unlabelled_fraction must lie in [0, 1], got {self.unlabelled_fraction!r}")
+            raise ValueError(f"unlabelled_fraction must be a number in [0, 1], got {self.unlabelled_fraction!r}")
         ss_only = ("labels_per_class", "unlabelled_fraction", "critic", "ss_hidden", "weight_norm", "ss_noise", "ss_entropy", "ss_unsup_weight",
                    "ss_consistency", "ss_manifold", "ss_manifold_eps", "ss_vat", "ss_vat_eps", "augment")
         if self.model != "ssgan":
@@ -383,13 +383,13 @@ def build_image_models(cfg: ImageGANConfig, size, generator):
 def labelled_indices(y, per_class, seed):
     """``per_class`` indices of each class of ``y``, chosen with ``rng(seed)``: the labelled set of the SS-GAN."""
     xp = _backend.get_xp(y)
-    g = _backend.rng(seed)
+    permutation = _backend.host_permutations(seed)  # the same images on either backend
     out = []
     for k in range(N_CLASSES):
         idx = xp.nonzero(y == k)[0]
         if idx.shape[0] < per_class:
             raise ValueError(f"labelled_indices: class {k} has {idx.shape[0]} images, fewer than per_class={per_class}")
-        out.append(idx[g.permutation(idx.shape[0])[:per_class]])
+        out.append(idx[permutation(idx.shape[0])[:per_class]])
     return xp.sort(xp.concatenate(out))
 
 
@@ -399,21 +399,23 @@ def _labelled_seed(seed):
 
 def unlabelled_indices(n, labelled, fraction, seed):
     """The SS-GAN's unlabelled images, as sorted indices into the n training images: the ``labelled``
-    ones and a share ``fraction`` of the n − len(labelled) others (rounded), chosen with ``rng(seed)``.
-    ``fraction=1`` gives all n, as the SS-GAN uses by default; ``fraction=0`` the labelled ones only."""
+    ones and ``round(fraction · (n − len(labelled)))`` of the others (Python's round: halves to even),
+    chosen at random with ``seed``. ``fraction=1`` gives all n, as the SS-GAN uses by default;
+    ``fraction=0`` the labelled ones only."""
+    labelled = _backend.get_xp().asarray(labelled)
     xp = _backend.get_xp(labelled)
-    if not 0 <= fraction <= 1:
-        raise ValueError(f"unlabelled_indices: fraction must lie in [0, 1], got {fraction!r}")
+    if not (isinstance(fraction, (int, float)) and 0 <= fraction <= 1):
+        raise ValueError(f"unlabelled_indices: fraction must be a number in [0, 1], got {fraction!r}")
     is_other = xp.ones(n, dtype=bool)
     is_other[labelled] = False
     others = xp.nonzero(is_other)[0]
     k = int(round(fraction * others.shape[0]))
-    chosen = others[_backend.rng(seed).permutation(others.shape[0])[:k]]
+    chosen = others[_backend.host_permutations(seed)(others.shape[0])[:k]]
     return xp.sort(xp.concatenate([labelled, chosen]))
 
 
 def _unlabelled_seed(seed):
-    return 2_000_003 + seed  # its own stream: the demo's LabelSpreading sees the same unlabelled images
+    return 2_000_003 + seed  # its own stream: choosing the unlabelled images changes no training draw
 
 
 def _rebind_generators(module, gen):
@@ -723,6 +725,8 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
         last = evaluate(cfg.steps)
     x, y, metrics = last
     final = {"model": cfg.model, "data": cfg.data, "n_train": int(n_train), "n_test": int(data.x_test.shape[0])}
+    if unlabelled is not None:
+        final["n_unlabelled"] = int(unlabelled.shape[0])  # the training images the SS-GAN used, labelled ones included
     final.update(metrics)
     run = ImageRun(cfg, G, D, history, final, _backend.to_numpy(x),
                    None if y is None else _backend.to_numpy(y),
