@@ -29,7 +29,6 @@ import os
 import numpy
 
 __all__ = [
-    "host_permutations",
     "BackendError",
     "set_backend",
     "get_backend",
@@ -42,6 +41,7 @@ __all__ = [
     "default_dtype",
     "set_default_dtype",
     "rng",
+    "host_permutations",
 ]
 
 _BACKENDS = ("numpy", "cupy")

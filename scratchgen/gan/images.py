@@ -127,21 +127,15 @@ class ImageGANConfig:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         if self.lr_schedule not in (None, "cosine"):
             raise ValueError(f"lr_schedule must be None or 'cosine', got {self.lr_schedule!r}")
-        if not (isinstance(self.ss_unsup_weight, (int, float)) and math.isfinite(self.ss_unsup_weight)
-                and self.ss_unsup_weight > 0):
-            raise ValueError(f"ss_unsup_weight must be a finite number > 0, got {self.ss_unsup_weight!r}")
         if not (isinstance(self.ss_noise, (tuple, list)) and len(self.ss_noise) == 2
                 and all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in self.ss_noise)):
             raise ValueError(f"ss_noise must be two finite stds >= 0 (input, hidden), got {self.ss_noise!r}")
-        for name in ("ss_entropy", "ss_consistency", "ss_manifold", "ss_vat"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
-        if not (isinstance(self.ss_manifold_eps, (int, float)) and math.isfinite(self.ss_manifold_eps)
-                and self.ss_manifold_eps > 0):
-            raise ValueError(f"ss_manifold_eps must be a finite number > 0, got {self.ss_manifold_eps!r}")
-        if not (isinstance(self.ss_vat_eps, (int, float)) and math.isfinite(self.ss_vat_eps) and self.ss_vat_eps > 0):
-            raise ValueError(f"ss_vat_eps must be a finite number > 0, got {self.ss_vat_eps!r}")
+        for names, positive in ((("ss_unsup_weight", "ss_manifold_eps", "ss_vat_eps"), True),
+                                (("ss_entropy", "ss_consistency", "ss_manifold", "ss_vat"), False)):
+            for name in names:
+                v = getattr(self, name)
+                if not (isinstance(v, (int, float)) and math.isfinite(v) and (v > 0 if positive else v >= 0)):
+                    raise ValueError(f"{name} must be a finite number {'>' if positive else '>='} 0, got {v!r}")
         if not (isinstance(self.unlabelled_fraction, (int, float)) and 0 <= self.unlabelled_fraction <= 1):
             raise ValueError(f"unlabelled_fraction must be a number in [0, 1], got {self.unlabelled_fraction!r}")
         ss_only = ("labels_per_class", "unlabelled_fraction", "critic", "ss_hidden", "weight_norm", "ss_noise", "ss_entropy", "ss_unsup_weight",
@@ -402,8 +396,8 @@ def unlabelled_indices(n, labelled, fraction, seed):
     ones and ``round(fraction · (n − len(labelled)))`` of the others (Python's round: halves to even),
     chosen at random with ``seed``. ``fraction=1`` gives all n, as the SS-GAN uses by default;
     ``fraction=0`` the labelled ones only."""
-    labelled = _backend.get_xp().asarray(labelled)
-    xp = _backend.get_xp(labelled)
+    xp = _backend.get_xp()
+    labelled = xp.asarray(labelled)
     if not (isinstance(fraction, (int, float)) and 0 <= fraction <= 1):
         raise ValueError(f"unlabelled_indices: fraction must be a number in [0, 1], got {fraction!r}")
     is_other = xp.ones(n, dtype=bool)
@@ -454,6 +448,12 @@ def _classify(C, x, batch=512):
     return pred
 
 
+def _unit(v):
+    """v / ‖v‖ for each sample: the norm over every axis but the first (v an array)."""
+    xp = _backend.get_xp(v)
+    return v / (xp.sqrt((v * v).sum(axis=tuple(range(1, v.ndim)), keepdims=True)) + v.dtype.type(1e-12))
+
+
 def consistency_penalty(logits_1, logits_2):
     r"""The Π-model term ([Pi] Section 2.1, Algorithm 1, without its 1/C and its ramp-up) on two
     noisy passes of the critic over the same images:
@@ -487,8 +487,7 @@ def manifold_penalty(D, G, z, eps, gen):
     ``z`` (B, z_dim) Tensor; ``gen`` draws δ.
     """
     xp = _backend.get_xp(z.data)
-    delta = gen.standard_normal(z.shape).astype(z.data.dtype)
-    delta_bar = delta / xp.sqrt((delta ** 2).sum(axis=1, keepdims=True))
+    delta_bar = _unit(gen.standard_normal(z.shape).astype(z.data.dtype))
     with no_grad():
         x = G(tensor(xp.concatenate([z.data, z.data + z.data.dtype.type(eps) * delta_bar])))
     was_training = D.training
@@ -520,11 +519,6 @@ def vat_penalty(D, x, eps, gen, xi=0.1):
 
     xp = _backend.get_xp(x.data)
     x0 = x.data
-    axes = tuple(range(1, x0.ndim))
-
-    def unit(v):
-        return v / (xp.sqrt((v * v).sum(axis=axes, keepdims=True)) + v.dtype.type(1e-12))
-
     was_training = D.training
     D.eval()
     try:
@@ -535,9 +529,9 @@ def vat_penalty(D, x, eps, gen, xi=0.1):
         def kl(r):
             return (tensor(p) * (tensor(log_p) - AF.log_softmax(D(tensor(x0) + r)[0], axis=1))).sum(axis=1).mean()
 
-        d = unit(gen.standard_normal(x0.shape).astype(x0.dtype))
+        d = _unit(gen.standard_normal(x0.shape).astype(x0.dtype))
         g = grad(kl)(d * x0.dtype.type(xi)).data
-        r_adv = unit(g) * x0.dtype.type(eps)
+        r_adv = _unit(g) * x0.dtype.type(eps)
         return kl(tensor(r_adv))
     finally:
         D.train(was_training)

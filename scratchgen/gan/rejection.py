@@ -314,7 +314,8 @@ def rejection_sample_run(run_dir, *, steps=40000, batch=512, hidden=None, lr=1e-
     sampler = _backend.rng(seed + 100_000)  # the sampler's own stream: the same with or without reuse
     result = rejection_sample(generator(sampler), log_ratio_fn(D), n, rng=sampler)
     proposals = generator(sampler)(n)  # the generator alone, on as many fresh samples
-    # the classifier's logistic loss on fresh samples; log 4 - loss <= log 4 - min loss = 2 JSD(p, q)
+    # the classifier's logistic loss L on fresh samples. Its minimum over classifiers is log 4 - 2 JSD(p, q)
+    # ([GAN] Theorem 1, with L = -V(G, D)), so L >= log 4 - 2 JSD and JSD >= (log 4 - L) / 2
     with no_grad():
         loss = float(d_loss(D(tensor(load_data(cfg.data, 20000, seed=sampler).x)),
                             D(tensor(generator(sampler)(20000)))).item())
