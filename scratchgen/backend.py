@@ -16,13 +16,15 @@ Conventions
 -----------
 * The default float dtype is float32 (``default_dtype()``); tests of
   identities and gradient checks use float64 explicitly.
-* ``rng(seed)`` returns a seeded generator on the active backend: the same
-  seed gives the same numbers on the same backend (NumPy and CuPy use
-  different bit generators, so not across backends).
+* ``rng(seed)`` returns a seeded generator whose draws are arrays of the
+  active backend. It draws on the host with NumPy's generator
+  (:class:`HostGenerator`), so the same seed gives the same numbers on NumPy
+  and CuPy, and its state can be checkpointed on either.
 """
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
 import os
 
@@ -41,7 +43,7 @@ __all__ = [
     "default_dtype",
     "set_default_dtype",
     "rng",
-    "host_permutations",
+    "HostGenerator",
 ]
 
 _BACKENDS = ("numpy", "cupy")
@@ -201,25 +203,76 @@ def set_default_dtype(dtype) -> None:
     _state.dtype = dt
 
 
-def host_permutations(seed):
-    """Draws of permutations, ``draw(n)`` → a permutation of range(n) as an array of the active
-    backend, all from one ``numpy.random.default_rng(seed)`` on the host.
+class HostGenerator:
+    """NumPy's random generator, run on the host, whose draws are arrays of one backend.
 
-    For index draws (which images are held out, which are labelled): they are the same on NumPy and
-    CuPy, and they need only NumPy's ``Generator.permutation``.
+    ``rng(seed)`` returns one on either backend. Every method of ``numpy.random.Generator``
+    (``standard_normal``, ``integers``, ``choice``, ``permutation``, ...) works as in NumPy, with
+    its array arguments moved to the host first and its array result moved to the backend with
+    ``xp.asarray``; a scalar result stays a scalar. On NumPy both moves are no-ops, so the draws
+    are NumPy's, bit for bit.
+
+    Why the host and not ``cupy.random.default_rng``: the same seed then gives the same numbers on
+    NumPy and CuPy; CuPy's ``Generator`` has no ``choice``, ``permutation`` or ``shuffle``; and its
+    state (cuRAND states in GPU memory) cannot be written to a checkpoint, while NumPy's
+    ``bit_generator.state`` can. The price on a GPU is a host-to-device copy per draw.
+
+    The backend is the one active when the generator was made. In-place methods (``shuffle``,
+    ``permuted(out=...)``) would change a host copy, so ``shuffle`` raises; use ``permutation``.
     """
-    g = numpy.random.default_rng(seed)
-    return lambda n: _state.xp.asarray(g.permutation(n))
+
+    __slots__ = ("generator", "xp")
+
+    def __init__(self, generator, xp=None):
+        if not isinstance(generator, numpy.random.Generator):
+            raise TypeError(f"HostGenerator: generator must be a numpy.random.Generator, got {type(generator).__name__}")
+        self.generator = generator
+        self.xp = _state.xp if xp is None else xp
+
+    @property
+    def bit_generator(self):  # what a checkpoint stores (scratchgen.checkpoint)
+        return self.generator.bit_generator
+
+    def __deepcopy__(self, memo):  # an independent copy of the state; the backend module is shared
+        return HostGenerator(copy.deepcopy(self.generator, memo), self.xp)
+
+    def shuffle(self, x, axis=0):
+        raise NotImplementedError("HostGenerator.shuffle: in place on a backend array is not supported; "
+                                  "use x[g.permutation(len(x))]")
+
+    def __getattr__(self, name):
+        if name.startswith("_"):  # copy/pickle protocol lookups: not a draw
+            raise AttributeError(name)
+        method = getattr(self.generator, name)
+        if not callable(method):
+            return method
+
+        def draw(*args, **kwargs):
+            args = [to_numpy(a) if backend_of(a) == "cupy" else a for a in args]
+            kwargs = {k: to_numpy(v) if backend_of(v) == "cupy" else v for k, v in kwargs.items()}
+            out = method(*args, **kwargs)
+            return self.xp.asarray(out) if isinstance(out, numpy.ndarray) else out
+
+        draw.__name__ = name
+        return draw
+
+    def __repr__(self):
+        return f"HostGenerator({self.generator!r} -> {self.xp.__name__})"
 
 
 def rng(seed=None):
-    """A seeded random generator on the active backend (``xp.random.default_rng``).
+    """A seeded :class:`HostGenerator`: NumPy's ``default_rng(seed)``, drawing arrays of the active backend.
 
-    Passing a generator returns it unchanged, so functions can take either.
+    The same seed gives the same numbers on NumPy and on CuPy. Passing a ``HostGenerator`` (or any
+    object with a ``standard_normal`` method) returns it unchanged, so functions can take either
+    a seed or a generator; a ``numpy.random.Generator`` (what a checkpoint gives back) is wrapped,
+    and its state is shared, not copied.
     """
+    if isinstance(seed, numpy.random.Generator):
+        return HostGenerator(seed)
     if seed is not None and hasattr(seed, "standard_normal"):
         return seed
-    return _state.xp.random.default_rng(seed)
+    return HostGenerator(numpy.random.default_rng(seed))
 
 
 _env = os.environ.get("SCRATCHGEN_BACKEND")

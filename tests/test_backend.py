@@ -1,7 +1,8 @@
 """The array-backend switch: defaults, errors that say what is missing, mixed backends.
 
 Tests that need a real GPU are marked ``gpu`` and skip where CuPy or a device is absent.
-The CuPy code path without a GPU is covered with stand-in modules.
+The CuPy code path without a GPU is covered with stand-in modules: the random generator's
+draws are moved with the backend's ``asarray``, which a stand-in records.
 """
 import os
 import subprocess
@@ -146,12 +147,103 @@ def test_same_gradients_on_cupy_and_numpy():
     np.testing.assert_allclose(g_cp, g_np, rtol=1e-12)
 
 
-def test_host_permutations_are_numpys_draws_from_one_stream():
-    import numpy as np
+class FakeDevice:
+    """Stands in for CuPy's module as the target of draws: ``asarray`` tags the array it receives."""
 
-    from scratchgen.backend import host_permutations
+    __name__ = "fakecupy"
 
-    draw, g = host_permutations(3), np.random.default_rng(3)
-    for n in (10, 7, 10):
-        p = draw(n)
-        assert np.array_equal(p, g.permutation(n)) and sorted(p.tolist()) == list(range(n))
+    def __init__(self):
+        self.moved = []
+
+    def asarray(self, a):
+        self.moved.append(a)
+        return ("on device", a)
+
+
+class FakeDeviceArray:
+    """Stands in for a cupy.ndarray passed as an argument: ``get()`` copies it to the host."""
+
+    __module__ = "cupy._core.core"
+
+    def __init__(self, a):
+        self.a = np.asarray(a)
+
+    def get(self):
+        return self.a
+
+
+def test_rng_draws_numpys_numbers_and_moves_arrays_to_the_backend():
+    device = FakeDevice()
+    g, ref = backend.HostGenerator(np.random.default_rng(3), device), np.random.default_rng(3)
+    where, z = g.standard_normal((2, 3), dtype=np.float32)
+    assert where == "on device" and np.array_equal(z, ref.standard_normal((2, 3), dtype=np.float32))
+    # the methods CuPy's own Generator lacks (choice, permutation) work, from the same stream
+    assert np.array_equal(g.choice(10, 4, replace=False)[1], ref.choice(10, 4, replace=False))
+    assert np.array_equal(g.permutation(7)[1], ref.permutation(7))
+    # a scalar draw stays a scalar, not a 0-d device array
+    k = g.integers(0, 100)
+    assert k == ref.integers(0, 100) and len(device.moved) == 3
+    # array arguments on the device are copied to the host first
+    p = [0.2, 0.3, 0.5]
+    assert np.array_equal(g.choice(3, size=6, p=FakeDeviceArray(p))[1], ref.choice(3, size=6, p=p))
+
+
+def test_rng_on_the_cupy_backend_targets_cupy(monkeypatch):
+    fake = _fake_cupy(device_count=1)
+    fake.asarray = lambda a: ("cupy", a)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    with sg.use_backend("cupy"):
+        g = sg.rng(0)
+        where, x = g.random(3)
+    assert where == "cupy" and np.array_equal(x, np.random.default_rng(0).random(3))
+    assert g.xp is fake  # the backend active when the generator was made
+
+
+def test_rng_of_a_numpy_generator_shares_its_state():
+    ref = np.random.default_rng(9)
+    g = sg.rng(ref)
+    a = g.standard_normal(3)
+    assert not np.array_equal(ref.standard_normal(3), a)  # ref moved on
+    assert np.array_equal(a, np.random.default_rng(9).standard_normal(3))
+    assert sg.rng(g) is g and g.bit_generator is ref.bit_generator
+
+
+def test_host_generator_copies_and_refuses_in_place_shuffle():
+    import copy
+
+    g = sg.rng(4)
+    h = copy.deepcopy(g)  # WeightAverage deep-copies modules that hold generators
+    assert np.array_equal(h.standard_normal(4), g.standard_normal(4)) and h.generator is not g.generator
+    with pytest.raises(NotImplementedError, match=r"shuffle.*permutation"):
+        g.shuffle(np.arange(3))
+    with pytest.raises(TypeError, match=r"generator must be a numpy.random.Generator, got int"):
+        backend.HostGenerator(3)
+
+
+def test_generator_state_survives_a_checkpoint(tmp_path):
+    g = sg.rng(11)
+    g.standard_normal(5)
+    sg.save({"rng": g}, tmp_path / "c.npz")
+    after = g.standard_normal(4)
+    resumed = sg.rng(sg.load(tmp_path / "c.npz")["rng"])
+    assert isinstance(resumed, backend.HostGenerator) and np.array_equal(resumed.standard_normal(4), after)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _gpu_available(), reason="needs CuPy and a CUDA GPU")
+def test_same_draws_and_first_losses_on_cupy_and_numpy():
+    from scratchgen.data.toy import ring
+    from scratchgen.gan.train import GANConfig, train_gan
+    from scratchgen.metrics.features import digits_split
+
+    cfg = dict(data="ring8", steps=1, eval_every=1, n_eval=64, progress=False)
+    numpy_draws = sg.rng(0).standard_normal(5), ring(64, seed=1).x, digits_split().y_test
+    numpy_run = train_gan(GANConfig(**cfg))
+    with sg.use_backend("cupy"):
+        cupy_draws = sg.rng(0).standard_normal(5), ring(64, seed=1).x, digits_split().y_test
+        cupy_run = train_gan(GANConfig(**cfg))
+    for a, b in zip(numpy_draws, cupy_draws):
+        assert backend.backend_of(b) == "cupy" and np.array_equal(a, sg.to_numpy(b))
+    for key in ("loss_d", "loss_g"):  # one step from the same weights and draws: float32 rounding only
+        a, b = numpy_run.history[key][0], cupy_run.history[key][0]
+        assert abs(a - b) < 1e-4 * max(1.0, abs(a))

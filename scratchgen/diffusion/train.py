@@ -359,7 +359,7 @@ def train_ddpm(cfg: DDPMConfig, out_dir=None, resume=None, callback=None, figure
         os.makedirs(out_dir, exist_ok=True)
     if resume is not None:
         state = restore(resume, config=cfg, model=model, ema=ema_model, opt=opt, lr_sched=lr_sched)
-        gen = state["rng"]
+        gen = _backend.rng(state["rng"])  # NumPy's generator, drawing on the active backend
         start = last_good = int(state["step"])
         history = {k: list(v) for k, v in state["history"].items()}
 

@@ -185,9 +185,7 @@ def load_image_data(cfg: ImageGANConfig) -> ImageData:
 # DCGAN and conditional DCGAN
 # ---------------------------------------------------------------------------
 def _check_labels(y, B, who, K=N_CLASSES):
-    y = getattr(y, "data", y)
-    xp = _backend.get_xp(y)
-    y = xp.asarray(y)
+    y = _backend.asarray(getattr(y, "data", y))  # on the active backend, with the weights they index
     if y.dtype.kind not in "iu" or y.shape != (B,):
         raise ValueError(f"{who}: labels must be ints of shape ({B},), received dtype {y.dtype}, shape {tuple(y.shape)}")
     if B and (int(y.min()) < 0 or int(y.max()) >= K):
@@ -377,13 +375,13 @@ def build_image_models(cfg: ImageGANConfig, size, generator):
 def labelled_indices(y, per_class, seed):
     """``per_class`` indices of each class of ``y``, chosen with ``rng(seed)``: the labelled set of the SS-GAN."""
     xp = _backend.get_xp(y)
-    permutation = _backend.host_permutations(seed)  # the same images on either backend
+    g = _backend.rng(seed)
     out = []
     for k in range(N_CLASSES):
         idx = xp.nonzero(y == k)[0]
         if idx.shape[0] < per_class:
             raise ValueError(f"labelled_indices: class {k} has {idx.shape[0]} images, fewer than per_class={per_class}")
-        out.append(idx[permutation(idx.shape[0])[:per_class]])
+        out.append(idx[g.permutation(idx.shape[0])[:per_class]])
     return xp.sort(xp.concatenate(out))
 
 
@@ -404,7 +402,7 @@ def unlabelled_indices(n, labelled, fraction, seed):
     is_other[labelled] = False
     others = xp.nonzero(is_other)[0]
     k = int(round(fraction * others.shape[0]))
-    chosen = others[_backend.host_permutations(seed)(others.shape[0])[:k]]
+    chosen = others[_backend.rng(seed).permutation(others.shape[0])[:k]]
     return xp.sort(xp.concatenate([labelled, chosen]))
 
 
@@ -590,7 +588,7 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
         averages = {"G_ema": G_avg.avg, "D_ema": D_avg.avg} if G_avg else {}
         state = restore(resume, config=cfg, may_differ=RESUMABLE_CHANGES + ("kid_subsets", "mnist_path"),
                         G=G, D=D, opt_G=opt_G, opt_D=opt_D, **averages)
-        gen = state["rng"]
+        gen = _backend.rng(state["rng"])  # NumPy's generator, drawing on the active backend
         start = last_good = int(state["step"])
         for sc in scheds:  # a closed form of the step count: resuming is exact
             sc.last_epoch = start

@@ -371,7 +371,7 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
     if resume is not None:
         state = restore(resume, config=cfg, G=G, D=D, opt_G=opt_G, opt_D=opt_D,
                         **({"G_ema": G_avg.avg} if G_avg is not None else {}))
-        gen = state["rng"]
+        gen = _backend.rng(state["rng"])  # NumPy's generator, drawing on the active backend
         start = last_good = int(state["step"])
         for s in scheds:  # a closed form of the step count: resuming is exact
             s.last_epoch = start

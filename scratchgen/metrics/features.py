@@ -30,7 +30,7 @@ from typing import NamedTuple
 from .. import nn, optim
 from ..autodiff import functional as AF
 from ..autodiff.tensor import no_grad, tensor
-from ..backend import default_dtype, get_xp, host_permutations, to_numpy
+from ..backend import default_dtype, get_xp, to_numpy
 from ..backend import rng as _rng
 from .images import frechet_distance, inception_score, kid, precision_recall
 
@@ -55,18 +55,18 @@ class DigitsSplit(NamedTuple):
 def digits_split(test_fraction=TEST_FRACTION, seed=SPLIT_SEED) -> DigitsSplit:
     """The 8×8 digits split into train and held-out test sets, stratified by class.
 
-    From each class, ``round(test_fraction · n_k)`` images, chosen with ``host_permutations(seed)``, go to the test
+    From each class, ``round(test_fraction · n_k)`` images, chosen with ``scratchgen.backend.rng(seed).permutation``, go to the test
     set. With the defaults: 1,258 train and 539 test images.
     """
     from ..data.digits import load_digits
 
     x, y = load_digits(scale="unit")
     xp = get_xp(x)
-    permutation = host_permutations(seed)  # the same split on either backend
+    g = _rng(seed)
     test = []
     for k in range(10):
         idx = xp.nonzero(y == k)[0]
-        idx = idx[permutation(idx.shape[0])]
+        idx = idx[g.permutation(idx.shape[0])]
         test.append(idx[: int(round(test_fraction * idx.shape[0]))])
     test = xp.sort(xp.concatenate(test))
     mask = xp.ones(y.shape[0], dtype=bool)
