@@ -260,8 +260,9 @@ class HostGenerator:
         return f"HostGenerator({self.generator!r} -> {self.xp.__name__})"
 
 
-def rng(seed=None):
-    """A seeded :class:`HostGenerator`: NumPy's ``default_rng(seed)``, drawing arrays of the active backend.
+def rng(seed=None, xp=None):
+    """A seeded :class:`HostGenerator`: NumPy's ``default_rng(seed)``, drawing arrays of the active
+    backend (or of ``xp``, an array module, when given).
 
     The same seed gives the same numbers on NumPy and on CuPy. Passing a ``HostGenerator`` (or any
     object with a ``standard_normal`` method) returns it unchanged, so functions can take either
@@ -269,10 +270,10 @@ def rng(seed=None):
     and its state is shared, not copied.
     """
     if isinstance(seed, numpy.random.Generator):
-        return HostGenerator(seed)
+        return HostGenerator(seed, xp)
     if seed is not None and hasattr(seed, "standard_normal"):
         return seed
-    return HostGenerator(numpy.random.default_rng(seed))
+    return HostGenerator(numpy.random.default_rng(seed), xp)
 
 
 _env = os.environ.get("SCRATCHGEN_BACKEND")

@@ -186,6 +186,8 @@ def test_rng_draws_numpys_numbers_and_moves_arrays_to_the_backend():
     # array arguments on the device are copied to the host first
     p = [0.2, 0.3, 0.5]
     assert np.array_equal(g.choice(3, size=6, p=FakeDeviceArray(p))[1], ref.choice(3, size=6, p=p))
+    # rng(seed, xp=...) targets a given array module (check_grads: the module of its inputs)
+    assert sg.rng(3, xp=device).xp is device and sg.rng(3).xp is np
 
 
 def test_rng_on_the_cupy_backend_targets_cupy(monkeypatch):

@@ -16,8 +16,6 @@ recurses k-1 times. Everything runs in float64.
 """
 from __future__ import annotations
 
-import numpy  # the host generator of the random directions
-
 from .. import backend as _backend
 from .tensor import Tensor, backprop, tensor
 
@@ -76,7 +74,7 @@ def check_grads(f, *args, order=2, eps=1e-6, rtol=1e-5, atol=1e-6, n_directions=
 
 def _check(f, xs, order, level, eps, rtol, atol, n_directions, seed, argnums, label):
     xp = _backend.get_xp(*xs)
-    rng = _backend.HostGenerator(numpy.random.default_rng(seed + 7919 * level), xp)  # draws on the arrays' backend
+    rng = _backend.rng(seed + 7919 * level, xp=xp)  # draws on the arrays' backend
 
     def call(values):
         out = f(*[Tensor(v) if i in argnums else v for i, v in enumerate(values)])
