@@ -30,6 +30,7 @@ from scratchgen.gan.images import (
     train_image_gan,
     train_labelled_only,
 )
+from scratchgen.gan.images_cli import add_ssgan_arguments, ssgan_options
 
 
 def label_spreading_accuracy(data, labelled, unlabelled=None):
@@ -65,31 +66,10 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=64, help="images per minibatch (labelled, unlabelled and generated alike)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-schedule", default="cosine", choices=["cosine", "none"])
-    p.add_argument("--critic", default="mlp", choices=["mlp", "conv"])
-    p.add_argument("--augment", action="store_true", help="random one-pixel shifts of the critic's real images")
-    p.add_argument("--width", type=int, default=64)
-    p.add_argument("--hidden", type=int, nargs="+", default=[512, 256, 256, 128], help="hidden units of the MLP critic")
-    p.add_argument("--ema", type=float, default=0.0,
+    p.add_argument("--width", type=int, default=ImageGANConfig.width, help="the generator's hidden units / 4")
+    p.add_argument("--ema", type=float, default=ImageGANConfig.ema, metavar="MU",
                    help="evaluate moving averages of the weights (decay MU), for SS-GAN and baseline (a) alike")
-    p.add_argument("--noise", type=float, nargs=2, default=[0.3, 0.5], metavar=("SIGMA_IN", "SIGMA_H"),
-                   help="std of the critic's Gaussian noise on its input and after each hidden layer")
-    p.add_argument("--entropy", type=float, default=0.0,
-                   help="weight of the class entropy of unlabelled images in the critic's loss (0 = off)")
-    p.add_argument("--unsup-weight", type=float, default=1.0, metavar="W",
-                   help="critic loss L_sup + W L_unsup (the paper's text: 1; its code: 0.5)")
-    p.add_argument("--consistency", type=float, default=0.0, metavar="LAMBDA",
-                   help="weight of the Pi-model term on unlabelled images (0 = off)")
-    p.add_argument("--manifold", type=float, default=0.0, metavar="LAMBDA",
-                   help="weight of the manifold regulariser on generated images (0 = off)")
-    p.add_argument("--manifold-eps", type=float, default=1.0, metavar="EPS", help="its step along z")
-    p.add_argument("--vat", type=float, default=0.0, metavar="ALPHA",
-                   help="weight of the virtual adversarial term on unlabelled images (0 = off)")
-    p.add_argument("--vat-eps", type=float, default=ImageGANConfig.ss_vat_eps, metavar="EPS",
-                   help="L2 radius of its perturbation")
-    p.add_argument("--weight-norm", action="store_true", help="weight normalisation in every critic layer")
-    p.add_argument("--labels-per-class", type=int, default=10)
-    p.add_argument("--unlabelled-fraction", type=float, default=1.0, metavar="F",
-                   help="share of the other training images the SS-GAN and LabelSpreading see unlabelled (1 = all)")
+    add_ssgan_arguments(p)  # the options of `scratchgen train ssgan`: critic, noise, regularisers, labels
     p.add_argument("--out", default="runs/digits_ssgan")
     p.add_argument("--quick", action="store_true", help="30 steps, seed 0 only (a smoke test)")
     args = p.parse_args(argv)
@@ -99,15 +79,9 @@ def main(argv=None):
     for seed in seeds:
         t0 = time.time()
         cfg = ImageGANConfig(model="ssgan", steps=steps, batch=args.batch, lr_d=args.lr, lr_g=args.lr, seed=seed,
-                             labels_per_class=args.labels_per_class, unlabelled_fraction=args.unlabelled_fraction,
-                             critic=args.critic,
-                             augment=args.augment, width=args.width, ss_hidden=tuple(args.hidden), ema=args.ema,
-                             weight_norm=args.weight_norm, ss_noise=tuple(args.noise), ss_entropy=args.entropy,
-                             ss_unsup_weight=args.unsup_weight, ss_consistency=args.consistency,
-                             ss_manifold=args.manifold, ss_manifold_eps=args.manifold_eps,
-                             ss_vat=args.vat, ss_vat_eps=args.vat_eps,
-                             lr_schedule=None if args.lr_schedule == "none" else args.lr_schedule, eval_every=steps, n_eval=100 if args.quick else 500,
-                             kid_subsets=10 if args.quick else 100, progress=False)
+                             width=args.width, ema=args.ema, **ssgan_options(args),
+                             lr_schedule=None if args.lr_schedule == "none" else args.lr_schedule, eval_every=steps,
+                             n_eval=100 if args.quick else 500, kid_subsets=10 if args.quick else 100, progress=False)
         run = train_image_gan(cfg, out_dir=os.path.join(args.out, f"seed{seed}"))
         acc_a = train_labelled_only(cfg)
         acc_b, unreached = label_spreading_accuracy(load_image_data(cfg), run.labelled, run.unlabelled)

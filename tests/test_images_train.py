@@ -342,8 +342,10 @@ def test_ssgan_flags_reach_the_config_and_misplaced_options_are_errors():
     args = build_parser().parse_args(["train", "ssgan", "--out", "x", "--hidden", "64", "32", "--noise", "0.6", "0.2",
                                       "--entropy", "0.5", "--weight-norm", "--ema", "0.99", "--unsup-weight", "0.5",
                                       "--consistency", "2", "--manifold", "0.1", "--manifold-eps", "4",
-                                      "--vat", "0.5", "--vat-eps", "1.5", "--unlabelled-fraction", "0.3"])
+                                      "--vat", "0.5", "--vat-eps", "1.5", "--unlabelled-fraction", "0.3", "--augment"])
     cfg = config_from_args(args)
+    assert cfg.augment and cfg.critic == "mlp"
+    assert config_from_args(build_parser().parse_args(["train", "ssgan", "--out", "x", "--critic", "conv"])).critic == "conv"
     assert (cfg.ss_hidden, cfg.ss_noise, cfg.ss_entropy, cfg.weight_norm, cfg.ema, cfg.steps, cfg.ss_unsup_weight) == (
         (64, 32), (0.6, 0.2), 0.5, True, 0.99, 6000, 0.5)
     assert (cfg.ss_consistency, cfg.ss_manifold, cfg.ss_manifold_eps, cfg.ss_vat, cfg.ss_vat_eps) == (2.0, 0.1, 4.0, 0.5, 1.5)

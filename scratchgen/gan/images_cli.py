@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 
-__all__ = ["add_train_parsers", "add_eval_parser"]
+__all__ = ["add_train_parsers", "add_eval_parser", "add_ssgan_arguments", "ssgan_options", "config_from_args"]
 
 _HELP = {
     "dcgan": ("train a DCGAN on 8×8 digits (or 28×28 MNIST)",
@@ -26,6 +26,49 @@ _HELP = {
               "gets the critic's accuracy on the held-out split (and, with --baseline, that of the same "
               "critic trained on the labelled images only)."),
 }
+
+
+def add_ssgan_arguments(p):
+    """Add the SS-GAN's own options (critic, noise, regularisers, labels) to the parser ``p``, with
+    the defaults of :class:`~scratchgen.gan.images.ImageGANConfig`; :func:`ssgan_options` reads them
+    back. ``scratchgen train ssgan`` and ``demos/digits_ssgan.py`` both use it."""
+    from .images import ImageGANConfig as d
+
+    p.add_argument("--critic", default=d.critic, choices=["mlp", "conv"], help="the K+1 critic's architecture")
+    p.add_argument("--hidden", type=int, nargs="+", default=list(d.ss_hidden),
+                   help="hidden units of the MLP critic, one number per layer")
+    p.add_argument("--noise", type=float, nargs=2, default=list(d.ss_noise), metavar=("SIGMA_IN", "SIGMA_H"),
+                   help="std of the critic's Gaussian noise on its input and after each hidden layer")
+    p.add_argument("--weight-norm", action="store_true", help="weight normalisation in every critic layer")
+    p.add_argument("--augment", action="store_true", help="random one-pixel shifts of the critic's real images")
+    p.add_argument("--entropy", type=float, default=d.ss_entropy,
+                   help="weight of the class entropy of unlabelled images in the critic's loss (0 = off)")
+    p.add_argument("--unsup-weight", type=float, default=d.ss_unsup_weight, metavar="W",
+                   help="critic loss L_sup + W L_unsup (the paper's text: 1; its code: 0.5)")
+    p.add_argument("--consistency", type=float, default=d.ss_consistency, metavar="LAMBDA",
+                   help="weight of the Pi-model term: two noisy critic passes over unlabelled images agree (0 = off)")
+    p.add_argument("--manifold", type=float, default=d.ss_manifold, metavar="LAMBDA",
+                   help="weight of the manifold regulariser ||l(G(z)) - l(G(z + eps d))||^2 (0 = off)")
+    p.add_argument("--manifold-eps", type=float, default=d.ss_manifold_eps, metavar="EPS",
+                   help="step along a random unit direction d of z in that regulariser")
+    p.add_argument("--vat", type=float, default=d.ss_vat, metavar="ALPHA",
+                   help="weight of the virtual adversarial term on unlabelled images (0 = off)")
+    p.add_argument("--vat-eps", type=float, default=d.ss_vat_eps, metavar="EPS",
+                   help="L2 radius of its adversarial perturbation of an image (pixels in [-1, 1]; "
+                        "the input noise sigma_in = 0.3 has length about 2.4)")
+    p.add_argument("--labels-per-class", type=int, default=d.labels_per_class,
+                   help="labelled training images per digit (chosen by --seed)")
+    p.add_argument("--unlabelled-fraction", type=float, default=d.unlabelled_fraction, metavar="F",
+                   help="share of the other training images used as unlabelled data (1 = all)")
+
+
+def ssgan_options(args):
+    """The :class:`~scratchgen.gan.images.ImageGANConfig` fields that :func:`add_ssgan_arguments` set, as keywords."""
+    return dict(critic=args.critic, ss_hidden=tuple(args.hidden), ss_noise=tuple(args.noise),
+                weight_norm=args.weight_norm, augment=args.augment, ss_entropy=args.entropy,
+                ss_unsup_weight=args.unsup_weight, ss_consistency=args.consistency, ss_manifold=args.manifold,
+                ss_manifold_eps=args.manifold_eps, ss_vat=args.vat, ss_vat_eps=args.vat_eps,
+                labels_per_class=args.labels_per_class, unlabelled_fraction=args.unlabelled_fraction)
 
 
 def add_train_parsers(models_subparsers):
@@ -61,30 +104,7 @@ def add_train_parsers(models_subparsers):
         p.add_argument("--ema", type=float, default=d.ema, metavar="MU",
                        help="evaluate moving averages of G's and D's weights with decay MU (0 = off)")
         if model == "ssgan":
-            p.add_argument("--hidden", type=int, nargs="+", default=list(d.ss_hidden),
-                           help="hidden units of the MLP critic, one number per layer")
-            p.add_argument("--noise", type=float, nargs=2, default=list(d.ss_noise), metavar=("SIGMA_IN", "SIGMA_H"),
-                           help="std of the critic's Gaussian noise on its input and after each hidden layer")
-            p.add_argument("--entropy", type=float, default=d.ss_entropy,
-                           help="weight of the class entropy of unlabelled images in the critic's loss (0 = off)")
-            p.add_argument("--unsup-weight", type=float, default=d.ss_unsup_weight, metavar="W",
-                           help="critic loss L_sup + W L_unsup (the paper's text: 1; its code: 0.5)")
-            p.add_argument("--consistency", type=float, default=d.ss_consistency, metavar="LAMBDA",
-                           help="weight of the Pi-model term: two noisy critic passes over unlabelled images agree (0 = off)")
-            p.add_argument("--manifold", type=float, default=d.ss_manifold, metavar="LAMBDA",
-                           help="weight of the manifold regulariser ||l(G(z)) - l(G(z + eps d))||^2 (0 = off)")
-            p.add_argument("--manifold-eps", type=float, default=d.ss_manifold_eps, metavar="EPS",
-                           help="step along a random unit direction d of z in that regulariser")
-            p.add_argument("--vat", type=float, default=d.ss_vat, metavar="ALPHA",
-                           help="weight of the virtual adversarial term on unlabelled images (0 = off)")
-            p.add_argument("--vat-eps", type=float, default=d.ss_vat_eps, metavar="EPS",
-                           help="L2 radius of its adversarial perturbation of an image (pixels in [-1, 1]; "
-                                "the input noise sigma_in = 0.3 has length about 2.4)")
-            p.add_argument("--weight-norm", action="store_true", help="weight normalisation in every critic layer")
-            p.add_argument("--labels-per-class", type=int, default=d.labels_per_class,
-                           help="labelled training images per digit (chosen by --seed)")
-            p.add_argument("--unlabelled-fraction", type=float, default=d.unlabelled_fraction, metavar="F",
-                           help="share of the other training images used as unlabelled data (1 = all)")
+            add_ssgan_arguments(p)
             p.add_argument("--baseline", action="store_true",
                            help="also train the critic on the labelled images only and report its accuracy")
         p.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between evaluations/checkpoints")
@@ -105,18 +125,8 @@ def config_from_args(args):
         model=args.model, data=args.data, mnist_path=getattr(args, "mnist_path", None), steps=args.steps,
         batch=args.batch, z_dim=args.z_dim, width=args.width, lr_g=args.lr_g, lr_d=args.lr_d,
         betas=(args.beta1, args.beta2), lr_schedule=None if args.lr_schedule == "none" else args.lr_schedule,
-        labels_per_class=getattr(args, "labels_per_class", ImageGANConfig.labels_per_class),
-        unlabelled_fraction=getattr(args, "unlabelled_fraction", ImageGANConfig.unlabelled_fraction),
-        ss_hidden=tuple(getattr(args, "hidden", ImageGANConfig.ss_hidden)), ema=args.ema,
-        ss_noise=tuple(getattr(args, "noise", ImageGANConfig.ss_noise)),
-        ss_entropy=getattr(args, "entropy", ImageGANConfig.ss_entropy),
-        ss_unsup_weight=getattr(args, "unsup_weight", ImageGANConfig.ss_unsup_weight),
-        ss_consistency=getattr(args, "consistency", ImageGANConfig.ss_consistency),
-        ss_manifold=getattr(args, "manifold", ImageGANConfig.ss_manifold),
-        ss_manifold_eps=getattr(args, "manifold_eps", ImageGANConfig.ss_manifold_eps),
-        ss_vat=getattr(args, "vat", ImageGANConfig.ss_vat), ss_vat_eps=getattr(args, "vat_eps", ImageGANConfig.ss_vat_eps),
-        weight_norm=getattr(args, "weight_norm", ImageGANConfig.weight_norm),
-        eval_every=args.eval_every, n_eval=args.n_eval, seed=args.seed, progress=not args.no_progress,
+        ema=args.ema, eval_every=args.eval_every, n_eval=args.n_eval, seed=args.seed, progress=not args.no_progress,
+        **(ssgan_options(args) if args.model == "ssgan" else {}),
     )
 
 
