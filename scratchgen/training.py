@@ -16,7 +16,7 @@ import math
 from .backend import get_xp
 from .checkpoint import load
 
-__all__ = ["TrainingDiverged", "check_finite", "restore", "check_resume_config", "RESUMABLE_CHANGES", "ema_update", "ema_decay", "WeightAverage"]
+__all__ = ["TrainingDiverged", "check_finite", "restore", "check_resume_config", "RESUMABLE_CHANGES", "ema_update", "ema_decay", "WeightAverage", "same_setting"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -57,8 +57,14 @@ RESUMABLE_CHANGES = ("steps", "eval_every", "n_eval", "progress")
 
 
 def _frozen(v):
-    """Lists and tuples compare alike (a config may hold either)."""
+    """Lists, tuples and arrays compare alike (a config may hold any of them)."""
+    v = v.tolist() if hasattr(v, "tolist") else v
     return tuple(_frozen(x) for x in v) if isinstance(v, (list, tuple)) else v
+
+
+def same_setting(a, b):
+    """Whether two config values are one setting: ``[1, 2]``, ``(1, 2)`` and ``array([1, 2])`` are."""
+    return _frozen(a) == _frozen(b)
 
 
 def check_resume_config(saved, cfg, may_differ=RESUMABLE_CHANGES, path="the checkpoint"):
@@ -82,7 +88,7 @@ def check_resume_config(saved, cfg, may_differ=RESUMABLE_CHANGES, path="the chec
         else:
             continue
         new = getattr(cfg, f.name)
-        if _frozen(old) != _frozen(new):
+        if not same_setting(old, new):
             diffs.append(f"{f.name}: checkpoint {old!r}, this run {new!r}")
     if diffs:
         raise ValueError(f"resume: {path} was trained with another config ({'; '.join(diffs)}). "

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import scratchgen as sg
-from scratchgen.training import TrainingDiverged, check_finite, check_resume_config, restore
+from scratchgen.training import TrainingDiverged, check_finite, check_resume_config, restore, same_setting
 
 
 def test_check_finite_names_the_step_the_value_and_the_checkpoint():
@@ -36,6 +36,11 @@ class _Cfg:
     sigmas: tuple = (0.5, 1.0)
     steps: int = 100
     progress: bool = True
+
+
+def test_same_setting_treats_lists_tuples_and_arrays_alike():
+    assert same_setting([1, 2], (1, 2)) and same_setting(np.array([1, 2]), (1, 2)) and same_setting([[1], (2,)], ((1,), [2]))
+    assert not same_setting([1, 2], (1, 3)) and not same_setting((1, 2), (1, 2, 3)) and same_setting("a", "a")
 
 
 def test_check_resume_config_names_each_changed_field_and_both_values():

@@ -59,7 +59,7 @@ from ..autodiff import functional as AF
 from ..autodiff.primitives import concatenate, reshape
 from ..autodiff.tensor import no_grad, tensor
 from ..checkpoint import save
-from ..training import RESUMABLE_CHANGES, TrainingDiverged, WeightAverage, _frozen, check_finite, restore
+from ..training import RESUMABLE_CHANGES, TrainingDiverged, WeightAverage, check_finite, restore, same_setting
 from . import losses as L
 from . import ssgan
 
@@ -140,12 +140,9 @@ class ImageGANConfig:
             raise ValueError(f"unlabelled_fraction must be a number in [0, 1], got {self.unlabelled_fraction!r}")
         ss_only = ("labels_per_class", "unlabelled_fraction", "critic", "ss_hidden", "weight_norm", "ss_noise", "ss_entropy", "ss_unsup_weight",
                    "ss_consistency", "ss_manifold", "ss_manifold_eps", "ss_vat", "ss_vat_eps", "augment")
-        if self.model != "ssgan":
-            def same(v, default):  # a list or an array given for a tuple default is the same setting
-                return _frozen(v.tolist() if hasattr(v, "tolist") else v) == default
-
+        if self.model != "ssgan":  # a list or an array given for a tuple default is the same setting
             changed = [f"{n}={getattr(self, n)!r}" for n in ss_only
-                       if not same(getattr(self, n), self.__dataclass_fields__[n].default)]
+                       if not same_setting(getattr(self, n), self.__dataclass_fields__[n].default)]
             if changed:
                 raise ValueError(f"{', '.join(changed)}: only for model='ssgan', got model={self.model!r} "
                                  f"(the ssgan-only options: {', '.join(ss_only)})")
