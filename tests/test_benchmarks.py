@@ -41,4 +41,4 @@ def test_median_update_leaves_out_warmup_and_evaluated_updates():
             callback(step)
 
     ms = _bench()._median_update_ms(train, steps=6, warmup=3, eval_every=2)
-    assert 0.5 < ms < 20, ms  # the median of all five gaps would be about 30 ms
+    assert 0.5 < ms < 10, ms  # with the warm-up gaps kept it would be 30 ms, with the evaluated ones 15 ms
