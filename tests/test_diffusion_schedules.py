@@ -1,10 +1,11 @@
 """Schedules: values against the papers' formulas written out here, alpha_bar_T of the
 defaults (property 3), bad input, dtype preservation of the gathered coefficients."""
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from scratchgen.diffusion import Schedule, cosine_schedule, linear_schedule, make_schedule, q_sample
@@ -48,20 +49,26 @@ def test_alpha_bar_T_is_near_zero_for_default_schedules():
 
 
 @given(st.lists(st.floats(1e-6, 0.999), min_size=1, max_size=30))
+@example(betas=[1.0000000000000002e-06, 1.0000000000000002e-06])  # found by hypothesis: a float oracle fails here
 def test_derived_quantities_follow_their_definitions(betas):
+    # The oracle is exact: rational arithmetic on the float betas (Fraction(x) is x exactly), rounded
+    # once at the end. In floats, 1 - alpha_bar cancels at small t (beta = 1e-6: relative error
+    # ~1e-10), which the library avoids with expm1 and a float oracle would not.
     s = Schedule(np.array(betas))
     T = len(betas)
-    alpha_bar = 1.0
+    alpha_bar = Fraction(1)
     for t in range(1, T + 1):
-        b = betas[t - 1]
+        b = Fraction(betas[t - 1])
         alpha_bar_prev, alpha_bar = alpha_bar, alpha_bar * (1 - b)
-        assert abs(s.alpha[t] - (1 - b)) < 1e-15
-        assert abs(s.alpha_bar[t] - alpha_bar) <= 1e-12 * alpha_bar
-        assert abs(s.sqrt_alpha_bar[t] ** 2 - alpha_bar) <= 1e-12 * alpha_bar
-        assert abs(s.sqrt_one_minus_alpha_bar[t] ** 2 - (1 - alpha_bar)) <= 1e-12
-        assert abs(s.snr[t] - alpha_bar / (1 - alpha_bar)) <= 1e-9 * s.snr[t]
-        bt = (1 - alpha_bar_prev) / (1 - alpha_bar) * b
-        assert abs(s.beta_tilde[t] - bt) <= 1e-12 * b
+        ab, b_f = float(alpha_bar), float(b)
+        assert abs(s.alpha[t] - float(1 - b)) < 1e-15
+        assert abs(s.alpha_bar[t] - ab) <= 1e-12 * ab
+        assert abs(s.sqrt_alpha_bar[t] ** 2 - ab) <= 1e-12 * ab
+        assert abs(s.sqrt_one_minus_alpha_bar[t] ** 2 - float(1 - alpha_bar)) <= 1e-12
+        snr = float(alpha_bar / (1 - alpha_bar))
+        assert abs(s.snr[t] - snr) <= 1e-9 * snr
+        bt = float((1 - alpha_bar_prev) / (1 - alpha_bar) * b)
+        assert abs(s.beta_tilde[t] - bt) <= 1e-12 * b_f
     assert s.beta_tilde[1] == 0.0
     assert s.alpha_bar[0] == 1.0 and s.beta[0] == 0.0
     # SNR decreases strictly with t
