@@ -39,6 +39,7 @@ __all__ = [
     "backend_of",
     "module_named",
     "to_numpy",
+    "unwrap",
     "asarray",
     "default_dtype",
     "set_default_dtype",
@@ -159,7 +160,7 @@ def get_xp(*arrays):
     """
     found = None
     for a in arrays:
-        a = getattr(a, "_data_for_backend", a)
+        a = unwrap(a)
         name = backend_of(a)
         if name is None or name == found:
             continue
@@ -174,9 +175,17 @@ def get_xp(*arrays):
     return numpy if found == "numpy" else module_named(found)
 
 
+def unwrap(x):
+    """The array inside a Tensor; anything else (an array, a list, a scalar) unchanged.
+
+    Not ``getattr(x, "data", x)``: NumPy and CuPy arrays have a ``.data`` too (a buffer, a device
+    pointer)."""
+    return getattr(x, "_data_for_backend", x)
+
+
 def to_numpy(x):
     """A NumPy copy (or view) of ``x``: a Tensor, a CuPy or NumPy array, or a scalar."""
-    x = getattr(x, "_data_for_backend", x)
+    x = unwrap(x)
     if backend_of(x) == "cupy":
         return x.get()
     return numpy.asarray(x)
@@ -217,8 +226,9 @@ class HostGenerator:
     state (cuRAND states in GPU memory) cannot be written to a checkpoint, while NumPy's
     ``bit_generator.state`` can. The price on a GPU is a host-to-device copy per draw.
 
-    The backend is the one active when the generator was made. In-place methods (``shuffle``,
-    ``permuted(out=...)``) would change a host copy, so ``shuffle`` raises; use ``permutation``.
+    The backend is the one active when the generator was made. Writing in place would fill a host
+    copy and leave a GPU array unchanged, so ``shuffle`` and the ``out=`` argument raise on either
+    backend: use ``x[g.permutation(len(x))]`` and assign the result.
     """
 
     __slots__ = ("generator", "xp")
@@ -248,6 +258,9 @@ class HostGenerator:
             return method
 
         def draw(*args, **kwargs):
+            if "out" in kwargs:
+                raise TypeError(f"HostGenerator.{name}: out= is not supported (on a GPU it would fill a host "
+                                "copy); assign the result instead")
             args = [to_numpy(a) if backend_of(a) == "cupy" else a for a in args]
             kwargs = {k: to_numpy(v) if backend_of(v) == "cupy" else v for k, v in kwargs.items()}
             out = method(*args, **kwargs)
@@ -264,13 +277,18 @@ def rng(seed=None, xp=None):
     """A seeded :class:`HostGenerator`: NumPy's ``default_rng(seed)``, drawing arrays of the active
     backend (or of ``xp``, an array module, when given).
 
-    The same seed gives the same numbers on NumPy and on CuPy. Passing a ``HostGenerator`` (or any
-    object with a ``standard_normal`` method) returns it unchanged, so functions can take either
-    a seed or a generator; a ``numpy.random.Generator`` (what a checkpoint gives back) is wrapped,
-    and its state is shared, not copied.
+    The same seed gives the same numbers on NumPy and on CuPy. Passing a ``HostGenerator`` (or
+    another object with a ``standard_normal`` method, such as a test's stand-in) returns it
+    unchanged, ``xp`` then unused, so functions can take either a seed or a generator. A
+    ``numpy.random.Generator`` (what a checkpoint gives back) is wrapped, and its state is shared,
+    not copied. CuPy's generators and NumPy's legacy ``RandomState`` are refused: they lack
+    methods the library calls, or a state a checkpoint can store.
     """
     if isinstance(seed, numpy.random.Generator):
         return HostGenerator(seed, xp)
+    if isinstance(seed, numpy.random.RandomState) or type(seed).__module__.partition(".")[0] == "cupy":
+        raise TypeError(f"rng: seed must be an int, None, a numpy.random.Generator or a HostGenerator, got "
+                        f"{type(seed).__module__}.{type(seed).__name__} (use numpy.random.default_rng(...))")
     if seed is not None and hasattr(seed, "standard_normal"):
         return seed
     return HostGenerator(numpy.random.default_rng(seed), xp)

@@ -2,12 +2,12 @@ r"""Checkpoints: models, optimisers and RNG state in one ``.npz``, written atomi
 
 ``save(state, path)`` takes a nested structure of dicts, lists and tuples
 whose leaves are arrays (NumPy or CuPy), Tensors, Python numbers, strings,
-None, or NumPy random generators, e.g.::
+None, or random generators (``sg.rng(seed)``, a ``numpy.random.Generator``), e.g.::
 
     sg.save({"G": G.state_dict(), "opt_G": opt_G.state_dict(),
              "rng": gen, "step": 1000}, "run/ckpt.npz")
     state = sg.load("run/ckpt.npz")
-    G.load_state_dict(state["G"]); gen = state["rng"]
+    G.load_state_dict(state["G"]); gen = sg.rng(state["rng"])
 
 File format: a standard ``.npz`` (zip of ``.npy`` files, readable with
 ``numpy.load``). Each array is stored under its path in the structure
@@ -23,7 +23,8 @@ never half of one.
 
 Loading returns NumPy arrays (``Module.load_state_dict`` moves them to the
 active backend). Generators come back as ``numpy.random.Generator`` objects in
-the saved state, so ``save``, ``load`` and continue gives bit-identical results.
+the saved state; ``sg.rng(...)`` makes them draw on the active backend again, so
+``save``, ``load`` and continue gives the same random stream on either backend.
 """
 from __future__ import annotations
 
@@ -57,6 +58,12 @@ def _encode(obj, key, arrays):
     """JSON-able description of ``obj``; arrays go to ``arrays[key]``."""
     if isinstance(obj, Tensor):
         obj = obj.data
+    if hasattr(obj, "bit_generator"):  # numpy.random.Generator, or the HostGenerator around one
+        if type(obj).__module__.partition(".")[0] == "cupy":
+            raise TypeError(f"save: cannot store a CuPy generator under key {key!r} (its state lives on the "
+                            "GPU); draw with scratchgen.backend.rng(seed), whose state can be stored")
+        bg = obj.bit_generator
+        return {"__rng__": type(bg).__name__, "state": bg.state}
     if backend_of(obj) is not None:  # an array or NumPy scalar
         a = to_numpy(obj)
         if a.dtype.kind not in "biufc":
@@ -83,9 +90,6 @@ def _encode(obj, key, arrays):
     if isinstance(obj, (list, tuple)):
         enc = [_encode(v, f"{key}/{i}" if key else str(i), arrays) for i, v in enumerate(obj)]
         return {"__tuple__": enc} if isinstance(obj, tuple) else {"__list__": enc}
-    if hasattr(obj, "bit_generator"):  # numpy.random.Generator
-        bg = obj.bit_generator
-        return {"__rng__": type(bg).__name__, "state": bg.state}
     raise TypeError(f"save: cannot store {type(obj).__name__} under key {key!r}")
 
 
@@ -95,7 +99,8 @@ def save(state, path) -> None:
     Parameters
     ----------
     state : nested dict / list / tuple
-        Leaves: arrays, Tensors, numbers, strings, None, ``numpy.random.Generator``.
+        Leaves: arrays, Tensors, numbers, strings, None, ``numpy.random.Generator`` or
+        :class:`~scratchgen.backend.HostGenerator`.
     path : str or os.PathLike
     """
     path = os.fspath(path)

@@ -168,8 +168,8 @@ class FakeDeviceArray:
     def __init__(self, a):
         self.a = np.asarray(a)
 
-    def get(self):
-        return self.a
+    def get(self):  # a copy, as a device-to-host transfer makes
+        return self.a.copy()
 
 
 def test_rng_draws_numpys_numbers_and_moves_arrays_to_the_backend():
@@ -186,8 +186,23 @@ def test_rng_draws_numpys_numbers_and_moves_arrays_to_the_backend():
     # array arguments on the device are copied to the host first
     p = [0.2, 0.3, 0.5]
     assert np.array_equal(g.choice(3, size=6, p=FakeDeviceArray(p))[1], ref.choice(3, size=6, p=p))
+    assert np.array_equal(g.choice(FakeDeviceArray(np.arange(5, 10)), 3, replace=False)[1],
+                          ref.choice(np.arange(5, 10), 3, replace=False))  # and positional ones
+    # writing in place would fill a host copy: refused on every backend
+    with pytest.raises(TypeError, match=r"HostGenerator.standard_normal: out= is not supported"):
+        g.standard_normal(out=np.zeros(3))
     # rng(seed, xp=...) targets a given array module (check_grads: the module of its inputs)
-    assert sg.rng(3, xp=device).xp is device and sg.rng(3).xp is np
+    assert sg.rng(3, xp=device).xp is device and sg.rng(3).xp is sg.get_xp()
+
+
+def test_rng_refuses_generators_it_cannot_use_or_store():
+    CupyGenerator = type("Generator", (), {"__module__": "cupy.random._generator_api", "standard_normal": None})
+    for bad, name in ((np.random.RandomState(0), "numpy.random.mtrand.RandomState"),
+                      (CupyGenerator(), "cupy.random._generator_api.Generator")):
+        with pytest.raises(TypeError, match=rf"rng: seed must be an int, None, .* got {name}"):
+            sg.rng(bad)
+    spy = types.SimpleNamespace(standard_normal=lambda *a: 0.0)  # a duck-typed stand-in passes through
+    assert sg.rng(spy) is spy
 
 
 def test_rng_on_the_cupy_backend_targets_cupy(monkeypatch):
@@ -204,7 +219,7 @@ def test_rng_on_the_cupy_backend_targets_cupy(monkeypatch):
 def test_rng_of_a_numpy_generator_shares_its_state():
     ref = np.random.default_rng(9)
     g = sg.rng(ref)
-    a = g.standard_normal(3)
+    a = sg.to_numpy(g.standard_normal(3))
     assert not np.array_equal(ref.standard_normal(3), a)  # ref moved on
     assert np.array_equal(a, np.random.default_rng(9).standard_normal(3))
     assert sg.rng(g) is g and g.bit_generator is ref.bit_generator
@@ -215,7 +230,8 @@ def test_host_generator_copies_and_refuses_in_place_shuffle():
 
     g = sg.rng(4)
     h = copy.deepcopy(g)  # WeightAverage deep-copies modules that hold generators
-    assert np.array_equal(h.standard_normal(4), g.standard_normal(4)) and h.generator is not g.generator
+    assert np.array_equal(sg.to_numpy(h.standard_normal(4)), sg.to_numpy(g.standard_normal(4)))
+    assert h.generator is not g.generator
     with pytest.raises(NotImplementedError, match=r"shuffle.*permutation"):
         g.shuffle(np.arange(3))
     with pytest.raises(TypeError, match=r"generator must be a numpy.random.Generator, got int"):
@@ -226,26 +242,37 @@ def test_generator_state_survives_a_checkpoint(tmp_path):
     g = sg.rng(11)
     g.standard_normal(5)
     sg.save({"rng": g}, tmp_path / "c.npz")
-    after = g.standard_normal(4)
+    after = sg.to_numpy(g.standard_normal(4))
     resumed = sg.rng(sg.load(tmp_path / "c.npz")["rng"])
-    assert isinstance(resumed, backend.HostGenerator) and np.array_equal(resumed.standard_normal(4), after)
+    assert isinstance(resumed, backend.HostGenerator) and np.array_equal(sg.to_numpy(resumed.standard_normal(4)), after)
+    CupyGenerator = type("Generator", (), {"__module__": "cupy.random._generator_api", "bit_generator": None})
+    with pytest.raises(TypeError, match=r"save: cannot store a CuPy generator under key 'rng'"):
+        sg.save({"rng": CupyGenerator()}, tmp_path / "d.npz")
+    assert not (tmp_path / "d.npz").exists()
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not _gpu_available(), reason="needs CuPy and a CUDA GPU")
 def test_same_draws_and_first_losses_on_cupy_and_numpy():
     from scratchgen.data.toy import ring
+    from scratchgen.gan.images import ImageGANConfig, train_image_gan
     from scratchgen.gan.train import GANConfig, train_gan
     from scratchgen.metrics.features import digits_split
 
-    cfg = dict(data="ring8", steps=1, eval_every=1, n_eval=64, progress=False)
+    def runs():  # a 2-D GAN, a conditional DCGAN (labels into G and D) and an SS-GAN with augmentation: one step each
+        return (train_gan(GANConfig(data="ring8", steps=1, eval_every=1, n_eval=64, progress=False)),
+                *(train_image_gan(ImageGANConfig(model=m, steps=1, eval_every=1, n_eval=20, kid_subsets=2,
+                                                 progress=False, **extra))
+                  for m, extra in (("cgan", {}), ("ssgan", {"augment": True}))))
+
     numpy_draws = sg.rng(0).standard_normal(5), ring(64, seed=1).x, digits_split().y_test
-    numpy_run = train_gan(GANConfig(**cfg))
+    numpy_runs = runs()
     with sg.use_backend("cupy"):
         cupy_draws = sg.rng(0).standard_normal(5), ring(64, seed=1).x, digits_split().y_test
-        cupy_run = train_gan(GANConfig(**cfg))
+        cupy_runs = runs()
     for a, b in zip(numpy_draws, cupy_draws):
         assert backend.backend_of(b) == "cupy" and np.array_equal(a, sg.to_numpy(b))
-    for key in ("loss_d", "loss_g"):  # one step from the same weights and draws: float32 rounding only
-        a, b = numpy_run.history[key][0], cupy_run.history[key][0]
-        assert abs(a - b) < 1e-4 * max(1.0, abs(a))
+    for numpy_run, cupy_run in zip(numpy_runs, cupy_runs):
+        for key in ("loss_d", "loss_g"):  # one step from the same weights and draws: float32 rounding only
+            a, b = numpy_run.history[key][0], cupy_run.history[key][0]
+            assert abs(a - b) < 1e-4 * max(1.0, abs(a)), (type(numpy_run).__name__, key, a, b)

@@ -182,7 +182,7 @@ def load_image_data(cfg: ImageGANConfig) -> ImageData:
 # DCGAN and conditional DCGAN
 # ---------------------------------------------------------------------------
 def _check_labels(y, B, who, K=N_CLASSES):
-    y = _backend.asarray(getattr(y, "data", y))  # on the active backend, with the weights they index
+    y = _backend.asarray(_backend.unwrap(y))  # on the active backend, with the weights they index
     if y.dtype.kind not in "iu" or y.shape != (B,):
         raise ValueError(f"{who}: labels must be ints of shape ({B},), received dtype {y.dtype}, shape {tuple(y.shape)}")
     if B and (int(y.min()) < 0 or int(y.max()) >= K):

@@ -57,7 +57,7 @@ def add_ssgan_arguments(p):
                    help="L2 radius of its adversarial perturbation of an image (pixels in [-1, 1]; "
                         "the input noise sigma_in = 0.3 has length about 2.4)")
     p.add_argument("--labels-per-class", type=int, default=d.labels_per_class,
-                   help="labelled training images per digit (chosen by --seed)")
+                   help="labelled training images per digit (chosen by the run's seed)")
     p.add_argument("--unlabelled-fraction", type=float, default=d.unlabelled_fraction, metavar="F",
                    help="share of the other training images used as unlabelled data (1 = all)")
 

@@ -30,7 +30,7 @@ from typing import NamedTuple
 from .. import nn, optim
 from ..autodiff import functional as AF
 from ..autodiff.tensor import no_grad, tensor
-from ..backend import default_dtype, get_xp, to_numpy
+from ..backend import default_dtype, get_xp, to_numpy, unwrap
 from ..backend import rng as _rng
 from .images import frechet_distance, inception_score, kid, precision_recall
 
@@ -76,7 +76,7 @@ def digits_split(test_fraction=TEST_FRACTION, seed=SPLIT_SEED) -> DigitsSplit:
 
 def check_images(x, who, size=8):
     """``x`` as a float array (N, 1, size, size); a clear error otherwise."""
-    x = getattr(x, "data", x)
+    x = unwrap(x)
     xp = get_xp(x)
     x = xp.asarray(x)
     if x.ndim != 4 or x.shape[1:] != (1, size, size) or x.shape[0] == 0:
@@ -147,13 +147,13 @@ def train_feature_classifier(epochs=80, batch=64, lr=1e-3, seed=0, split=None, p
 def _random_shift(x, g):
     """Each image moved by (dy, dx) in {-1, 0, 1}², zeros (value -1, the background) shifted in."""
     xp = get_xp(x)
-    B = x.shape[0]
-    pad = xp.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-1)  # (B, 1, 10, 10)
-    dy, dx = g.integers(0, 3, B), g.integers(0, 3, B)
-    out = xp.empty_like(x)
-    for b in range(B):
-        out[b] = pad[b, :, dy[b]:dy[b] + 8, dx[b]:dx[b] + 8]
-    return out
+    B, _, H, W = x.shape
+    pad = xp.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-1)  # (B, C, H + 2, W + 2)
+    dy, dx = g.integers(0, 3, B), g.integers(0, 3, B)  # the window of image b starts at (dy_b, dx_b)
+    rows = (dy[:, None] + xp.arange(H))[:, :, None]  # (B, H, 1)
+    cols = (dx[:, None] + xp.arange(W))[:, None, :]  # (B, 1, W)
+    out = pad.transpose(0, 2, 3, 1)[xp.arange(B)[:, None, None], rows, cols]  # one gather: (B, H, W, C)
+    return xp.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
 
 def accuracy(model, split) -> float:
@@ -238,7 +238,7 @@ def image_metrics(samples, reference, labels=None, model=None, k=3, kid_subset=5
     }
     if labels is not None:
         xp = get_xp(logp)
-        y = xp.asarray(getattr(labels, "data", labels))
+        y = xp.asarray(unwrap(labels))
         if y.shape != (fs.shape[0],):
             raise ValueError(f"image_metrics: labels must have shape ({fs.shape[0]},), received {tuple(y.shape)}")
         out["class_accuracy"] = float((xp.argmax(logp, axis=1) == y).mean())

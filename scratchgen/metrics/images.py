@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from ..backend import get_xp, rng
+from ..backend import get_xp, rng, unwrap
 from ..divergences import w2_gaussian
 from ..mmd import mmd2
 
@@ -22,7 +22,7 @@ __all__ = ["gaussian_stats", "frechet_distance", "kid", "inception_score", "prec
 
 
 def _features(x, name, who, min_n=2):
-    x = getattr(x, "data", x)
+    x = unwrap(x)
     xp = get_xp(x)
     x = xp.asarray(x, dtype="float64")
     if x.ndim != 2 or x.shape[0] < min_n:

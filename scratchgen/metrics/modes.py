@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..backend import get_xp, to_numpy
+from ..backend import get_xp, to_numpy, unwrap
 
 __all__ = ["ModeCoverage", "mode_coverage"]
 
@@ -47,7 +47,7 @@ def mode_coverage(samples, centres, std, threshold=3.0) -> ModeCoverage:
     threshold : float
         A sample is high-quality if :math:`\|x - c_{k(x)}\| \le \text{threshold}\cdot\sigma`.
     """
-    xs, cs = getattr(samples, "data", samples), getattr(centres, "data", centres)
+    xs, cs = unwrap(samples), unwrap(centres)
     xp = get_xp(xs, cs)
     xs, cs = xp.asarray(xs, dtype="float64"), xp.asarray(cs, dtype="float64")
     if xs.ndim != 2 or cs.ndim != 2 or xs.shape[1] != cs.shape[1]:

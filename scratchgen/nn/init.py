@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from ..backend import get_xp
+from ..backend import get_xp, unwrap
 from ..backend import rng as _rng
 
 __all__ = [
@@ -24,7 +24,7 @@ __all__ = [
 
 
 def _arr(t):
-    return t.data if hasattr(t, "data") and hasattr(t.data, "dtype") else t
+    return unwrap(t)
 
 
 def calculate_fan(shape):

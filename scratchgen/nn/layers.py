@@ -16,7 +16,7 @@ import numbers
 
 from ..autodiff.conv import _pair
 from ..autodiff.primitives import reshape, tanh
-from ..backend import default_dtype, get_xp
+from ..backend import default_dtype, get_xp, unwrap
 from ..backend import rng as _rng
 from . import functional as F
 from . import init
@@ -275,7 +275,7 @@ class Embedding(Module):
 
     def forward(self, idx):
         xp = get_xp(idx)
-        idx = getattr(idx, "data", idx)
+        idx = unwrap(idx)
         idx = xp.asarray(idx)
         if idx.dtype.kind not in "iu":
             raise TypeError(f"{self!r}: expected integer indices, received dtype {idx.dtype}")
