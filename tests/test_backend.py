@@ -106,6 +106,13 @@ def test_get_xp_and_to_numpy():
     assert sg.to_numpy(3.0) == 3.0
 
 
+def test_unwrap_takes_a_tensors_array_and_leaves_arrays_alone():
+    a = np.arange(3.0)
+    assert backend.unwrap(a) is a  # not a.data, the array's buffer (a device pointer on CuPy)
+    t = sg.tensor(a)
+    assert backend.unwrap(t) is t.data and backend.unwrap([1, 2]) == [1, 2] and backend.unwrap(2.0) == 2.0
+
+
 def test_rng_is_seeded_on_the_active_backend():
     a = sg.rng(123).standard_normal(4)
     b = sg.rng(123).standard_normal(4)
