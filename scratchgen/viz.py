@@ -15,18 +15,21 @@ from .backend import default_dtype, to_numpy  # noqa: E402
 __all__ = ["coverage_title", "critic_contours", "critic_scores", "gan_figures", "rejection_figure", "samples_over_data"]
 
 
-def critic_scores(D, pts, pack=1):
-    r"""Scores D(x) at the rows of ``pts`` (n, d), NumPy out.
+def critic_scores(D, pts, pack=1, chunk=512):
+    r"""Scores D(x) at the rows of ``pts`` (n, d), NumPy out, ``chunk`` rows per call of D.
 
     With packing (PacGAN) the critic takes m samples at once; a single point x is scored
-    as the pack of m copies, :math:`D(x \oplus \dots \oplus x)`.
+    as the pack of m copies, :math:`D(x \oplus \dots \oplus x)`. A critic with minibatch
+    discrimination compares the rows of one call with each other (its memory grows as the
+    square of the rows), so its score at x depends on the other points of x's chunk.
     """
     pts = numpy.tile(numpy.asarray(pts, dtype=default_dtype()), (1, pack))  # (n, m d)
     was_training = getattr(D, "training", False)
     if hasattr(D, "eval"):
         D.eval()
     with no_grad():
-        s = to_numpy(D(tensor(pts)).data).reshape(-1)
+        s = numpy.concatenate([to_numpy(D(tensor(pts[i:i + chunk])).data).reshape(-1)
+                               for i in range(0, pts.shape[0], chunk)])
     if was_training:
         D.train()
     return s

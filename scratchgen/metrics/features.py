@@ -179,10 +179,12 @@ _CACHE = {}
 
 
 def load_feature_classifier(path=CLASSIFIER_PATH) -> DigitsClassifier:
-    """The shipped classifier (cached), in eval mode. ``path`` to load another one."""
+    """The shipped classifier (cached per backend), in eval mode. ``path`` to load another one."""
+    from ..backend import get_backend
     from ..checkpoint import load
 
-    if path not in _CACHE:
+    key = (path, get_backend())  # its weights live on one backend: a switch of backend loads them again
+    if key not in _CACHE:
         if not os.path.exists(path):
             raise FileNotFoundError(f"load_feature_classifier: {path} is missing; rebuild it with "
                                     "`python demos/train_feature_classifier.py`")
@@ -191,8 +193,8 @@ def load_feature_classifier(path=CLASSIFIER_PATH) -> DigitsClassifier:
         model.load_state_dict(state["model"])
         model.eval()
         model.meta = state.get("meta", {})
-        _CACHE[path] = model
-    return _CACHE[path]
+        _CACHE[key] = model
+    return _CACHE[key]
 
 
 def digit_features(images, model=None):

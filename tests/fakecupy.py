@@ -1,0 +1,329 @@
+"""A stand-in for CuPy that runs on NumPy: the library's "GPU" code path, checked on a CPU.
+
+``install(monkeypatch)`` puts a module named ``cupy`` in ``sys.modules`` whose arrays
+(:class:`ndarray`) wrap NumPy arrays and keep the rules of ``cupy.ndarray`` that code written for
+NumPy tends to break:
+
+* no implicit conversion to NumPy: ``numpy.asarray(a)`` raises ``TypeError``; ``a.get()`` copies
+  to the host (``scratchgen.to_numpy`` uses it);
+* a host ``numpy.ndarray`` cannot be an operand of a device operation (``a + host``,
+  ``cupy.concatenate([a, host])`` raise ``TypeError``), though Python and NumPy scalars can, and
+  host arrays can be copied in with ``cupy.asarray`` or assigned into a device array;
+* reductions and single-element indexing return 0-d device arrays, not scalars; ``float(a)``,
+  ``int(a)`` and ``bool(a)`` work, but there is no ``__index__``, so a device value cannot be a
+  slice bound or a ``range`` argument;
+* ``a.data`` is a device pointer, not an array;
+* ``cupy.random`` and ``cupy.errstate`` are not provided (the library draws on the host, with
+  ``scratchgen.backend.rng``), and, as on a GPU, floating-point errors raise no warnings.
+
+Everything else is NumPy's, so a run on this stand-in computes the same numbers as on NumPy, bit for
+bit; where it does not, or where it raises, the code would misbehave on a real GPU too. It does not
+model CuPy's missing functions, kernels, streams or float differences: the tests marked ``gpu``
+cover those on a machine with a GPU.
+"""
+from __future__ import annotations
+
+import operator
+import sys
+import types
+
+import numpy
+
+_IMPLICIT = ("Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct a NumPy "
+             "array explicitly.")
+
+
+class MemoryPointer:
+    """What ``cupy.ndarray.data`` is: a pointer to device memory, not an array."""
+
+    __module__ = "cupy.cuda.memory"
+
+
+def _host_array_error(x):
+    return TypeError(f"Unsupported type {type(x)} (a host numpy.ndarray as an operand of a device operation)")
+
+
+def _unwrap(x, strict=True):
+    """Device arrays to their NumPy arrays, inside lists, tuples and dicts; a host ndarray raises if strict."""
+    if isinstance(x, ndarray):
+        return x._a
+    if isinstance(x, numpy.ndarray):
+        if strict:
+            raise _host_array_error(x)
+        return x
+    if isinstance(x, (list, tuple)):
+        items = [_unwrap(v, strict) for v in x]
+        return type(x)(*items) if hasattr(x, "_fields") else type(x)(items)
+    if isinstance(x, dict):
+        return {k: _unwrap(v, strict) for k, v in x.items()}
+    return x
+
+
+def _wrap(r):
+    if isinstance(r, numpy.ndarray):
+        return ndarray(r)
+    if isinstance(r, numpy.generic) and not isinstance(r, (numpy.str_, numpy.bytes_)):
+        return ndarray(numpy.asarray(r))  # CuPy's reductions and element reads give 0-d arrays
+    if isinstance(r, tuple):
+        items = [_wrap(v) for v in r]
+        return type(r)(*items) if hasattr(r, "_fields") else tuple(items)
+    if isinstance(r, list):
+        return [_wrap(v) for v in r]
+    return r
+
+
+def _index(idx):
+    """An index for the wrapped array: device arrays unwrapped; host integer arrays allowed (CuPy
+    moves them); slice bounds left alone, so that a device value there fails as in CuPy."""
+    if isinstance(idx, tuple):
+        return tuple(_index(i) for i in idx)
+    if isinstance(idx, ndarray):
+        return idx._a
+    return idx
+
+
+def _operand(x):
+    if isinstance(x, ndarray):
+        return x._a
+    if isinstance(x, numpy.ndarray):
+        raise _host_array_error(x)
+    if isinstance(x, (int, float, complex, bool, numpy.generic)):
+        return x
+    return NotImplemented
+
+
+class ndarray:  # noqa: N801 (CuPy's name)
+    __slots__ = ("_a",)
+    __array_priority__ = 100
+
+    def __init__(self, a):
+        self._a = a
+
+    # --- conversions -------------------------------------------------------
+    def __array__(self, *args, **kwargs):
+        raise TypeError(_IMPLICIT)
+
+    def get(self):
+        return self._a.copy()
+
+    def item(self):
+        return self._a.item()
+
+    def tolist(self):
+        return self._a.tolist()
+
+    def __float__(self):
+        return float(self._a)
+
+    def __int__(self):
+        return int(self._a)
+
+    def __bool__(self):
+        return bool(self._a)
+
+    def __complex__(self):
+        return complex(self._a)
+
+    def __len__(self):
+        return len(self._a)
+
+    def __iter__(self):
+        return (_wrap(v) for v in self._a)
+
+    def __repr__(self):
+        return f"fakecupy.ndarray({self._a!r})"
+
+    # --- attributes -----------------------------------------------------------
+    @property
+    def data(self):
+        return MemoryPointer()
+
+    @property
+    def shape(self):
+        return self._a.shape
+
+    @property
+    def dtype(self):
+        return self._a.dtype
+
+    @property
+    def ndim(self):
+        return self._a.ndim
+
+    @property
+    def size(self):
+        return self._a.size
+
+    @property
+    def T(self):  # noqa: N802
+        return ndarray(self._a.T)
+
+    @property
+    def flags(self):
+        return self._a.flags
+
+    @property
+    def strides(self):
+        return self._a.strides
+
+    @property
+    def itemsize(self):
+        return self._a.itemsize
+
+    @property
+    def nbytes(self):
+        return self._a.nbytes
+
+    def __getattr__(self, name):  # methods: reshape, astype, sum, transpose, ...
+        if name.startswith("__"):
+            raise AttributeError(name)
+        attr = getattr(self._a, name)
+        if not callable(attr):
+            return _wrap(attr)
+
+        def method(*args, **kwargs):
+            with _quiet():
+                return _wrap(attr(*_unwrap(args), **_unwrap(kwargs)))
+
+        return method
+
+    # --- indexing -------------------------------------------------------------
+    def __getitem__(self, idx):
+        return _wrap(self._a[_index(idx)])
+
+    def __setitem__(self, idx, value):
+        self._a[_index(idx)] = _unwrap(value, strict=False)  # CuPy copies a host value in
+
+    # --- NumPy protocols (CuPy implements both) ----------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        out = kwargs.get("out")
+        with _quiet():
+            r = getattr(ufunc, method)(*_unwrap(inputs), **_unwrap(kwargs))
+        return out[0] if out is not None else _wrap(r)
+
+    def __array_function__(self, func, types_, args, kwargs):
+        with _quiet():
+            return _wrap(func(*_unwrap(args), **_unwrap(kwargs)))
+
+
+def _quiet():  # CuPy's kernels raise no floating-point warnings
+    return numpy.errstate(all="ignore")
+
+
+def _binary(op, reflected=False, inplace=False):
+    def f(self, other):
+        o = _operand(other)
+        if o is NotImplemented:
+            return NotImplemented
+        with _quiet():
+            if inplace:
+                op(self._a, o)
+                return self
+            return _wrap(op(o, self._a) if reflected else op(self._a, o))
+
+    return f
+
+
+for _name, _op, _iop in (("add", operator.add, operator.iadd), ("sub", operator.sub, operator.isub),
+                         ("mul", operator.mul, operator.imul), ("truediv", operator.truediv, operator.itruediv),
+                         ("floordiv", operator.floordiv, operator.ifloordiv), ("mod", operator.mod, operator.imod),
+                         ("pow", operator.pow, operator.ipow), ("matmul", operator.matmul, operator.imatmul),
+                         ("and", operator.and_, operator.iand), ("or", operator.or_, operator.ior),
+                         ("xor", operator.xor, operator.ixor)):
+    setattr(ndarray, f"__{_name}__", _binary(_op))
+    setattr(ndarray, f"__r{_name}__", _binary(_op, reflected=True))
+    setattr(ndarray, f"__i{_name}__", _binary(_iop, inplace=True))
+for _name, _op in (("eq", operator.eq), ("ne", operator.ne), ("lt", operator.lt), ("le", operator.le),
+                   ("gt", operator.gt), ("ge", operator.ge)):
+    setattr(ndarray, f"__{_name}__", _binary(_op))
+for _name, _op in (("neg", operator.neg), ("pos", operator.pos), ("abs", operator.abs), ("invert", operator.invert)):
+    setattr(ndarray, f"__{_name}__", (lambda op: lambda self: ndarray(op(self._a)))(_op))  # no FP errors possible
+ndarray.__hash__ = None
+ndarray.__module__ = "cupy._core.core"
+
+
+class _Ufunc:
+    """A NumPy ufunc on device arrays, with its methods (``add.at``, ``maximum.reduce``, ...)."""
+
+    def __init__(self, uf):
+        self._uf = uf
+
+    def __call__(self, *args, **kwargs):
+        out = kwargs.get("out")
+        with _quiet():
+            r = self._uf(*_unwrap(args), **_unwrap(kwargs))
+        return out if out is not None else _wrap(r)
+
+    def __getattr__(self, name):
+        attr = getattr(self._uf, name)
+        if not callable(attr):
+            return attr
+        def method(*a, **k):
+            with _quiet():
+                return _wrap(attr(*_unwrap(a), **_unwrap(k)))
+
+        return method
+
+
+def _function(f, host_ok=False):
+    def g(*args, **kwargs):
+        with _quiet():
+            return _wrap(f(*_unwrap(args, strict=not host_ok), **_unwrap(kwargs, strict=not host_ok)))
+
+    g.__name__ = getattr(f, "__name__", "function")
+    return g
+
+
+class _Namespace(types.ModuleType):
+    """numpy, numpy.linalg, numpy.lib.stride_tricks, ... as device functions."""
+
+    def __init__(self, name, source):
+        super().__init__(name)
+        self._source = source
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        obj = getattr(self._source, name)
+        if isinstance(obj, types.ModuleType):
+            return _Namespace(f"{self.__name__}.{name}", obj)
+        if isinstance(obj, numpy.ufunc):
+            return _Ufunc(obj)
+        if isinstance(obj, type) or not callable(obj):
+            return obj  # dtypes (cupy.float32 is numpy.float32), constants
+        return _function(obj)
+
+
+class FakeCupy(_Namespace):
+    __version__ = "fake (NumPy underneath)"
+    ndarray = ndarray
+
+    def __init__(self):
+        super().__init__("cupy", numpy)
+        self.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
+
+    def asarray(self, a, dtype=None):
+        """Host data copied to the device (the one place a host array may go in)."""
+        if isinstance(a, ndarray):
+            return a if dtype is None else a.astype(dtype, copy=False)
+        return ndarray(numpy.array(_unwrap(a, strict=False), dtype=dtype))
+
+    array = asarray
+
+    def asnumpy(self, a):
+        return a.get() if isinstance(a, ndarray) else numpy.asarray(a)
+
+    _absent = {"random": "cupy.random is not emulated; draw with scratchgen.backend.rng",
+               "errstate": "CuPy has no errstate"}
+
+    def __getattr__(self, name):
+        if name in self._absent:
+            raise AttributeError(f"fakecupy: {self._absent[name]}")
+        return super().__getattr__(name)
+
+
+def install(monkeypatch):
+    """Make ``import cupy`` give the stand-in for the rest of a test; returns it."""
+    fake = FakeCupy()
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    return fake
