@@ -73,7 +73,7 @@ def _add_gan_parser(sub):
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the one generator behind data, noise and weights")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--resume", default=None, help="checkpoint.npz to continue from; give the options it was trained with (only --steps and how the run reports may change)")
-    p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"], help="array backend")
+    add_backend_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_gan)
 
@@ -129,7 +129,7 @@ def _add_reject_parser(top):
     p.add_argument("--reuse-classifier", action="store_true",
                    help="load RUN_DIR/rejection_classifier.npz (trained on this run with the same settings) "
                         "instead of training it again; the samples are the same as with a fresh fit")
-    p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"], help="array backend")
+    add_backend_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def run(args):
@@ -162,12 +162,18 @@ def build_parser():
     return parser
 
 
+def add_backend_argument(p):
+    """``--backend numpy|cupy``; without it a command runs on the active backend (``SCRATCHGEN_BACKEND``, else NumPy)."""
+    p.add_argument("--backend", default=argparse.SUPPRESS, choices=["numpy", "cupy"],
+                   help="array backend (default: $SCRATCHGEN_BACKEND if set, else numpy)")
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     from . import backend
 
-    if getattr(args, "backend", "numpy") != backend.get_backend():
+    if getattr(args, "backend", None) not in (None, backend.get_backend()):
         try:
             backend.set_backend(args.backend)
         except backend.BackendError as e:

@@ -168,10 +168,40 @@ def _diffusion(tmp):
     return runs
 
 
-@pytest.mark.parametrize("workload", ["toy_and_metrics", "gradients", "gan_2d", "images", "diffusion"])
+def _command_line(tmp):
+    """``scratchgen train``/``sample``/``eval``/``reject`` without ``--backend``: on the active backend."""
+    from scratchgen.cli import main
+
+    started_on = sg.get_backend()
+    d = lambda name: os.path.join(tmp, name)  # noqa: E731
+    quick = ["--eval-every", "2", "--no-progress"]
+    main(["train", "gan", "--steps", "2", "--batch", "32", "--hidden", "16", "--n-eval", "64", "--out", d("gan")] + quick)
+    main(["reject", d("gan"), "--steps", "3", "--batch", "32", "--n", "20", "--no-progress"])
+    main(["train", "ddpm", "--data", "ring8", "--steps", "2", "--T", "10", "--hidden", "16", "--batch", "32",
+          "--warmup", "1", "--n-eval", "16", "--no-figures", "--out", d("ddpm")] + quick)
+    main(["sample", "--checkpoint", os.path.join(d("ddpm"), "checkpoint.npz"), "--sampler", "ddim", "--steps", "4",
+          "--n", "16", "--no-figures", "--out", d("ddpm_sample")])
+    main(["train", "ssgan", "--steps", "2", "--batch", "8", "--hidden", "16", "--labels-per-class", "2", "--n-eval", "20",
+          "--baseline", "--out", d("ssgan")] + quick)
+    main(["eval", "--samples", os.path.join(d("ssgan"), "samples.npy"), "--out", d("eval.json")])
+    assert sg.get_backend() == started_on  # no command switched the backend
+    out = {}
+    for name in ("gan", "ddpm", "ddpm_sample", "ssgan"):
+        with open(os.path.join(d(name), "metrics.json")) as f:
+            out[name] = json.load(f)
+    for name in ("eval.json", os.path.join("gan", "rejection.json")):
+        with open(d(name)) as f:
+            out[name] = json.load(f)
+    out["accepted"] = np.load(os.path.join(d("gan"), "samples_rejection.npy"))
+    accepted = out.pop("accepted")
+    out = json.loads(json.dumps(out).replace(tmp, "<run directory>"))  # the paths differ, not the numbers
+    return {**out, "accepted": accepted}
+
+
+@pytest.mark.parametrize("workload", ["toy_and_metrics", "gradients", "gan_2d", "images", "diffusion", "command_line"])
 def test_the_same_numbers_on_the_stand_in_as_on_numpy(workload, on_device, tmp_path):
     fn = {"toy_and_metrics": _toy_and_metrics, "gradients": _gradients, "gan_2d": _gan_2d, "images": _images,
-          "diffusion": _diffusion}[workload]
+          "diffusion": _diffusion, "command_line": _command_line}[workload]
     args = () if workload in ("toy_and_metrics", "gradients") else None
     on_numpy = _host(fn(*(args if args is not None else (str(tmp_path / "numpy"),))))
     on_stand_in = _host(on_device(fn, *(args if args is not None else (str(tmp_path / "device"),))))

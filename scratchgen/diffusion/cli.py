@@ -18,6 +18,7 @@ __all__ = ["add_train_parser", "add_sample_parser"]
 
 def add_train_parser(models_subparsers):
     """Add ``ddpm`` to the subcommands of ``scratchgen train``."""
+    from ..cli import add_backend_argument
     from .train import DATASETS, DDPMConfig, presets
 
     d = DDPMConfig()
@@ -53,7 +54,7 @@ def add_train_parser(models_subparsers):
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the one generator behind data, noise and weights")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--resume", default=None, help="checkpoint.npz to continue from; give the options it was trained with (only --steps and how the run reports may change)")
-    p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"], help="array backend")
+    add_backend_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-figures", action="store_true", help="write the numbers and the checkpoint only (no PNG/GIF)")
     p.set_defaults(func=_run_train)
@@ -80,6 +81,8 @@ def _run_train(args):
 
 def add_sample_parser(top_subparsers):
     """Add ``scratchgen sample``: draw samples from a trained DDPM checkpoint."""
+    from ..cli import add_backend_argument
+
     p = top_subparsers.add_parser(
         "sample", help="draw samples from a trained DDPM checkpoint",
         description="Draw samples from the EMA weights of a checkpoint written by `scratchgen train ddpm`. "
@@ -99,7 +102,7 @@ def add_sample_parser(top_subparsers):
     p.add_argument("--seed", type=int, default=0, help="seed of the sampler's noise")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--no-figures", action="store_true", help="write the numbers only (no PNG/GIF)")
-    p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"], help="array backend")
+    add_backend_argument(p)
     p.set_defaults(func=_run_sample)
     return p
 

@@ -73,6 +73,7 @@ def ssgan_options(args):
 
 def add_train_parsers(models_subparsers):
     """Add ``dcgan``, ``cgan`` and ``ssgan`` under ``scratchgen train``."""
+    from ..cli import add_backend_argument
     from .images import ImageGANConfig
 
     d = ImageGANConfig()
@@ -112,7 +113,7 @@ def add_train_parsers(models_subparsers):
         p.add_argument("--seed", type=int, default=d.seed, help="seed of the one generator behind weights, data and noise")
         p.add_argument("--out", required=True, help="run directory")
         p.add_argument("--resume", default=None, help="checkpoint.npz to continue from; give the options it was trained with (only --steps and how the run reports may change)")
-        p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"], help="array backend")
+        add_backend_argument(p)
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
         p.set_defaults(func=_run_train, model=model)
 
@@ -167,6 +168,9 @@ def add_eval_parser(top_subparsers):
     p.add_argument("--k", type=int, default=3, help="k of the k-NN manifolds of precision/recall")
     p.add_argument("--seed", type=int, default=0, help="seed of KID's random subsets")
     p.add_argument("--out", default=None, help="write the metrics to this JSON file")
+    from ..cli import add_backend_argument
+
+    add_backend_argument(p)
     p.set_defaults(func=_run_eval)
 
 
