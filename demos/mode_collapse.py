@@ -198,7 +198,7 @@ def figure_grid(out, names, datasets, seed, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from scratchgen import checkpoint, viz
+    from scratchgen import backend, checkpoint, viz
     from scratchgen.gan.train import GANConfig, build_models, load_data
     from scratchgen.metrics import mode_coverage
 
@@ -224,7 +224,7 @@ def figure_grid(out, names, datasets, seed, path):
             _, D = build_models(cfg, 2, 0)
             D.load_state_dict(state["D"])
             held_out = load_data(data, cfg.n_eval, seed=cfg.seed + 10_000)
-            samples = np.load(os.path.join(run_dir, "samples_rejection.npy" if rejected else "samples.npy"))
+            samples = backend.asarray(np.load(os.path.join(run_dir, "samples_rejection.npy" if rejected else "samples.npy")))
             cov = mode_coverage(samples, held_out.centres, held_out.std)
             lim = 1.5 if data == "ring8" else 5.2
             if not rejected:

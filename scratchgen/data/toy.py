@@ -106,8 +106,8 @@ def two_moons(n, noise=0.05, seed=None) -> ToyData:
     return ToyData(x.astype(default_dtype()))
 
 
-def _mixture_params(means, stds, weights):
-    xp = get_xp()
+def _mixture_params(means, stds, weights, xp=None):
+    xp = get_xp() if xp is None else xp
     means = xp.asarray(means, dtype="float64").reshape(-1)
     stds = xp.asarray(stds, dtype="float64").reshape(-1) * xp.ones_like(means)
     w = xp.ones_like(means) / means.size if weights is None else xp.asarray(weights, dtype="float64").reshape(-1)
@@ -129,9 +129,10 @@ def mixture_1d(n, means=(-2.0, 2.0), stds=0.5, weights=None, seed=None) -> ToyDa
 
 
 def mixture_1d_pdf(x, means=(-2.0, 2.0), stds=0.5, weights=None):
-    r"""Density :math:`p(x) = \sum_k w_k\,\mathcal N(x; \mu_k, s_k^2)` at points ``x`` (any shape)."""
-    means, stds, w = _mixture_params(means, stds, weights)
+    r"""Density :math:`p(x) = \sum_k w_k\,\mathcal N(x; \mu_k, s_k^2)` at points ``x`` (any shape), on the
+    backend of ``x`` (the active one for a list or a number)."""
     xp = get_xp(x)
+    means, stds, w = _mixture_params(means, stds, weights, xp)
     x = xp.asarray(x, dtype="float64")[..., None]
     z = (x - means) / stds
     return (w * xp.exp(-0.5 * z * z) / (stds * math.sqrt(2 * math.pi))).sum(axis=-1)
