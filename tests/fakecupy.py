@@ -139,40 +139,8 @@ class ndarray:  # noqa: N801 (CuPy's name)
         return MemoryPointer()
 
     @property
-    def shape(self):
-        return self._a.shape
-
-    @property
-    def dtype(self):
-        return self._a.dtype
-
-    @property
-    def ndim(self):
-        return self._a.ndim
-
-    @property
-    def size(self):
-        return self._a.size
-
-    @property
     def T(self):  # noqa: N802
         return ndarray(self._a.T)
-
-    @property
-    def flags(self):
-        return self._a.flags
-
-    @property
-    def strides(self):
-        return self._a.strides
-
-    @property
-    def itemsize(self):
-        return self._a.itemsize
-
-    @property
-    def nbytes(self):
-        return self._a.nbytes
 
     def __getattr__(self, name):  # methods: reshape, astype, sum, transpose, ...
         if name.startswith("__"):
@@ -238,6 +206,8 @@ for _name, _op in (("eq", operator.eq), ("ne", operator.ne), ("lt", operator.lt)
     setattr(ndarray, f"__{_name}__", _binary(_op))
 for _name, _op in (("neg", operator.neg), ("pos", operator.pos), ("abs", operator.abs), ("invert", operator.invert)):
     setattr(ndarray, f"__{_name}__", (lambda op: lambda self: ndarray(op(self._a)))(_op))  # no FP errors possible
+for _name in ("shape", "dtype", "ndim", "size", "flags", "strides", "itemsize", "nbytes"):  # read through
+    setattr(ndarray, _name, property((lambda n: lambda self: getattr(self._a, n))(_name)))
 ndarray.__hash__ = None
 ndarray.__module__ = "cupy._core.core"
 
