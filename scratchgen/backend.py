@@ -191,9 +191,9 @@ def to_numpy(x):
     return numpy.asarray(x)
 
 
-def asarray(x, dtype=None):
-    """``x`` as an array of the active backend (copied across devices if needed)."""
-    xp = _state.xp
+def asarray(x, dtype=None, xp=None):
+    """``x`` as an array of the active backend, or of the array module ``xp`` (copied across devices if needed)."""
+    xp = _state.xp if xp is None else xp
     if xp is numpy and backend_of(x) == "cupy":
         x = x.get()
     return xp.asarray(x, dtype=dtype)

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 __all__ = ["main", "build_parser", "metrics_line"]
@@ -165,7 +166,7 @@ def build_parser():
 def add_backend_argument(p):
     """``--backend numpy|cupy``; without it a command runs on the active backend (``SCRATCHGEN_BACKEND``, else NumPy)."""
     p.add_argument("--backend", default=argparse.SUPPRESS, choices=["numpy", "cupy"],
-                   help="array backend (default: $SCRATCHGEN_BACKEND if set, else numpy)")
+                   help="array backend (default: the active one: $SCRATCHGEN_BACKEND if set, else numpy)")
 
 
 def main(argv=None):
@@ -173,19 +174,20 @@ def main(argv=None):
     args = parser.parse_args(argv)
     from . import backend
 
-    if getattr(args, "backend", None) not in (None, backend.get_backend()):
+    name = getattr(args, "backend", None) or backend.get_backend()  # the flag, else the active backend
+    with contextlib.ExitStack() as stack:  # the backend for this command only (main() may run in-process)
         try:
-            backend.set_backend(args.backend)
+            stack.enter_context(backend.use_backend(name))
         except backend.BackendError as e:
             parser.exit(2, f"scratchgen: error: {e}\n")
-    try:
-        args.func(args)
-    except Exception as e:  # training errors: one clear line, not a traceback
-        from .gan.train import TrainingDiverged
+        try:
+            args.func(args)
+        except Exception as e:  # training errors: one clear line, not a traceback
+            from .gan.train import TrainingDiverged
 
-        if isinstance(e, (TrainingDiverged, ValueError)):
-            parser.exit(1, f"scratchgen: error: {e}\n")
-        raise
+            if isinstance(e, (TrainingDiverged, ValueError)):
+                parser.exit(1, f"scratchgen: error: {e}\n")
+            raise
     return 0
 
 

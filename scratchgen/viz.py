@@ -23,7 +23,11 @@ def critic_scores(D, pts, pack=1, chunk=512):
     discrimination compares the rows of one call with each other (its memory grows as the
     square of the rows), so its score at x depends on the other points of x's chunk.
     """
+    if not (isinstance(chunk, int) and chunk >= 1):
+        raise ValueError(f"critic_scores: chunk must be a positive int, got {chunk!r}")
     pts = numpy.tile(numpy.asarray(pts, dtype=default_dtype()), (1, pack))  # (n, m d)
+    if pts.shape[0] == 0:
+        return numpy.zeros(0, dtype=pts.dtype)
     was_training = getattr(D, "training", False)
     if hasattr(D, "eval"):
         D.eval()

@@ -7,8 +7,12 @@ NumPy tends to break:
 * no implicit conversion to NumPy: ``numpy.asarray(a)`` raises ``TypeError``; ``a.get()`` copies
   to the host (``scratchgen.to_numpy`` uses it);
 * a host ``numpy.ndarray`` cannot be an operand of a device operation (``a + host``,
-  ``cupy.concatenate([a, host])`` raise ``TypeError``), though Python and NumPy scalars can, and
-  host arrays can be copied in with ``cupy.asarray`` or assigned into a device array;
+  ``cupy.concatenate([a, host])`` raise ``TypeError``), though Python and NumPy scalars can; host
+  arrays are copied in by ``cupy.asarray``, or by assignment under an advanced index
+  (``a[idx_array] = host``), but ``a[...] = host`` and ``a[1:3] = host`` raise ``ValueError``;
+* functions and ufuncs take arrays, not lists of host values or Python scalars (``cupy.sum([1, 2])``
+  raises), and give 0-d device arrays where NumPy gives Python numbers (``count_nonzero``);
+  ``numpy.add.at(a, ...)`` on a device array raises (CuPy's ``__array_ufunc__`` serves calls only);
 * reductions and single-element indexing return 0-d device arrays, not scalars; ``float(a)``,
   ``int(a)`` and ``bool(a)`` work, but there is no ``__index__``, so a device value cannot be a
   slice bound or a ``range`` argument;
@@ -80,6 +84,12 @@ def _index(idx):
     if isinstance(idx, ndarray):
         return idx._a
     return idx
+
+
+def _advanced(idx):
+    """Whether an index is advanced (an array, a mask or a list among its items), not basic."""
+    return any(isinstance(i, (ndarray, numpy.ndarray, list, bool, numpy.bool_))
+               for i in (idx if isinstance(idx, tuple) else (idx,)))
 
 
 def _operand(x):
@@ -160,10 +170,16 @@ class ndarray:  # noqa: N801 (CuPy's name)
         return _wrap(self._a[_index(idx)])
 
     def __setitem__(self, idx, value):
-        self._a[_index(idx)] = _unwrap(value, strict=False)  # CuPy copies a host value in
+        # CuPy copies a host array in only under an advanced index (arrays, masks, lists); under a basic
+        # one (ints, slices, ...) it fills with the value, which must then be a scalar or a device array
+        if isinstance(value, (numpy.ndarray, list, tuple)) and numpy.ndim(value) > 0 and not _advanced(idx):
+            raise ValueError("non-scalar numpy.ndarray cannot be used for fill")
+        self._a[_index(idx)] = _unwrap(value, strict=False)
 
     # --- NumPy protocols (CuPy implements both) ----------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method != "__call__":  # CuPy's __array_ufunc__ serves calls only: numpy.add.at(a, ...) raises
+            return NotImplemented
         out = kwargs.get("out")
         with _quiet():
             r = getattr(ufunc, method)(*_unwrap(inputs), **_unwrap(kwargs))
@@ -205,7 +221,7 @@ for _name, _op in (("eq", operator.eq), ("ne", operator.ne), ("lt", operator.lt)
                    ("gt", operator.gt), ("ge", operator.ge)):
     setattr(ndarray, f"__{_name}__", _binary(_op))
 for _name, _op in (("neg", operator.neg), ("pos", operator.pos), ("abs", operator.abs), ("invert", operator.invert)):
-    setattr(ndarray, f"__{_name}__", (lambda op: lambda self: ndarray(op(self._a)))(_op))  # no FP errors possible
+    setattr(ndarray, f"__{_name}__", (lambda op: lambda self: _wrap(op(self._a)))(_op))  # 0-d stays an array
 for _name in ("shape", "dtype", "ndim", "size", "flags", "strides", "itemsize", "nbytes"):  # read through
     setattr(ndarray, _name, property((lambda n: lambda self: getattr(self._a, n))(_name)))
 ndarray.__hash__ = None
@@ -219,6 +235,8 @@ class _Ufunc:
         self._uf = uf
 
     def __call__(self, *args, **kwargs):
+        if any(isinstance(a, (list, tuple)) for a in args):
+            raise TypeError(f"cupy.{self._uf.__name__}: a list or tuple is not an array (Unsupported type)")
         out = kwargs.get("out")
         with _quiet():
             r = self._uf(*_unwrap(args), **_unwrap(kwargs))
@@ -235,12 +253,38 @@ class _Ufunc:
         return method
 
 
-def _function(f, host_ok=False):
-    def g(*args, **kwargs):
-        with _quiet():
-            return _wrap(f(*_unwrap(args, strict=not host_ok), **_unwrap(kwargs, strict=not host_ok)))
+# functions whose first argument is a shape, a number or a dtype, not an array
+_CREATION = {"zeros", "ones", "empty", "full", "arange", "linspace", "logspace", "geomspace", "eye", "identity",
+             "tri", "indices", "meshgrid", "result_type", "promote_types", "can_cast", "dtype", "finfo", "iinfo",
+             "broadcast_shapes", "einsum", "isscalar", "issubdtype", "ndim", "triu_indices", "tril_indices",
+             "diag_indices"}
+_HOST_RESULT = {"ndim", "isscalar", "issubdtype", "can_cast", "result_type", "promote_types", "shape", "size",
+                "iscomplexobj", "isrealobj", "may_share_memory", "shares_memory", "broadcast_shapes"}
 
-    g.__name__ = getattr(f, "__name__", "function")
+
+def _device_sequence(x):
+    """A list or tuple whose leaves are all device arrays (what cupy.concatenate and cupy.stack take)."""
+    return len(x) > 0 and all(isinstance(v, ndarray) or (isinstance(v, (list, tuple)) and _device_sequence(v))
+                              for v in x)
+
+
+def _function(f, host_ok=False):
+    name = getattr(f, "__name__", "function")
+
+    def g(*args, **kwargs):
+        if name not in _CREATION and args:
+            a0 = args[0]
+            if isinstance(a0, (list, tuple)) and not _device_sequence(a0):
+                raise TypeError(f"cupy.{name}: a list or tuple of host values is not an array (Unsupported type)")
+            if isinstance(a0, (bool, int, float, complex)) and name != "where":
+                raise TypeError(f"cupy.{name}: a Python scalar is not an array (Unsupported type)")
+        with _quiet():
+            r = f(*_unwrap(args, strict=not host_ok), **_unwrap(kwargs, strict=not host_ok))
+        if name not in _HOST_RESULT and isinstance(r, (bool, int, float)):
+            return ndarray(numpy.asarray(r))  # cupy.count_nonzero, allclose, ...: 0-d device arrays
+        return _wrap(r)
+
+    g.__name__ = name
     return g
 
 
@@ -276,6 +320,18 @@ class FakeCupy(_Namespace):
         """Host data copied to the device (the one place a host array may go in)."""
         if isinstance(a, ndarray):
             return a if dtype is None else a.astype(dtype, copy=False)
+        if isinstance(a, (list, tuple)):
+            leaves = []
+            stack = [a]
+            while stack:
+                v = stack.pop()
+                if isinstance(v, (list, tuple)):
+                    stack.extend(v)
+                else:
+                    leaves.append(v)
+            on_device = [isinstance(v, ndarray) for v in leaves]
+            if any(on_device) and not (all(on_device) and len({v.shape for v in leaves}) == 1):
+                raise TypeError("cupy.asarray: a list mixing device arrays with other values (or shapes)")
         return ndarray(numpy.array(_unwrap(a, strict=False), dtype=dtype))
 
     array = asarray

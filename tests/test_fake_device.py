@@ -7,6 +7,7 @@ computes with NumPy underneath. So on it every result must equal NumPy's bit for
 the same (``scratchgen.backend.rng`` draws on the host) and so is the arithmetic. A ``TypeError``
 here, or a different number, is a bug on a real GPU too.
 """
+import dataclasses
 import json
 import os
 
@@ -21,7 +22,10 @@ from scratchgen import backend
 @pytest.fixture
 def on_device(monkeypatch):
     """Run a function with the stand-in CuPy as the active backend; results come back as NumPy."""
+    from scratchgen.metrics import features
+
     fakecupy.install(monkeypatch)
+    monkeypatch.setattr(features, "_CACHE", {})  # no classifier loaded on another (real) CuPy
     saved = backend._state.name, backend._state.xp
 
     def run(f, *args, **kwargs):
@@ -34,10 +38,13 @@ def on_device(monkeypatch):
     return run
 
 
+TIMES = {"wall_s", "train_seconds", "train_cpu_seconds", "sample_seconds", "sample_cpu_seconds", "timing_seconds"}  # differ run to run
+
+
 def _host(tree):
     """Every array in a nested result as NumPy, so the two backends' results compare."""
-    if isinstance(tree, dict):  # wall times differ from run to run
-        return {k: _host(v) for k, v in tree.items() if "seconds" not in k and not k.endswith("_s")}
+    if isinstance(tree, dict):
+        return {k: _host(v) for k, v in tree.items() if k not in TIMES}
     if isinstance(tree, (list, tuple)):
         return [_host(v) for v in tree]
     if backend.backend_of(backend.unwrap(tree)) is not None:
@@ -55,12 +62,30 @@ def _assert_same(a, b, where="result"):
         for i, (u, v) in enumerate(zip(a, b)):
             _assert_same(u, v, f"{where}[{i}]")
     elif isinstance(a, np.ndarray):
-        assert isinstance(b, np.ndarray) and a.dtype == b.dtype, where
-        np.testing.assert_array_equal(a, b, err_msg=where)
-    elif isinstance(a, float) and np.isnan(a):
-        assert isinstance(b, float) and np.isnan(b), where
+        assert isinstance(b, np.ndarray), where
+        np.testing.assert_array_equal(a, b, err_msg=where, strict=True)  # shape and dtype too
     else:
-        assert a == b, where
+        assert type(a) is type(b), (where, type(a), type(b))
+        assert a == b or (isinstance(a, float) and np.isnan(a) and np.isnan(b)), where
+
+
+def _run_dirs(tmp):
+    """Every JSON, .npy and checkpoint (.npz and the classifier's extension-less file) under ``tmp``: the
+    JSON with ``tmp`` replaced (paths differ), the arrays of each checkpoint by name."""
+    out = {}
+    for folder, _, files in sorted(os.walk(tmp)):
+        for f in sorted(files):
+            path = os.path.join(folder, f)
+            key = os.path.relpath(path, tmp)
+            if f.endswith(".json"):
+                with open(path) as fh:
+                    out[key] = json.loads(fh.read().replace(tmp, "<run directory>"))
+            elif f.endswith(".npy"):
+                out[key] = np.load(path)
+            elif f.endswith(".npz") or "." not in f:
+                with np.load(path) as z:  # the index entry holds the config, with its paths: left out
+                    out[key] = {name: z[name] for name in z.files if name != "__scratchgen__"}
+    return out
 
 
 def test_the_stand_in_keeps_cupys_rules(on_device):
@@ -72,12 +97,18 @@ def test_the_stand_in_keeps_cupys_rules(on_device):
             np.asarray(a)
         with pytest.raises(TypeError, match="host numpy.ndarray"):
             a + np.ones(2)
-        with pytest.raises(TypeError, match="host numpy.ndarray"):
+        with pytest.raises(TypeError, match="Unsupported type"):
             xp.concatenate([a, np.ones(2)])
+
         with pytest.raises(TypeError):
             list(range(10))[a[0]:]  # no __index__: a device value is no slice bound
         assert backend.backend_of(a.sum()) == "cupy" and float(a.sum()) == 3.0  # a 0-d device array
         assert not hasattr(xp, "random")
+        with pytest.raises(ValueError, match="cannot be used for fill"):
+            a[...] = np.ones(2)
+        b = a.copy()
+        b[xp.arange(2)] = np.ones(2)  # under an advanced index a host array is copied in
+        assert backend.backend_of(xp.count_nonzero(b)) == "cupy"
         return sg.to_numpy(a * 2)
 
     np.testing.assert_array_equal(on_device(rules), [2.0, 4.0])
@@ -110,6 +141,86 @@ def _gradients():
     return sg.grad(f, argnums=(0, 1))(a, b)
 
 
+def _pieces():
+    """What the trainers do not reach: divergences, the DDPM VLB, initialisers, layers, primitives, optimisers."""
+    from scratchgen import divergences as dv
+    from scratchgen import nn, optim
+    from scratchgen.diffusion import ddpm, schedules
+    from scratchgen.gan import losses, penalties
+
+    F = nn.functional
+    xp = sg.get_xp()
+    r = sg.rng(0)
+    p, q, d = r.dirichlet(np.ones(5), size=3), r.dirichlet(np.ones(5), size=3), r.uniform(0.1, 0.9, (3, 5))
+    out = {"kl": dv.kl(p, q), "jsd": dv.jsd(p, q), "chi2": dv.pearson_chi2(p, q), "tv": dv.total_variation(p, q),
+           "d_star": dv.optimal_discriminator(p, q), "ratio": dv.density_ratio(d), "ratio_logits": dv.density_ratio(logits=d),
+           "value": dv.gan_value(p, q, d), "value_logits": dv.gan_value(p, q, logits=d)}
+    for name in ("kl", "reverse_kl", "pearson_chi2", "neyman_chi2", "total_variation", "jensen_shannon", "gan",
+                 "squared_hellinger"):
+        out[f"f_{name}"] = dv.f_divergence(p, q, name)
+    x1, y1, wx, wy = r.standard_normal(20), r.standard_normal(30), r.uniform(size=20), r.uniform(size=30)
+    out["w1"], out["w1_weighted"] = dv.w1_1d(x1, y1), dv.w1_1d(x1, y1, wx / wx.sum(), wy / wy.sum())
+    A, B = r.standard_normal((3, 3)), r.standard_normal((3, 3))
+    out["w2"] = dv.w2_gaussian(r.standard_normal(3), A @ A.T, r.standard_normal(3), B @ B.T)
+
+    lin, out["cosine_beta"] = schedules.linear_schedule(20), schedules.cosine_schedule(20).beta
+    x0, xt, t = r.standard_normal((4, 2)), r.standard_normal((4, 2)), xp.asarray([1, 5, 10, 20])
+    out.update(q_step=ddpm.q_step(lin, x0, t), q_marginal=ddpm.q_marginal(lin, x0, t), prior_kl=ddpm.prior_kl(lin, x0),
+               q_posterior=ddpm.q_posterior(lin, x0, xt, t), eps=ddpm.predict_eps_from_x0(lin, xt, t, x0),
+               vlb_weight=ddpm.vlb_weight(lin, t + 1 - (t == 20)))  # t in 2..T
+    model = nn.Sequential(nn.Linear(2, 8, generator=0), nn.Tanh(), nn.Linear(8, 2, generator=0))
+    eps_model = lambda x, tt: model(x)  # noqa: E731
+    pixels = xp.asarray(np.array([0, 37, 73, 110, 146, 183, 219, 255]).reshape(4, 2) / 127.5 - 1)  # 8-bit values
+    out["vlb"] = ddpm.vlb(lin, eps_model, x0, seed=0)
+    out["vlb_discretized"] = ddpm.vlb(lin, eps_model, pixels, seed=0, decoder="discretized")
+
+    W, g = nn.Linear(3, 4, generator=1), sg.rng(3)
+    for name in ("xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_"):
+        getattr(nn.init, name)(W.weight, generator=g)
+        out[name] = W.weight.data.copy()
+    wn = nn.weight_norm(nn.Linear(3, 4, generator=2))
+    out["weight_norm"] = wn(sg.tensor(r.standard_normal((2, 3)).astype("float32")))
+    nn.remove_weight_norm(wn)
+    out["weight_norm_removed"] = wn.weight
+    out["minibatch_std"] = nn.MinibatchStdDev(group_size=2)(sg.tensor(r.standard_normal((4, 3, 5, 5)).astype("float32")))
+
+    x = sg.tensor(r.standard_normal((4, 6)).astype("float32"))
+    ones = xp.ones((4, 6), dtype="float32")
+    ops = {"layer_norm": lambda a: F.layer_norm(a, (6,)), "gelu": F.gelu, "sigmoid": F.sigmoid,
+           "bce": lambda a: F.binary_cross_entropy_with_logits(a, ones), "mse": lambda a: F.mse_loss(a, a * 0.5),
+           "clip": lambda a: sg.clip(a, -0.5, 0.5), "where": lambda a: sg.where(a.data > 0, a, a * 2),
+           "max": lambda a: sg.max(a, axis=1), "min": sg.min, "stack": lambda a: sg.stack([a, a], axis=1),
+           "pad": lambda a: sg.pad(a, ((1, 1), (2, 0))), "permute": lambda a: sg.permute(a, (1, 0)), "sign": sg.sign,
+           "minimum": lambda a: sg.minimum(a, 0.1), "astype": lambda a: sg.astype(a, "float64")}
+    for name, f in ops.items():
+        out[name], out[f"{name}_grad"] = f(x), sg.grad(lambda a, f=f: f(a).sum())(x)
+    out["hvp"] = sg.hvp(lambda a: (sg.tanh(a) ** 3).sum(), sg.tensor(r.standard_normal(4)), r.standard_normal(4))
+
+    for name, make, sched in (("sgd", lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+                               lambda o: optim.CosineAnnealingLR(o, 5)),
+                              ("rmsprop", lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True,
+                                                                   weight_decay=0.1), lambda o: optim.StepLR(o, 2)),
+                              ("adamw", lambda ps: optim.AdamW(ps, lr=0.01), lambda o: optim.LinearWarmup(o, 2, 5))):
+        m = nn.Linear(3, 2, generator=4)
+        o = make(m.parameters())
+        s_ = sched(o)
+        for _ in range(3):
+            o.zero_grad()
+            (m(sg.tensor(r.standard_normal((5, 3)).astype("float32"))) ** 2).mean().backward()
+            optim.clip_grad_value_(m.parameters(), 0.1)
+            o.step()
+            s_.step()
+        optim.clip_weights_(m.parameters(), 0.3)
+        out[name] = [m.weight, m.bias]
+    D = nn.Sequential(nn.Linear(2, 8, generator=5), nn.Tanh(), nn.Linear(8, 1, generator=5))
+    out["r1"] = penalties.r1_penalty(D, sg.tensor(r.standard_normal((6, 2)).astype("float32")))
+    penalties.clip_weights(D.parameters(), 0.05)
+    logits = sg.tensor(r.standard_normal((6, 1)).astype("float32"))
+    out.update(clipped=D[0].weight, minimax=losses.g_loss_minimax(logits),
+               smoothed=losses.d_loss_label_smoothing(logits, logits * 0.5, 0.9))
+    return out
+
+
 def _gan_2d(tmp):
     from scratchgen.gan.train import GANConfig, train_gan
 
@@ -124,6 +235,7 @@ def _gan_2d(tmp):
         run = train_gan(GANConfig(**common, **extra), out_dir=out)
         runs[name] = {"loss_d": run.history["loss_d"], "loss_g": run.history["loss_g"],
                       "modes": run.history["modes"], "hq": run.history["high_quality"]}
+    runs["files"] = _run_dirs(tmp)
     half = os.path.join(tmp, "gan_resume")
     train_gan(GANConfig(**{**common, "steps": 2}), out_dir=half)
     resumed = train_gan(GANConfig(**common), out_dir=half, resume=os.path.join(half, "checkpoint.npz"))
@@ -147,8 +259,13 @@ def _images(tmp):
                       "samples": run.samples}
         if cfg.model == "ssgan":
             runs[name]["labelled_only"] = train_labelled_only(cfg)
-        with open(os.path.join(tmp, name, "metrics.json")) as f:
-            runs[name]["metrics.json"] = json.load(f)["final"]
+    half = os.path.join(tmp, "resume")
+    cfg = ImageGANConfig(**{**common, "steps": 1, "eval_every": 1}, model="ssgan", ss_hidden=(16,), labels_per_class=2)
+    train_image_gan(cfg, out_dir=half)
+    resumed = train_image_gan(dataclasses.replace(cfg, steps=2), out_dir=half,
+                              resume=os.path.join(half, "checkpoint.npz"))
+    runs["resumed"] = resumed.history["loss_d"]
+    runs["files"] = _run_dirs(tmp)
     return runs
 
 
@@ -165,6 +282,12 @@ def _diffusion(tmp):
                       "ddpm": generate(run.ema_model, run.schedule, 8, shape, seed=1),
                       "respaced": generate(run.ema_model, run.schedule, 8, shape, steps=5, seed=1),
                       "ddim": generate(run.ema_model, run.schedule, 8, shape, sampler="ddim", steps=5, eta=0.5, seed=1)}
+    cfg = DDPMConfig(data="ring8", steps=2, warmup=1, T=10, eval_every=1, n_eval=8, hidden=8, batch=16, progress=False)
+    train_ddpm(cfg, out_dir=os.path.join(tmp, "resume"), figures=False)
+    resumed = train_ddpm(dataclasses.replace(cfg, steps=3), out_dir=os.path.join(tmp, "resume"), figures=False,
+                         resume=os.path.join(tmp, "resume", "checkpoint.npz"))
+    runs["resumed"] = resumed.history["loss"]
+    runs["files"] = _run_dirs(tmp)
     return runs
 
 
@@ -184,12 +307,13 @@ def _command_line(tmp):
     main(["train", "ssgan", "--steps", "2", "--batch", "8", "--hidden", "16", "--labels-per-class", "2", "--n-eval", "20",
           "--baseline", "--out", d("ssgan")] + quick)
     main(["eval", "--samples", os.path.join(d("ssgan"), "samples.npy"), "--out", d("eval.json")])
-    assert sg.get_backend() == started_on  # no command switched the backend
+    main(["eval", "--samples", os.path.join(d("ssgan"), "samples.npy"), "--backend", "numpy", "--out", d("eval_np.json")])
+    assert sg.get_backend() == started_on  # no command switched the backend, not even an explicit --backend
     out = {}
     for name in ("gan", "ddpm", "ddpm_sample", "ssgan"):
         with open(os.path.join(d(name), "metrics.json")) as f:
             out[name] = json.load(f)
-    for name in ("eval.json", os.path.join("gan", "rejection.json")):
+    for name in ("eval.json", "eval_np.json", os.path.join("gan", "rejection.json")):
         with open(d(name)) as f:
             out[name] = json.load(f)
     out["accepted"] = np.load(os.path.join(d("gan"), "samples_rejection.npy"))
@@ -204,7 +328,7 @@ def _demos(tmp):
     import sys
 
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "demos")
-    saved_argv, saved_path = sys.argv, list(sys.path)
+    saved_argv, saved_path, saved_modules = sys.argv, list(sys.path), set(sys.modules)
     sys.path.insert(0, root)  # the cGAN demo imports the DCGAN one
     try:
         for name, argv in (("quickstart", []), ("optimal_discriminator", ["--quick"]),
@@ -219,25 +343,20 @@ def _demos(tmp):
             module.main()
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
-    out = {}
-    for folder, _, files in sorted(os.walk(tmp)):
-        for f in sorted(files):
-            path = os.path.join(folder, f)
-            key = os.path.relpath(path, tmp)
-            if f.endswith(".json"):
-                with open(path) as fh:
-                    out[key] = json.loads(fh.read().replace(tmp, "<run directory>"))
-            elif f.endswith(".npy"):
-                out[key] = np.load(path)
-    return out
+        demos = {f[:-3] for f in os.listdir(root) if f.endswith(".py")}
+        for name in (set(sys.modules) - saved_modules) & demos:  # a demo imported by another (digits_dcgan)
+            del sys.modules[name]
+    return _run_dirs(tmp)
 
 
-@pytest.mark.parametrize("workload", ["toy_and_metrics", "gradients", "gan_2d", "images", "diffusion", "command_line",
-                                      "demos"])
+@pytest.mark.parametrize("workload", ["toy_and_metrics", "gradients", "pieces", "gan_2d", "images", "diffusion",
+                                      "command_line", "demos"])
 def test_the_same_numbers_on_the_stand_in_as_on_numpy(workload, on_device, tmp_path):
-    fn = {"toy_and_metrics": _toy_and_metrics, "gradients": _gradients, "gan_2d": _gan_2d, "images": _images,
+    fn = {"toy_and_metrics": _toy_and_metrics, "gradients": _gradients, "pieces": _pieces, "gan_2d": _gan_2d,
+          "images": _images,
           "diffusion": _diffusion, "command_line": _command_line, "demos": _demos}[workload]
-    args = () if workload in ("toy_and_metrics", "gradients") else None
-    on_numpy = _host(fn(*(args if args is not None else (str(tmp_path / "numpy"),))))
+    args = () if workload in ("toy_and_metrics", "gradients", "pieces") else None
+    with backend.use_backend("numpy"):  # the reference, also when the suite runs with SCRATCHGEN_BACKEND=cupy
+        on_numpy = _host(fn(*(args if args is not None else (str(tmp_path / "numpy"),))))
     on_stand_in = _host(on_device(fn, *(args if args is not None else (str(tmp_path / "device"),))))
     _assert_same(on_numpy, on_stand_in, workload)

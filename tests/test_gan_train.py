@@ -378,3 +378,6 @@ def test_critic_map_scores_in_chunks_so_minibatch_discrimination_fits_in_memory(
     assert rows == [512, 512, 276]  # the 150 x 150 contour grid at once: 151 GiB with minibatch discrimination
     one_by_one = np.array([sg.to_numpy(D(sg.tensor(p[None].astype(np.float32))).data).item() for p in pts[:20]])
     assert np.abs(chunked[:20] - one_by_one).max() < 1e-6  # a row-wise critic: the chunks change nothing
+    assert critic_scores(D, np.zeros((0, 2))).shape == (0,)
+    with pytest.raises(ValueError, match="chunk must be a positive int, got 0"):
+        critic_scores(D, pts, chunk=0)

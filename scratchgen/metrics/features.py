@@ -180,10 +180,9 @@ _CACHE = {}
 
 def load_feature_classifier(path=CLASSIFIER_PATH) -> DigitsClassifier:
     """The shipped classifier (cached per backend), in eval mode. ``path`` to load another one."""
-    from ..backend import get_backend
     from ..checkpoint import load
 
-    key = (path, get_backend())  # its weights live on one backend: a switch of backend loads them again
+    key = (path, get_xp())  # its weights live on one array module: a switch of backend loads them again
     if key not in _CACHE:
         if not os.path.exists(path):
             raise FileNotFoundError(f"load_feature_classifier: {path} is missing; rebuild it with "

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from ..backend import get_xp, unwrap
+from ..backend import asarray, get_xp, unwrap
 from ..backend import rng as _rng
 
 __all__ = [
@@ -55,14 +55,14 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
 def normal_(t, mean=0.0, std=1.0, generator=None):
     r""":math:`w \sim \mathcal N(\text{mean}, \text{std}^2)`."""
     a = _arr(t)
-    a[...] = _rng(generator).standard_normal(a.shape, dtype=a.dtype) * std + mean
+    a[...] = asarray(_rng(generator).standard_normal(a.shape, dtype=a.dtype) * std + mean, xp=get_xp(a))
     return t
 
 
 def uniform_(t, low=0.0, high=1.0, generator=None):
     r""":math:`w \sim \mathcal U(\text{low}, \text{high})`."""
     a = _arr(t)
-    a[...] = _rng(generator).random(a.shape, dtype=a.dtype) * (high - low) + low
+    a[...] = asarray(_rng(generator).random(a.shape, dtype=a.dtype) * (high - low) + low, xp=get_xp(a))
     return t
 
 
@@ -121,7 +121,7 @@ def orthogonal_(t, gain=1.0, generator=None):
     xp = get_xp(a)
     rows = a.shape[0]
     cols = a.size // rows
-    A = _rng(generator).standard_normal((max(rows, cols), min(rows, cols)))  # float64 for the QR
+    A = asarray(_rng(generator).standard_normal((max(rows, cols), min(rows, cols))), xp=xp)  # float64 for the QR
     Q, R = xp.linalg.qr(A)
     Q = Q * xp.sign(xp.diagonal(R))  # column signs
     if rows < cols:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from ..autodiff.tensor import Tensor
-from ..backend import asarray
+from ..backend import asarray, get_xp
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "StateDictError"]
 
@@ -207,14 +207,14 @@ class Module:
         for key, value in state_dict.items():
             if key in own:
                 p = own[key]
-                p.data[...] = asarray(value)
+                p.data[...] = asarray(value, xp=get_xp(p.data))  # onto the parameter's backend
             elif key in owners:
                 mod, name = owners[key]
                 buf = getattr(mod, name)
                 if buf is None:
                     setattr(mod, name, asarray(value).copy())
                 else:
-                    buf[...] = asarray(value)
+                    buf[...] = asarray(value, xp=get_xp(buf))
 
     # --- calling -----------------------------------------------------------------
     def forward(self, *args, **kwargs):
