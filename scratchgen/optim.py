@@ -133,7 +133,7 @@ class Optimizer:
                             f"{who}: state[{k}][{name!r}] has shape {tuple(v.shape)}, expected {tuple(p.shape)} "
                             "(the parameter's shape)"
                         )
-                    entry[name] = asarray(v).astype(p.dtype, copy=True)
+                    entry[name] = asarray(v, xp=get_xp(p.data)).astype(p.dtype, copy=True)  # the parameter's backend
                 elif hasattr(v, "shape"):  # 0-d array: a number
                     entry[name] = v.item()
                 else:

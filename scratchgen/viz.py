@@ -1,6 +1,7 @@
 """Figures with matplotlib (Agg backend: files only, no window)."""
 from __future__ import annotations
 
+import operator
 import os
 
 import matplotlib
@@ -23,8 +24,9 @@ def critic_scores(D, pts, pack=1, chunk=512):
     discrimination compares the rows of one call with each other (its memory grows as the
     square of the rows), so its score at x depends on the other points of x's chunk.
     """
-    if not (isinstance(chunk, int) and chunk >= 1):
+    if isinstance(chunk, bool) or not hasattr(chunk, "__index__") or operator.index(chunk) < 1:
         raise ValueError(f"critic_scores: chunk must be a positive int, got {chunk!r}")
+    chunk = operator.index(chunk)
     pts = numpy.tile(numpy.asarray(pts, dtype=default_dtype()), (1, pack))  # (n, m d)
     if pts.shape[0] == 0:
         return numpy.zeros(0, dtype=pts.dtype)

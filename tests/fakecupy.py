@@ -10,8 +10,10 @@ NumPy tends to break:
   ``cupy.concatenate([a, host])`` raise ``TypeError``), though Python and NumPy scalars can; host
   arrays are copied in by ``cupy.asarray``, or by assignment under an advanced index
   (``a[idx_array] = host``), but ``a[...] = host`` and ``a[1:3] = host`` raise ``ValueError``;
-* functions and ufuncs take arrays, not lists of host values or Python scalars (``cupy.sum([1, 2])``
-  raises), and give 0-d device arrays where NumPy gives Python numbers (``count_nonzero``);
+* a function's first argument must be an array, not a list or a Python scalar (``cupy.sum([1, 2])``
+  raises; only ``concatenate``, ``stack`` and the like take a list, of device arrays), ufuncs take
+  no lists, and functions give 0-d device arrays where NumPy gives Python numbers
+  (``count_nonzero``); later arguments are not checked;
   ``numpy.add.at(a, ...)`` on a device array raises (CuPy's ``__array_ufunc__`` serves calls only);
 * reductions and single-element indexing return 0-d device arrays, not scalars; ``float(a)``,
   ``int(a)`` and ``bool(a)`` work, but there is no ``__index__``, so a device value cannot be a
@@ -105,9 +107,11 @@ def _operand(x):
 class ndarray:  # noqa: N801 (CuPy's name)
     __slots__ = ("_a",)
     __array_priority__ = 100
+    created = 0  # how many device arrays were made: a run that never made one did not run here
 
     def __init__(self, a):
         self._a = a
+        ndarray.created += 1
 
     # --- conversions -------------------------------------------------------
     def __array__(self, *args, **kwargs):
@@ -262,6 +266,9 @@ _HOST_RESULT = {"ndim", "isscalar", "issubdtype", "can_cast", "result_type", "pr
                 "iscomplexobj", "isrealobj", "may_share_memory", "shares_memory", "broadcast_shapes"}
 
 
+_SEQUENCE = {"concatenate", "stack", "hstack", "vstack", "dstack", "column_stack", "block", "select"}  # take lists
+
+
 def _device_sequence(x):
     """A list or tuple whose leaves are all device arrays (what cupy.concatenate and cupy.stack take)."""
     return len(x) > 0 and all(isinstance(v, ndarray) or (isinstance(v, (list, tuple)) and _device_sequence(v))
@@ -274,9 +281,9 @@ def _function(f, host_ok=False):
     def g(*args, **kwargs):
         if name not in _CREATION and args:
             a0 = args[0]
-            if isinstance(a0, (list, tuple)) and not _device_sequence(a0):
-                raise TypeError(f"cupy.{name}: a list or tuple of host values is not an array (Unsupported type)")
-            if isinstance(a0, (bool, int, float, complex)) and name != "where":
+            if isinstance(a0, (list, tuple)) and not (name in _SEQUENCE and _device_sequence(a0)):
+                raise TypeError(f"cupy.{name}: a list or tuple is not an array here (Unsupported type)")
+            if isinstance(a0, (bool, int, float, complex)) and not isinstance(a0, numpy.generic) and name != "where":
                 raise TypeError(f"cupy.{name}: a Python scalar is not an array (Unsupported type)")
         with _quiet():
             r = f(*_unwrap(args, strict=not host_ok), **_unwrap(kwargs, strict=not host_ok))

@@ -83,8 +83,10 @@ def _run_dirs(tmp):
             elif f.endswith(".npy"):
                 out[key] = np.load(path)
             elif f.endswith(".npz") or "." not in f:
-                with np.load(path) as z:  # the index entry holds the config, with its paths: left out
+                with np.load(path) as z:  # the index: structure, scalars, generator states, config (paths replaced)
                     out[key] = {name: z[name] for name in z.files if name != "__scratchgen__"}
+                    out[key]["__scratchgen__"] = json.loads(bytes(z["__scratchgen__"]).decode().replace(tmp, "<run>"))
+    assert out, f"no run files under {tmp}"
     return out
 
 
@@ -235,11 +237,11 @@ def _gan_2d(tmp):
         run = train_gan(GANConfig(**common, **extra), out_dir=out)
         runs[name] = {"loss_d": run.history["loss_d"], "loss_g": run.history["loss_g"],
                       "modes": run.history["modes"], "hq": run.history["high_quality"]}
-    runs["files"] = _run_dirs(tmp)
     half = os.path.join(tmp, "gan_resume")
     train_gan(GANConfig(**{**common, "steps": 2}), out_dir=half)
     resumed = train_gan(GANConfig(**common), out_dir=half, resume=os.path.join(half, "checkpoint.npz"))
     runs["resumed"] = resumed.history["loss_d"]
+    runs["files"] = _run_dirs(tmp)
     return runs
 
 
@@ -319,7 +321,7 @@ def _command_line(tmp):
     out["accepted"] = np.load(os.path.join(d("gan"), "samples_rejection.npy"))
     accepted = out.pop("accepted")
     out = json.loads(json.dumps(out).replace(tmp, "<run directory>"))  # the paths differ, not the numbers
-    return {**out, "accepted": accepted}
+    return {**out, "accepted": accepted, "files": _run_dirs(tmp)}
 
 
 def _demos(tmp):
@@ -358,5 +360,34 @@ def test_the_same_numbers_on_the_stand_in_as_on_numpy(workload, on_device, tmp_p
     args = () if workload in ("toy_and_metrics", "gradients", "pieces") else None
     with backend.use_backend("numpy"):  # the reference, also when the suite runs with SCRATCHGEN_BACKEND=cupy
         on_numpy = _host(fn(*(args if args is not None else (str(tmp_path / "numpy"),))))
+    made = fakecupy.ndarray.created
     on_stand_in = _host(on_device(fn, *(args if args is not None else (str(tmp_path / "device"),))))
+    assert fakecupy.ndarray.created - made > 100, "the stand-in half made (almost) no device arrays"
     _assert_same(on_numpy, on_stand_in, workload)
+
+
+def test_loading_state_puts_it_on_the_parameters_backend(on_device):
+    """A model and an Adam built on the device, then loaded from states made on NumPy (a checkpoint is
+    read back as NumPy): weights and optimiser buffers land on the device, and training goes on."""
+    from scratchgen import nn, optim
+
+    with backend.use_backend("numpy"):
+        m0 = nn.Linear(3, 2, generator=0)
+        o0 = optim.Adam(m0.parameters(), lr=0.1)
+        m0(sg.tensor(np.ones((4, 3), np.float32))).sum().backward()
+        o0.step()
+        model_state, opt_state = m0.state_dict(), o0.state_dict()
+
+    def on_stand_in():
+        m = nn.Linear(3, 2, generator=1)
+        o = optim.Adam(m.parameters(), lr=0.1)
+        with backend.use_backend("numpy"):  # loaded while NumPy is active: still onto the device parameters
+            m.load_state_dict(model_state)
+            o.load_state_dict(opt_state)
+        nn.init.normal_(m.bias, generator=np.random.default_rng(2))  # a host generator, a device parameter
+        m(sg.tensor(np.ones((4, 3), np.float32))).sum().backward()
+        o.step()
+        return backend.backend_of(m.weight.data), sg.to_numpy(m.weight.data)
+
+    where, w = on_device(on_stand_in)
+    assert where == "cupy" and w.shape == (2, 3)
