@@ -32,6 +32,8 @@ from scratchgen.gan.images import (
 )
 from scratchgen.gan.images_cli import add_ssgan_arguments, ssgan_options
 
+_SKIPPED = "skipped (scikit-learn is not installed: pip install -e '.[compare]')"
+
 
 def label_spreading_accuracy(data, labelled, unlabelled=None):
     """LabelSpreading (kNN, k=7, alpha=0.2) on flattened pixels: (accuracy, unreached), or (None, None)
@@ -89,7 +91,7 @@ def main(argv=None):
                      "label_spreading_unreached": unreached})
         note = f", {unreached} held-out images unreached by its graph, counted as errors" if unreached else ""
         print(f"seed {seed}: SS-GAN {rows[-1]['ssgan']:.4f}, labelled only {acc_a:.4f}, "
-              f"LabelSpreading {acc_b if acc_b is None else round(acc_b, 4)}{note} ({time.time() - t0:.0f} s)", flush=True)
+              f"LabelSpreading {_SKIPPED if acc_b is None else round(acc_b, 4)}{note} ({time.time() - t0:.0f} s)", flush=True)
         if seed == seeds[0]:
             save_image_grid(run.samples[:100], os.path.join(args.out, f"samples_seed{seed}.png"),
                             title=f"SS-GAN generator (feature matching), seed {seed}")

@@ -84,3 +84,12 @@ def test_label_spreading_counts_images_its_graph_does_not_reach_as_errors():
     nearer = int(np.linalg.norm(centres[1] - centres[2]) < np.linalg.norm(centres[0] - centres[2]))
     assert unreached_sub == 0
     assert abs(acc_sub - (8 + 4 * (nearer == 0)) / 12) < 1e-12
+
+
+def test_ssgan_demo_says_when_label_spreading_is_skipped(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sklearn.semi_supervised", None)  # as if scikit-learn were absent
+    summary = _demo("digits_ssgan.py")(["--quick", "--out", str(tmp_path)])
+    assert "label_spreading" not in summary
+    assert "LabelSpreading skipped (scikit-learn is not installed: pip install -e '.[compare]')" in capsys.readouterr().out
