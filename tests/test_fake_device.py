@@ -377,6 +377,7 @@ def test_loading_state_puts_it_on_the_parameters_backend(on_device):
         m0(sg.tensor(np.ones((4, 3), np.float32))).sum().backward()
         o0.step()
         model_state, opt_state = m0.state_dict(), o0.state_dict()
+        host_generator = sg.rng(2)  # made while NumPy is active: it draws NumPy arrays
 
     def on_stand_in():
         m = nn.Linear(3, 2, generator=1)
@@ -384,7 +385,7 @@ def test_loading_state_puts_it_on_the_parameters_backend(on_device):
         with backend.use_backend("numpy"):  # loaded while NumPy is active: still onto the device parameters
             m.load_state_dict(model_state)
             o.load_state_dict(opt_state)
-        nn.init.normal_(m.bias, generator=np.random.default_rng(2))  # a host generator, a device parameter
+        nn.init.normal_(m.bias, generator=host_generator)  # NumPy draws into a device parameter
         m(sg.tensor(np.ones((4, 3), np.float32))).sum().backward()
         o.step()
         return backend.backend_of(m.weight.data), sg.to_numpy(m.weight.data)
