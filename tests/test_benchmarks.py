@@ -1,7 +1,7 @@
 """The backend benchmark runs (a few updates; NumPy only where CuPy is missing) and leaves out the
 updates that an evaluation follows."""
-import importlib.util
 import os
+import runpy
 import time
 
 import pytest
@@ -11,15 +11,12 @@ import scratchgen as sg
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_backends", os.path.join(ROOT, "benchmarks", "bench_backends.py"))
-    m = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(m)
-    return m
+def _bench(name):
+    return runpy.run_path(os.path.join(ROOT, "benchmarks", "bench_backends.py"))[name]
 
 
 def test_bench_backends_times_each_trainer_on_numpy(capsys):
-    rows = _bench().main(["--steps", "3", "--warmup", "1", "draw", "gan2d", "ssgan"])
+    rows = _bench("main")(["--steps", "3", "--warmup", "1", "draw", "gan2d", "ssgan"])
     assert set(rows) == {"draw", "gan2d", "ssgan"}
     for t_numpy, t_cupy in rows.values():
         assert 0 < t_numpy < 10_000
@@ -29,7 +26,7 @@ def test_bench_backends_times_each_trainer_on_numpy(capsys):
             assert t_cupy is None
     assert "cupy / numpy" in capsys.readouterr().out
     with pytest.raises(SystemExit):
-        _bench().main(["nosuch"])
+        _bench("main")(["nosuch"])
 
 
 def test_median_update_leaves_out_warmup_and_evaluated_updates():
@@ -40,5 +37,5 @@ def test_median_update_leaves_out_warmup_and_evaluated_updates():
             time.sleep(0.001 if step == 6 else 0.03)  # the gap (step - 1) -> step
             callback(step)
 
-    ms = _bench()._median_update_ms(train, steps=6, warmup=3, eval_every=2)
+    ms = _bench("_median_update_ms")(train, steps=6, warmup=3, eval_every=2)
     assert 0.5 < ms < 10, ms  # with the warm-up gaps kept it would be 30 ms, with the evaluated ones 15 ms

@@ -326,7 +326,7 @@ def _command_line(tmp):
 
 def _demos(tmp):
     """Every demo's --quick run (in this process, so on the active backend); their JSON and .npy outputs."""
-    import importlib.util
+    import runpy
     import sys
 
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "demos")
@@ -338,11 +338,9 @@ def _demos(tmp):
                            ("digits_cgan", ["--quick", "--draw", "4", "2"]), ("digits_ssgan", ["--quick"]),
                            ("ddpm_2d", ["--quick", "--data", "ring8"]), ("ddpm_digits", ["--quick"]),
                            ("train_feature_classifier", ["--quick"])):
-            spec = importlib.util.spec_from_file_location(f"demo_{name}", os.path.join(root, f"{name}.py"))
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
+            main = runpy.run_path(os.path.join(root, f"{name}.py"))["main"]
             sys.argv = [f"{name}.py", *argv] + ([] if name == "quickstart" else ["--out", os.path.join(tmp, name)])
-            module.main()
+            main()
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
         demos = {f[:-3] for f in os.listdir(root) if f.endswith(".py")}

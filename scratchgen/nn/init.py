@@ -23,10 +23,6 @@ __all__ = [
 ]
 
 
-def _arr(t):
-    return unwrap(t)
-
-
 def calculate_fan(shape):
     """``(fan_in, fan_out)`` of a weight shape ``(out, in, *kernel)``."""
     if len(shape) < 2:
@@ -54,20 +50,20 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
 
 def normal_(t, mean=0.0, std=1.0, generator=None):
     r""":math:`w \sim \mathcal N(\text{mean}, \text{std}^2)`."""
-    a = _arr(t)
+    a = unwrap(t)
     a[...] = asarray(_rng(generator).standard_normal(a.shape, dtype=a.dtype) * std + mean, xp=get_xp(a))
     return t
 
 
 def uniform_(t, low=0.0, high=1.0, generator=None):
     r""":math:`w \sim \mathcal U(\text{low}, \text{high})`."""
-    a = _arr(t)
+    a = unwrap(t)
     a[...] = asarray(_rng(generator).random(a.shape, dtype=a.dtype) * (high - low) + low, xp=get_xp(a))
     return t
 
 
 def constant_(t, value):
-    _arr(t)[...] = value
+    unwrap(t)[...] = value
     return t
 
 
@@ -81,14 +77,14 @@ def ones_(t):
 
 def xavier_uniform_(t, gain=1.0, generator=None):
     r"""Glorot & Bengio (2010), eq. (16): :math:`\mathcal U(-b, b)`, :math:`b = g\sqrt{6/(\text{fan}_{in}+\text{fan}_{out})}`."""
-    fan_in, fan_out = calculate_fan(_arr(t).shape)
+    fan_in, fan_out = calculate_fan(unwrap(t).shape)
     b = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(t, -b, b, generator)
 
 
 def xavier_normal_(t, gain=1.0, generator=None):
     r""":math:`\mathcal N(0, \sigma^2)`, :math:`\sigma = g\sqrt{2/(\text{fan}_{in}+\text{fan}_{out})}`."""
-    fan_in, fan_out = calculate_fan(_arr(t).shape)
+    fan_in, fan_out = calculate_fan(unwrap(t).shape)
     return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
@@ -102,20 +98,20 @@ def _kaiming_std(shape, a, mode, nonlinearity):
 
 def kaiming_uniform_(t, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     r"""He et al. (2015): :math:`\mathcal U(-b, b)`, :math:`b = g\sqrt{3/\text{fan}}`, :math:`g = \sqrt{2/(1+a^2)}`."""
-    b = math.sqrt(3.0) * _kaiming_std(_arr(t).shape, a, mode, nonlinearity)
+    b = math.sqrt(3.0) * _kaiming_std(unwrap(t).shape, a, mode, nonlinearity)
     return uniform_(t, -b, b, generator)
 
 
 def kaiming_normal_(t, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     r"""He et al. (2015), eq. (10): :math:`\mathcal N(0, g^2/\text{fan})`."""
-    return normal_(t, 0.0, _kaiming_std(_arr(t).shape, a, mode, nonlinearity), generator)
+    return normal_(t, 0.0, _kaiming_std(unwrap(t).shape, a, mode, nonlinearity), generator)
 
 
 def orthogonal_(t, gain=1.0, generator=None):
     r"""Saxe et al. (2014): the weight, flattened to ``(rows, cols)``, has orthonormal rows or columns
     (:math:`W W^\top = g^2 I` when rows <= cols), from the QR decomposition of a Gaussian matrix with
     the signs of :math:`\operatorname{diag}(R)` fixed so the result is Haar-distributed."""
-    a = _arr(t)
+    a = unwrap(t)
     if a.ndim < 2:
         raise ValueError(f"orthogonal_: needs at least 2 dimensions, received shape {a.shape}")
     xp = get_xp(a)
