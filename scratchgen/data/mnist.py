@@ -108,14 +108,24 @@ def read_idx(path):
 
 
 def write_idx(path, array):
-    """Write a ``uint8`` array as an IDX file (gzip if ``path`` ends in ``.gz``). The tests use it."""
+    """Write a ``uint8`` array as an IDX file (gzip if ``path`` ends in ``.gz``).
+
+    The file is written beside ``path`` and then renamed onto it, so ``path`` is never left
+    half-written; the gzip header carries no time stamp, so the same array gives the same bytes
+    (and the same checksum) wherever zlib compresses alike. The tests and ``demos/mnist_subset.py`` use it."""
     a = numpy.ascontiguousarray(array)
     if a.dtype != numpy.uint8:
         raise ValueError(f"write_idx: array must be uint8, got {a.dtype}")
     head = bytes([0, 0, _UBYTE, a.ndim]) + struct.pack(f">{a.ndim}I", *a.shape)
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "wb") as f:
-        f.write(head + a.tobytes())
+    path = os.fspath(path)
+    tmp = path + ".part"
+    with open(tmp, "wb") as raw:
+        if path.endswith(".gz"):
+            with gzip.GzipFile(filename=os.path.basename(path), mode="wb", fileobj=raw, mtime=0) as f:
+                f.write(head + a.tobytes())
+        else:
+            raw.write(head + a.tobytes())
+    os.replace(tmp, path)
     return path
 
 

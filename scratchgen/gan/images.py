@@ -1,4 +1,4 @@
-r"""GANs on images: DCGAN (8×8 digits, 28×28 MNIST), the conditional GAN, the semi-supervised GAN.
+r"""GANs on images (8×8 digits, 28×28 MNIST): DCGAN, the conditional GAN, the semi-supervised GAN.
 
 References
 ----------
@@ -83,6 +83,9 @@ class ImageGANConfig:
     model: str = "dcgan"  # dcgan | cgan | ssgan
     data: str = "digits"  # digits (8×8, shipped) | mnist (28×28, needs mnist_path)
     mnist_path: str | None = None
+    # mnist: how the IDX files are checked: "standard" (the original files' MD5, ``MNIST_MD5``), "none",
+    # or the path of a JSON file {filename: MD5 or SHA-256 hex digest} (e.g. the one demos/mnist_subset.py writes)
+    mnist_checksums: str = "standard"
     steps: int = 3000  # generator updates
     batch: int = 64
     z_dim: int = 64
@@ -103,7 +106,7 @@ class ImageGANConfig:
     ss_manifold: float = 0.0  # ssgan: weight λ of the manifold regulariser on generated images ([ManifoldReg]; 0: off)
     ss_manifold_eps: float = 1.0  # ssgan: step ε along a random unit direction of z in that regulariser
     ss_vat: float = 0.0  # ssgan: weight α of the virtual adversarial term on unlabelled images ([VAT]; 0: off)
-    ss_vat_eps: float = 2.0  # ssgan: radius ε of the virtual adversarial perturbation (L2 over a 64-pixel image)
+    ss_vat_eps: float = 2.0  # ssgan: radius ε of the virtual adversarial perturbation (L2 over the image's pixels)
     augment: bool = False  # ssgan: random one-pixel shifts of the real images the critic sees
     ema: float = 0.0  # decay of the moving average of G's and D's weights that evaluation uses (0: off)
     eval_every: int = 1000
@@ -119,8 +122,12 @@ class ImageGANConfig:
             raise ValueError(f"data must be one of {DATASETS}, got {self.data!r}")
         if self.data == "mnist" and not self.mnist_path:
             raise ValueError("data='mnist' needs mnist_path, the folder with the four IDX .gz files")
-        if self.data == "mnist" and self.model == "ssgan":
-            raise ValueError("model='ssgan' is set up for the 8×8 digits only (its critic is an MLP on 64 pixels)")
+        if self.data != "mnist" and (self.mnist_path or self.mnist_checksums != "standard"):
+            raise ValueError(f"mnist_path={self.mnist_path!r}, mnist_checksums={self.mnist_checksums!r}: "
+                             f"only for data='mnist', got data={self.data!r}")
+        if not isinstance(self.mnist_checksums, str) or not self.mnist_checksums:
+            raise ValueError("mnist_checksums must be 'standard', 'none' or the path of a JSON file "
+                             f"{{filename: hexdigest}}, got {self.mnist_checksums!r}")
         for name in ("steps", "batch", "z_dim", "width", "eval_every", "n_eval", "labels_per_class", "kid_subsets"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
@@ -166,7 +173,8 @@ class ImageData(NamedTuple):
 
 def load_image_data(cfg: ImageGANConfig) -> ImageData:
     """Digits: the 70/30 split of :func:`scratchgen.metrics.features.digits_split` (the metrics
-    classifier never saw the 30 %). MNIST: the train and test files at ``cfg.mnist_path``."""
+    classifier never saw the 30 %). MNIST: the train and test files at ``cfg.mnist_path``, checked
+    as ``cfg.mnist_checksums`` says."""
     if cfg.data == "digits":
         from ..metrics.features import digits_split
 
@@ -174,8 +182,27 @@ def load_image_data(cfg: ImageGANConfig) -> ImageData:
         return ImageData(s.x_train, s.y_train, s.x_test, s.y_test, 8)
     from ..data.mnist import load_mnist
 
-    tr, te = load_mnist(cfg.mnist_path, "train"), load_mnist(cfg.mnist_path, "test")
+    sums = _mnist_checksums(cfg.mnist_checksums)
+    tr, te = load_mnist(cfg.mnist_path, "train", checksums=sums), load_mnist(cfg.mnist_path, "test", checksums=sums)
+    if tr.images.shape[2:] != (28, 28) or te.images.shape[2:] != (28, 28):
+        raise ValueError(f"data='mnist' needs 28×28 images, received {tuple(tr.images.shape[2:])} (train) and "
+                         f"{tuple(te.images.shape[2:])} (test) from {cfg.mnist_path}")
     return ImageData(tr.images, tr.labels, te.images, te.labels, 28)
+
+
+def _mnist_checksums(spec):
+    """``ImageGANConfig.mnist_checksums`` as :func:`~scratchgen.data.mnist.load_mnist` takes it."""
+    if spec in ("standard", "none"):
+        return None if spec == "none" else "standard"
+    try:
+        with open(spec) as f:
+            sums = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"mnist_checksums: cannot read {spec!r} as a JSON file {{filename: hexdigest}}: {e}") from e
+    if not (isinstance(sums, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in sums.items())):
+        raise ValueError(f"mnist_checksums: {spec!r} must hold a JSON object {{filename: hexdigest}}, received "
+                         f"{type(sums).__name__}")
+    return sums
 
 
 # ---------------------------------------------------------------------------
@@ -283,7 +310,7 @@ class GaussianNoise(nn.Module):
 class SSCritic(nn.Module):
     r"""The K-logit critic of the semi-supervised GAN (fake logit fixed at 0, ``ssgan`` form "K").
 
-    images (B, 1, 8, 8) → flatten → noise(σ_in) → [Linear → LeakyReLU(0.2) → noise(σ_h)] × len(hidden)
+    images (B, 1, s, s) → flatten (``in_dim`` = s² pixels) → noise(σ_in) → [Linear → LeakyReLU(0.2) → noise(σ_h)] × len(hidden)
     → features :math:`\mathbf f(x)` (the last hidden layer) → Linear → K logits. With
     ``weight_norm=True`` every Linear is weight-normalised (:func:`scratchgen.nn.weight_norm`).
     ``forward`` returns ``(logits, features)``.
@@ -312,20 +339,22 @@ class SSConvCritic(nn.Module):
     r"""A convolutional K-logit critic for the semi-supervised GAN (option ``critic="conv"``).
 
     noise(σ_in) → Conv(1→w, 3, 1, 1) → LReLU → Conv(w→2w, 3, 2, 1) → LReLU → noise(σ_h)
-    → Conv(2w→2w, 3, 2, 1) → LReLU → flatten (8w) = features → Linear → K logits.
+    → Conv(2w→2w, 3, 2, 1) → LReLU → flatten = features → Linear → K logits. Each stride-2 layer
+    maps a side s to ⌈s/2⌉ (8 → 4 → 2, 28 → 14 → 7), so there are 2w·⌈s/4⌉² features (8w for 8×8).
     """
 
-    def __init__(self, width=32, n_classes=N_CLASSES, sigma_in=0.3, sigma_h=0.5, generator=None):
+    def __init__(self, width=32, n_classes=N_CLASSES, sigma_in=0.3, sigma_h=0.5, size=8, generator=None):
         super().__init__()
         g = _backend.rng(generator)
         w = width
         self.body = nn.Sequential(
             GaussianNoise(sigma_in, g),
             nn.Conv2d(1, w, 3, 1, 1, generator=g), nn.LeakyReLU(0.2),
-            nn.Conv2d(w, 2 * w, 3, 2, 1, generator=g), nn.LeakyReLU(0.2), GaussianNoise(sigma_h, g),  # 8 -> 4
-            nn.Conv2d(2 * w, 2 * w, 3, 2, 1, generator=g), nn.LeakyReLU(0.2), nn.Flatten(),  # 4 -> 2
+            nn.Conv2d(w, 2 * w, 3, 2, 1, generator=g), nn.LeakyReLU(0.2), GaussianNoise(sigma_h, g),  # s -> ⌈s/2⌉
+            nn.Conv2d(2 * w, 2 * w, 3, 2, 1, generator=g), nn.LeakyReLU(0.2), nn.Flatten(),  # -> ⌈s/4⌉
         )
-        self.head = nn.Linear(8 * w, n_classes, generator=g)
+        side = -(-size // 4)  # (s + 2·1 − 3) // 2 + 1 = ⌈s/2⌉, twice
+        self.head = nn.Linear(2 * w * side * side, n_classes, generator=g)
 
     def forward(self, x):
         f = self.body(x)  # (B, 8w)
@@ -333,7 +362,7 @@ class SSConvCritic(nn.Module):
 
 
 class SSGenerator(nn.Module):
-    r"""z (B, z_dim) → [Linear → BN → ReLU] × 2 → Linear → tanh → (B, 1, 8, 8); [Improved]'s MNIST generator, smaller."""
+    r"""z (B, z_dim) → [Linear → BN → ReLU] × 2 → Linear → tanh → (B, 1, s, s); [Improved]'s MNIST generator, smaller."""
 
     def __init__(self, z_dim=64, hidden=256, size=8, generator=None):
         super().__init__()
@@ -356,7 +385,7 @@ def build_image_models(cfg: ImageGANConfig, size, generator):
         G = SSGenerator(cfg.z_dim, 4 * cfg.width, size, generator=g)
         sigma_in, sigma_h = cfg.ss_noise
         if cfg.critic == "conv":
-            C = SSConvCritic(cfg.width // 2, sigma_in=sigma_in, sigma_h=sigma_h, generator=g)
+            C = SSConvCritic(cfg.width // 2, sigma_in=sigma_in, sigma_h=sigma_h, size=size, generator=g)
         else:
             C = SSCritic(size * size, tuple(cfg.ss_hidden), sigma_in=sigma_in, sigma_h=sigma_h,
                          weight_norm=cfg.weight_norm, generator=g)
@@ -583,7 +612,7 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
         os.makedirs(out_dir, exist_ok=True)
     if resume is not None:
         averages = {"G_ema": G_avg.avg, "D_ema": D_avg.avg} if G_avg else {}
-        state = restore(resume, config=cfg, may_differ=RESUMABLE_CHANGES + ("kid_subsets", "mnist_path"),
+        state = restore(resume, config=cfg, may_differ=RESUMABLE_CHANGES + ("kid_subsets", "mnist_path", "mnist_checksums"),
                         G=G, D=D, opt_G=opt_G, opt_D=opt_D, **averages)
         gen = _backend.rng(state["rng"])  # NumPy's generator, drawing on the active backend
         start = last_good = int(state["step"])

@@ -4,6 +4,7 @@
     scratchgen train cgan  --data digits --steps 3000 --out runs/cgan
     scratchgen train ssgan --data digits --labels-per-class 10 --baseline --out runs/ssgan
     scratchgen train dcgan --data mnist --mnist-path ~/data/mnist --out runs/mnist
+    scratchgen train ssgan --data mnist --mnist-path data/mnist5k --mnist-checksums data/mnist5k/checksums.json ...
     scratchgen eval --samples runs/dcgan/samples.npy [--reference digits-test] [--labels labels.npy]
 
 ``scratchgen.cli.build_parser`` calls :func:`add_train_parsers` and :func:`add_eval_parser`.
@@ -13,7 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 
-__all__ = ["add_train_parsers", "add_eval_parser", "add_ssgan_arguments", "ssgan_options", "config_from_args"]
+__all__ = ["add_train_parsers", "add_eval_parser", "add_data_arguments", "data_options", "add_ssgan_arguments",
+           "ssgan_options", "config_from_args"]
 
 _HELP = {
     "dcgan": ("train a DCGAN on 8×8 digits (or 28×28 MNIST)",
@@ -22,10 +24,26 @@ _HELP = {
              "Train a conditional DCGAN: the digit label enters both the generator and the discriminator. "
              "samples.png shows digit k in row k; metrics.json adds class_accuracy."),
     "ssgan": ("train a semi-supervised GAN (K+1 critic, feature matching)",
-              "Train a semi-supervised GAN on the 8×8 digits with a few labels per class; metrics.json "
+              "Train a semi-supervised GAN (8×8 digits or 28×28 MNIST) with a few labels per class; metrics.json "
               "gets the critic's accuracy on the held-out split (and, with --baseline, that of the same "
               "critic trained on the labelled images only)."),
 }
+
+
+def add_data_arguments(p):
+    """Add ``--data``, ``--mnist-path`` and ``--mnist-checksums`` (the data fields of
+    :class:`~scratchgen.gan.images.ImageGANConfig`) to the parser ``p``."""
+    p.add_argument("--data", default="digits", choices=["digits", "mnist"],
+                   help="digits: the shipped 8×8 UCI digits (70/30 split); mnist: 28×28 IDX files at --mnist-path")
+    p.add_argument("--mnist-path", default=None, help="folder with the four MNIST IDX .gz files")
+    p.add_argument("--mnist-checksums", default="standard", metavar="standard|none|FILE",
+                   help="how the MNIST files are checked: the original files' MD5 (standard), not at all (none), "
+                        "or the digests in a JSON file {filename: hexdigest} (demos/mnist_subset.py writes one)")
+
+
+def data_options(args):
+    """The data fields of :class:`~scratchgen.gan.images.ImageGANConfig` that :func:`add_data_arguments` set."""
+    return dict(data=args.data, mnist_path=args.mnist_path, mnist_checksums=args.mnist_checksums)
 
 
 def add_ssgan_arguments(p):
@@ -82,15 +100,11 @@ def add_train_parsers(models_subparsers):
         p = models_subparsers.add_parser(
             model, help=short, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
             description=long + " The run directory gets samples.png (an image grid), samples.npy, "
-                               "metrics.json (FID/KID/IS/precision/recall against the held-out digits, "
-                               "from scratchgen's digits classifier: not comparable to Inception-based "
-                               "numbers) and checkpoint.npz.",
+                               "metrics.json (with --data digits: FID/KID/IS/precision/recall against the "
+                               "held-out digits, from scratchgen's digits classifier: not comparable to "
+                               "Inception-based numbers) and checkpoint.npz.",
         )
-        choices = ["digits"] if model == "ssgan" else ["digits", "mnist"]
-        p.add_argument("--data", default="digits", choices=choices,
-                       help="digits: the shipped 8×8 UCI digits (70/30 split); mnist: 28×28 IDX files at --mnist-path")
-        if model != "ssgan":
-            p.add_argument("--mnist-path", default=None, help="folder with the four MNIST IDX .gz files")
+        add_data_arguments(p)
         p.add_argument("--steps", type=int, default=6000 if model == "ssgan" else d.steps, help="generator updates")
         p.add_argument("--batch", type=int, default=d.batch, help="images per minibatch")
         p.add_argument("--z-dim", type=int, default=d.z_dim, help="dimension of z ~ N(0, I)")
@@ -123,7 +137,7 @@ def config_from_args(args):
     from .images import ImageGANConfig
 
     return ImageGANConfig(
-        model=args.model, data=args.data, mnist_path=getattr(args, "mnist_path", None), steps=args.steps,
+        model=args.model, **data_options(args), steps=args.steps,
         batch=args.batch, z_dim=args.z_dim, width=args.width, lr_g=args.lr_g, lr_d=args.lr_d,
         betas=(args.beta1, args.beta2), lr_schedule=None if args.lr_schedule == "none" else args.lr_schedule,
         ema=args.ema, eval_every=args.eval_every, n_eval=args.n_eval, seed=args.seed, progress=not args.no_progress,
