@@ -39,10 +39,14 @@ from scratchgen.gan.images_cli import add_data_arguments, add_ssgan_arguments, d
 _SKIPPED = "skipped (scikit-learn is not installed: pip install -e '.[compare]')"
 
 
-def label_spreading_accuracy(data, labelled, unlabelled=None):
-    """LabelSpreading (kNN, k=7, alpha=0.2) on flattened pixels: (accuracy, unreached), or (None, None)
-    without scikit-learn. It is fitted on the training images ``unlabelled`` (indices, the labelled
-    ones among them; default: all), with the labels of ``labelled``.
+LABEL_SPREADING = dict(kernel="knn", n_neighbors=7, alpha=0.2)  # baseline (b), as the results report it
+
+
+def label_spreading_accuracy(data, labelled, unlabelled=None, **params):
+    """LabelSpreading (default ``LABEL_SPREADING``: kNN, k=7, alpha=0.2; ``params`` override it) on
+    flattened pixels: (accuracy, unreached), or (None, None) without scikit-learn. It is fitted on
+    the training images ``unlabelled`` (indices, the labelled ones among them; default: all), with
+    the labels of ``labelled``.
 
     ``unreached`` counts the held-out images whose k nearest training images carry no label mass (a
     part of the kNN graph with no labelled image). scikit-learn divides 0 by 0 for them and its
@@ -57,7 +61,7 @@ def label_spreading_accuracy(data, labelled, unlabelled=None):
     y[labelled] = to_numpy(data.y_train)[labelled]
     if unlabelled is not None:
         x, y = x[unlabelled], y[unlabelled]
-    ls = LabelSpreading(kernel="knn", n_neighbors=7, alpha=0.2, max_iter=100).fit(x, y)
+    ls = LabelSpreading(**{**LABEL_SPREADING, "max_iter": 100, **params}).fit(x, y)
     with np.errstate(invalid="ignore", divide="ignore"):
         proba = ls.predict_proba(to_numpy(data.x_test).reshape(len(data.x_test), -1))
     unreached = ~np.isfinite(proba).all(axis=1)

@@ -151,3 +151,24 @@ def test_mnist_subset_rejects_a_malformed_csv(tmp_path):
     _write_csv(csv, np.zeros((20, 784), dtype=int), np.repeat(np.arange(10), 2))
     with pytest.raises(ValueError, match="digit 0 has 2 images, too few"):
         demo["main"](["--csv", str(csv), "--out", str(tmp_path / "o"), "--test-fraction", "0.1"])
+
+
+# --- demos/label_spreading_grid.py -----------------------------------------------------------------
+def test_label_spreading_grid_scores_each_setting_as_the_demo_does(tmp_path):
+    pytest.importorskip("sklearn")
+    ns = runpy.run_path(str(ROOT / "demos" / "label_spreading_grid.py"))
+    x = np.array([[0.0, 0.0], [3.0, 4.0]])
+    assert abs(ns["median_sq_distance"](x, n_pairs=50) - 25.0) < 1e-12  # every pair i != j is 25 apart
+    ns["KNN"]["n_neighbors"] = (7,)  # a small grid: the default kNN setting and one RBF kernel
+    ns["main"].__globals__.update(ALPHA=(0.2,), RBF_C=(8,))
+    rows, best = ns["main"](["--seeds", "0", "--out", str(tmp_path / "g.json")])
+    assert [r["params"]["kernel"] for r in rows] == ["knn", "rbf"] and [r["default"] for r in rows] == [True, False]
+    demo = runpy.run_path(str(ROOT / "demos" / "digits_ssgan.py"))
+    from scratchgen.gan.images import _labelled_seed, labelled_indices, load_image_data
+
+    data = load_image_data(ImageGANConfig(model="ssgan"))
+    acc, _ = demo["label_spreading_accuracy"](data, labelled_indices(data.y_train, 10, _labelled_seed(0)))
+    assert abs(rows[0]["per_seed"][0] - acc) < 1e-12  # the demo's (b) for seed 0
+    saved = json.loads((tmp_path / "g.json").read_text())
+    assert saved["best"]["knn"]["setting"] == rows[0]["setting"] and len(saved["rows"]) == 2
+    assert abs(rows[1]["params"]["gamma"] - 8 / saved["median_sq_distance"]) < 1e-12
