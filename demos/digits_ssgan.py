@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 from scratchgen.backend import to_numpy
+from scratchgen.checkpoint import atomic_write
 from scratchgen.gan.images import (
     ImageGANConfig,
     load_image_data,
@@ -109,8 +110,8 @@ def main(argv=None):
         v = [r[key] for r in rows if r[key] is not None]
         if v:
             summary[key] = {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0}
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"per_seed": rows, "summary": summary, "data": args.data, "steps": steps, "lr": args.lr,
+    with atomic_write(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump({"per_seed": rows, "summary": summary, **data_options(args), "steps": steps, "lr": args.lr,
                    "labels_per_class": args.labels_per_class, "unlabelled_fraction": args.unlabelled_fraction},
                   f, indent=2)
     for key, s in summary.items():

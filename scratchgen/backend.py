@@ -70,7 +70,7 @@ def _load_cupy():
     except ImportError as e:
         raise BackendError(
             "backend 'cupy' requested but CuPy is not installed "
-            f"({e}). Install it with: pip install 'scratchgen[gpu]' "
+            f"({e}). Install it with: pip install -e '.[gpu]' in the repository "
             "(the cupy-cuda12x wheel), or use set_backend('numpy')."
         ) from None
     try:

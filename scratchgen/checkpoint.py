@@ -16,10 +16,10 @@ JSON with, for each array, its shape, dtype and CRC-32, so that a corrupt,
 truncated or edited file is detected and the error names the file, the key
 and the shapes.
 
-Atomic write: the file is written to a temporary file in the same directory,
-flushed and ``os.fsync``-ed, then moved over ``path`` with ``os.replace`` (atomic
-on POSIX and Windows), so a crash leaves either the old file or the new one,
-never half of one.
+Atomic write (:func:`atomic_write`, which other writers of the library use too):
+the file is written to a temporary file in the same directory, flushed and
+``os.fsync``-ed, then moved over ``path`` with ``os.replace`` (atomic on POSIX and
+Windows), so a crash leaves either the old file or the new one, never half of one.
 
 Loading returns NumPy arrays (``Module.load_state_dict`` moves them to the
 active backend). Generators come back as ``numpy.random.Generator`` objects in
@@ -28,6 +28,7 @@ the saved state; ``sg.rng(...)`` makes them draw on the active backend again, so
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import numbers
 import os
@@ -40,7 +41,7 @@ import numpy  # file I/O only: .npz is NumPy's format
 from .autodiff.tensor import Tensor
 from .backend import backend_of, to_numpy
 
-__all__ = ["save", "load", "CheckpointError"]
+__all__ = ["save", "load", "atomic_write", "CheckpointError"]
 
 _META = "__scratchgen__"
 _VERSION = 1
@@ -94,7 +95,7 @@ def _encode(obj, key, arrays):
 
 
 def save(state, path) -> None:
-    """Write ``state`` to ``path`` (an ``.npz``) atomically: temporary file, flush, fsync, rename.
+    """Write ``state`` to ``path`` (an ``.npz``) atomically (:func:`atomic_write`).
 
     Parameters
     ----------
@@ -103,15 +104,30 @@ def save(state, path) -> None:
         :class:`~scratchgen.backend.HostGenerator`.
     path : str or os.PathLike
     """
-    path = os.fspath(path)
     arrays = {}
     meta = {"version": _VERSION, "tree": _encode(state, "", arrays)}
     arrays[_META] = numpy.frombuffer(json.dumps(meta).encode("utf-8"), dtype=numpy.uint8)
+    with atomic_write(path) as f:
+        numpy.savez(f, **arrays)
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="wb"):
+    """``with atomic_write(path) as f: ...`` writes ``path`` so that it is never left half-written.
+
+    ``f`` is a temporary file in the same folder (opened with ``mode``, ``"wb"`` or ``"w"``). When the
+    block ends without an error, the file is flushed and ``os.fsync``-ed, then moved over ``path``
+    with ``os.replace`` (atomic on POSIX and Windows), and the folder is fsync-ed where the platform
+    allows. When the block raises, the temporary file is deleted and ``path`` keeps its old content.
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_write: mode must be 'wb' or 'w', got {mode!r}")
+    path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "wb") as f:
-            numpy.savez(f, **arrays)
+        with os.fdopen(fd, mode) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -37,7 +37,7 @@ def test_unknown_backend_is_a_value_error():
 
 def test_missing_cupy_says_not_installed_and_how_to_fix(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` raise ImportError
-    with pytest.raises(sg.BackendError, match=r"CuPy is not installed.*pip install 'scratchgen\[gpu\]'"):
+    with pytest.raises(sg.BackendError, match=r"CuPy is not installed.*pip install -e '\.\[gpu\]' in the repository"):
         sg.set_backend("cupy")
     assert sg.get_backend() == "numpy"  # unchanged after the failure
 

@@ -130,3 +130,21 @@ def test_save_load_continue_is_bit_identical(tmp_path):
     _train(model2, opt2, st["rng"], 5)
     for a, b in zip(reference, model2.parameters()):
         np.testing.assert_array_equal(a, b.data)
+
+
+def test_atomic_write_in_text_mode_and_its_mode_check(tmp_path):
+    from scratchgen.checkpoint import atomic_write
+
+    path = tmp_path / "m.json"
+    with atomic_write(path, "w") as f:
+        f.write('{"a": 1}')
+        assert not path.exists()  # nothing at path until the block ends
+    assert path.read_text() == '{"a": 1}'
+    with pytest.raises(RuntimeError, match="inside the block"):
+        with atomic_write(path, "w") as f:
+            f.write("half")
+            raise RuntimeError("an error inside the block")
+    assert path.read_text() == '{"a": 1}' and os.listdir(tmp_path) == ["m.json"]
+    with pytest.raises(ValueError, match="atomic_write: mode must be 'wb' or 'w', got 'a'"):
+        with atomic_write(path, "a"):
+            pass

@@ -54,27 +54,49 @@ def test_ssgan_trains_on_28x28_files_and_scores_the_test_file(mnist_files):
 
 
 def test_conv_critic_sizes_its_head_for_the_image_side():
-    for size, side in ((8, 2), (28, 7)):
+    for size, side in ((8, 2), (10, 3), (28, 7)):  # 10 -> 5 -> 3: the ceiling, not 10 // 4
         C = SSConvCritic(width=4, size=size, generator=0)
         logits, f = C(tensor(np.zeros((3, 1, size, size), dtype=np.float32)))
         assert logits.shape == (3, 10) and f.shape == (3, 2 * 4 * side * side)
+    with pytest.raises(ValueError, match=r"SSConvCritic: expected images \(B, 1, 28, 28\), received \(3, 1, 8, 8\)"):
+        SSConvCritic(width=4, size=28, generator=0)(tensor(np.zeros((3, 1, 8, 8), dtype=np.float32)))
 
 
-def test_ssgan_with_the_conv_critic_and_the_dcgan_train_on_28x28_files(mnist_files):
+def test_ssgan_with_the_conv_critic_the_dcgan_and_the_cgan_train_on_28x28_files(mnist_files):
     run = train_image_gan(_cfg(mnist_files, model="ssgan", critic="conv", labels_per_class=1, **TINY))
     assert 0.0 <= run.final["test_accuracy"] <= 1.0
-    run = train_image_gan(_cfg(mnist_files, model="dcgan", **TINY))
-    assert run.samples.shape == (20, 1, 28, 28) and np.abs(run.samples).max() <= 1.0
+    for model in ("dcgan", "cgan"):
+        run = train_image_gan(_cfg(mnist_files, model=model, **TINY))
+        assert run.samples.shape == (20, 1, 28, 28) and np.abs(run.samples).max() <= 1.0
+    assert np.array_equal(run.sample_labels, np.arange(20) % 10)  # the cgan's asked-for digits
+
+
+def test_resume_on_mnist_files_may_change_how_they_are_checked(mnist_files, tmp_path):
+    full = train_image_gan(_cfg(mnist_files, model="ssgan", labels_per_class=1, **dict(TINY, steps=4, eval_every=2)))
+    part = train_image_gan(_cfg(mnist_files, model="ssgan", labels_per_class=1, **dict(TINY, steps=2, eval_every=2)),
+                           out_dir=tmp_path / "r")
+    assert part.final["step"] == 2
+    resumed = train_image_gan(ImageGANConfig(model="ssgan", data="mnist", mnist_path=str(mnist_files),
+                                             mnist_checksums="none", labels_per_class=1,
+                                             **dict(TINY, steps=4, eval_every=2)),
+                              out_dir=tmp_path / "r", resume=tmp_path / "r" / "checkpoint.npz")
+    assert resumed.history["loss_d"] == full.history["loss_d"]  # the same run, continued exactly
 
 
 def test_the_checksums_option_checks_the_files(mnist_files, tmp_path):
-    with pytest.raises(ChecksumError, match="train-images-idx3-ubyte.gz"):  # not the original MNIST files
+    with pytest.raises(ChecksumError, match=r"train-images-idx3-ubyte.gz.*not the original MNIST files.*"
+                                             r"--mnist-checksums FILE.*mnist_checksums='none'"):
         train_image_gan(ImageGANConfig(model="ssgan", data="mnist", mnist_path=str(mnist_files), **TINY))
     sums = json.loads((mnist_files / "checksums.json").read_text())
     sums["t10k-labels-idx1-ubyte.gz"] = "0" * 64
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(sums))
-    with pytest.raises(ChecksumError, match="t10k-labels-idx1-ubyte.gz"):
+    with pytest.raises(ChecksumError, match=r"t10k-labels-idx1-ubyte.gz.*the digests come from mnist_checksums=.*bad.json"):
+        train_image_gan(ImageGANConfig(model="ssgan", data="mnist", mnist_path=str(mnist_files),
+                                       mnist_checksums=str(bad), **TINY))
+    del sums["t10k-labels-idx1-ubyte.gz"]
+    bad.write_text(json.dumps(sums))
+    with pytest.raises(ValueError, match=r"no checksum given for t10k-labels-idx1-ubyte.gz.*'none' skips the check"):
         train_image_gan(ImageGANConfig(model="ssgan", data="mnist", mnist_path=str(mnist_files),
                                        mnist_checksums=str(bad), **TINY))
     run = train_image_gan(ImageGANConfig(model="dcgan", data="mnist", mnist_path=str(mnist_files),
@@ -84,11 +106,13 @@ def test_the_checksums_option_checks_the_files(mnist_files, tmp_path):
     with pytest.raises(ValueError, match=r"mnist_checksums: .*bad.json.* must hold a JSON object"):
         train_image_gan(ImageGANConfig(model="dcgan", data="mnist", mnist_path=str(mnist_files),
                                        mnist_checksums=str(bad), **TINY))
-    with pytest.raises(ValueError, match=r"mnist_checksums: cannot read .*missing.json"):
+    with pytest.raises(ValueError, match=r"mnist_checksums: expected 'standard', 'none' or a JSON file .* cannot read .*missing.json"):
         train_image_gan(ImageGANConfig(model="dcgan", data="mnist", mnist_path=str(mnist_files),
                                        mnist_checksums=str(tmp_path / "missing.json"), **TINY))
     with pytest.raises(ValueError, match=r"mnist_checksums='none': only for data='mnist', got data='digits'"):
         ImageGANConfig(mnist_checksums="none").validate()
+    with pytest.raises(ValueError, match=r"^mnist_path='x', mnist_checksums='standard': only for data='mnist'"):
+        ImageGANConfig(mnist_path="x").validate()
     with pytest.raises(ValueError, match="mnist_checksums must be 'standard', 'none' or the path"):
         ImageGANConfig(data="mnist", mnist_path="x", mnist_checksums=None).validate()
 
@@ -133,7 +157,12 @@ def test_mnist_subset_writes_a_per_digit_split_that_load_mnist_reads(tmp_path):
     assert np.array_equal(to_numpy(tr.labels), labels[rows_tr]) and np.array_equal(to_numpy(te.labels), labels[rows_te])
     assert np.array_equal(to_numpy(tr.images).reshape(-1, 784), pixels[rows_tr])
     assert np.all(np.diff(rows_tr) > 0)  # the CSV's order
+    for name in sums:
+        assert (tmp_path / "a" / name).read_bytes()[4:8] == b"\0\0\0\0"  # gzip MTIME 0: no time stamp
     assert demo["main"](["--csv", str(csv), "--out", str(tmp_path / "b")]) == sums  # the same bytes again
+    source = json.loads((tmp_path / "a" / "source.json").read_text())
+    assert (source["n_train"], source["n_test"], source["seed"]) == (70, 30, 0)
+    assert source["csv_sha256"] == file_hash(csv, "sha256")
     assert demo["main"](["--csv", str(csv), "--out", str(tmp_path / "c"), "--seed", "1"]) != sums
 
 
@@ -159,9 +188,8 @@ def test_label_spreading_grid_scores_each_setting_as_the_demo_does(tmp_path):
     ns = runpy.run_path(str(ROOT / "demos" / "label_spreading_grid.py"))
     x = np.array([[0.0, 0.0], [3.0, 4.0]])
     assert abs(ns["median_sq_distance"](x, n_pairs=50) - 25.0) < 1e-12  # every pair i != j is 25 apart
-    ns["KNN"]["n_neighbors"] = (7,)  # a small grid: the default kNN setting and one RBF kernel
-    ns["main"].__globals__.update(ALPHA=(0.2,), RBF_C=(8,))
-    rows, best = ns["main"](["--seeds", "0", "--out", str(tmp_path / "g.json")])
+    out = tmp_path / "new" / "g.json"  # a folder that does not exist yet
+    rows, best = ns["main"](["--seeds", "0", "--out", str(out)], knn_k=(7,), rbf_c=(8,), alpha=(0.2,))
     assert [r["params"]["kernel"] for r in rows] == ["knn", "rbf"] and [r["default"] for r in rows] == [True, False]
     demo = runpy.run_path(str(ROOT / "demos" / "digits_ssgan.py"))
     from scratchgen.gan.images import _labelled_seed, labelled_indices, load_image_data
@@ -169,6 +197,6 @@ def test_label_spreading_grid_scores_each_setting_as_the_demo_does(tmp_path):
     data = load_image_data(ImageGANConfig(model="ssgan"))
     acc, _ = demo["label_spreading_accuracy"](data, labelled_indices(data.y_train, 10, _labelled_seed(0)))
     assert abs(rows[0]["per_seed"][0] - acc) < 1e-12  # the demo's (b) for seed 0
-    saved = json.loads((tmp_path / "g.json").read_text())
+    saved = json.loads(out.read_text())
     assert saved["best"]["knn"]["setting"] == rows[0]["setting"] and len(saved["rows"]) == 2
     assert abs(rows[1]["params"]["gamma"] - 8 / saved["median_sq_distance"]) < 1e-12

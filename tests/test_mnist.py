@@ -111,3 +111,19 @@ def test_labels_out_of_range_rejected(tmp_path):
     write_idx(tmp_path / fl, np.array([1, 12], np.uint8))
     with pytest.raises(IDXFormatError, match="0..9"):
         load_mnist(tmp_path, "test", checksums=None)
+
+
+def test_write_idx_never_leaves_a_half_written_file(tmp_path, monkeypatch):
+    path = tmp_path / "x-idx1-ubyte.gz"
+    write_idx(path, np.arange(5, dtype=np.uint8))
+    old = path.read_bytes()
+
+    def crash(self, data):
+        raise KeyboardInterrupt("simulated crash while writing")
+
+    monkeypatch.setattr(gzip.GzipFile, "write", crash)
+    with pytest.raises(KeyboardInterrupt):
+        write_idx(path, np.zeros(1000, dtype=np.uint8))
+    monkeypatch.undo()
+    assert path.read_bytes() == old and [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file
+    assert np.array_equal(read_idx(path), np.arange(5))

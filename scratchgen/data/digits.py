@@ -68,7 +68,7 @@ def build_digits_file(path: str = DIGITS_PATH) -> str:
     try:
         from sklearn.datasets import load_digits as sk_load_digits
     except ImportError as e:  # pragma: no cover - a maintainer's step
-        raise ImportError("building digits.npz needs scikit-learn: pip install 'scratchgen[data-build]'") from e
+        raise ImportError("building digits.npz needs scikit-learn: pip install -e '.[data-build]' in the repository") from e
     d = sk_load_digits()
     images = d.images.astype(numpy.uint8)
     if not numpy.array_equal(images, d.images):

@@ -30,6 +30,7 @@ from typing import NamedTuple
 import numpy  # file I/O only
 
 from ..backend import asarray, default_dtype
+from ..checkpoint import atomic_write
 
 __all__ = ["MNIST_FILES", "MNIST_MD5", "ChecksumError", "IDXFormatError", "Mnist", "load_mnist",
            "read_idx", "write_idx", "file_hash"]
@@ -110,7 +111,7 @@ def read_idx(path):
 def write_idx(path, array):
     """Write a ``uint8`` array as an IDX file (gzip if ``path`` ends in ``.gz``).
 
-    The file is written beside ``path`` and then renamed onto it, so ``path`` is never left
+    The file is written with :func:`scratchgen.checkpoint.atomic_write`, so ``path`` is never left
     half-written; the gzip header carries no time stamp, so the same array gives the same bytes
     (and the same checksum) wherever zlib compresses alike. The tests and ``demos/mnist_subset.py`` use it."""
     a = numpy.ascontiguousarray(array)
@@ -118,14 +119,12 @@ def write_idx(path, array):
         raise ValueError(f"write_idx: array must be uint8, got {a.dtype}")
     head = bytes([0, 0, _UBYTE, a.ndim]) + struct.pack(f">{a.ndim}I", *a.shape)
     path = os.fspath(path)
-    tmp = path + ".part"
-    with open(tmp, "wb") as raw:
+    with atomic_write(path) as raw:
         if path.endswith(".gz"):
             with gzip.GzipFile(filename=os.path.basename(path), mode="wb", fileobj=raw, mtime=0) as f:
                 f.write(head + a.tobytes())
         else:
             raw.write(head + a.tobytes())
-    os.replace(tmp, path)
     return path
 
 

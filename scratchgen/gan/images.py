@@ -122,12 +122,12 @@ class ImageGANConfig:
             raise ValueError(f"data must be one of {DATASETS}, got {self.data!r}")
         if self.data == "mnist" and not self.mnist_path:
             raise ValueError("data='mnist' needs mnist_path, the folder with the four IDX .gz files")
-        if self.data != "mnist" and (self.mnist_path or self.mnist_checksums != "standard"):
-            raise ValueError(f"mnist_path={self.mnist_path!r}, mnist_checksums={self.mnist_checksums!r}: "
-                             f"only for data='mnist', got data={self.data!r}")
         if not isinstance(self.mnist_checksums, str) or not self.mnist_checksums:
             raise ValueError("mnist_checksums must be 'standard', 'none' or the path of a JSON file "
                              f"{{filename: hexdigest}}, got {self.mnist_checksums!r}")
+        if self.data != "mnist" and (self.mnist_path or self.mnist_checksums != "standard"):
+            raise ValueError(f"mnist_path={self.mnist_path!r}, mnist_checksums={self.mnist_checksums!r}: "
+                             f"only for data='mnist', got data={self.data!r}")
         for name in ("steps", "batch", "z_dim", "width", "eval_every", "n_eval", "labels_per_class", "kid_subsets"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
@@ -180,10 +180,21 @@ def load_image_data(cfg: ImageGANConfig) -> ImageData:
 
         s = digits_split()
         return ImageData(s.x_train, s.y_train, s.x_test, s.y_test, 8)
-    from ..data.mnist import load_mnist
+    from ..data.mnist import ChecksumError, load_mnist
 
     sums = _mnist_checksums(cfg.mnist_checksums)
-    tr, te = load_mnist(cfg.mnist_path, "train", checksums=sums), load_mnist(cfg.mnist_path, "test", checksums=sums)
+    try:
+        tr, te = load_mnist(cfg.mnist_path, "train", checksums=sums), load_mnist(cfg.mnist_path, "test", checksums=sums)
+    except ValueError as e:  # a digest that differs, or a file the JSON file does not list
+        if not (isinstance(e, ChecksumError) or "no checksum given" in str(e)):
+            raise
+        if sums == "standard":
+            hint = ("these are not the original MNIST files: give their digests in a JSON file {filename: hexdigest} "
+                    "with mnist_checksums=FILE (--mnist-checksums FILE; demos/mnist_subset.py writes checksums.json), "
+                    "or skip the check with mnist_checksums='none'")
+        else:
+            hint = f"the digests come from mnist_checksums={cfg.mnist_checksums!r}; 'none' skips the check"
+        raise type(e)(f"{e}; {hint}") from e
     if tr.images.shape[2:] != (28, 28) or te.images.shape[2:] != (28, 28):
         raise ValueError(f"data='mnist' needs 28×28 images, received {tuple(tr.images.shape[2:])} (train) and "
                          f"{tuple(te.images.shape[2:])} (test) from {cfg.mnist_path}")
@@ -198,7 +209,8 @@ def _mnist_checksums(spec):
         with open(spec) as f:
             sums = json.load(f)
     except (OSError, ValueError) as e:
-        raise ValueError(f"mnist_checksums: cannot read {spec!r} as a JSON file {{filename: hexdigest}}: {e}") from e
+        raise ValueError(f"mnist_checksums: expected 'standard', 'none' or a JSON file {{filename: hexdigest}}; "
+                         f"cannot read {spec!r} as such a file: {e}") from e
     if not (isinstance(sums, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in sums.items())):
         raise ValueError(f"mnist_checksums: {spec!r} must hold a JSON object {{filename: hexdigest}}, received "
                          f"{type(sums).__name__}")
@@ -346,7 +358,7 @@ class SSConvCritic(nn.Module):
     def __init__(self, width=32, n_classes=N_CLASSES, sigma_in=0.3, sigma_h=0.5, size=8, generator=None):
         super().__init__()
         g = _backend.rng(generator)
-        w = width
+        w, self.size = width, size
         self.body = nn.Sequential(
             GaussianNoise(sigma_in, g),
             nn.Conv2d(1, w, 3, 1, 1, generator=g), nn.LeakyReLU(0.2),
@@ -357,7 +369,9 @@ class SSConvCritic(nn.Module):
         self.head = nn.Linear(2 * w * side * side, n_classes, generator=g)
 
     def forward(self, x):
-        f = self.body(x)  # (B, 8w)
+        if tuple(x.shape[1:]) != (1, self.size, self.size):
+            raise ValueError(f"SSConvCritic: expected images (B, 1, {self.size}, {self.size}), received {tuple(x.shape)}")
+        f = self.body(x)  # (B, 2w·⌈s/4⌉²)
         return self.head(f), f
 
 
