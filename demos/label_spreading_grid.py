@@ -94,7 +94,7 @@ def main(argv=None, knn_k=KNN_K, rbf_c=RBF_C, alpha=ALPHA):
         print(f"best {kind}: {r['setting']}, {100 * r['mean']:.1f} % (seeds {args.seeds})")
     if args.out:
         with atomic_write(args.out, "w") as f:
-            json.dump({"data": args.data, "seeds": args.seeds, "max_iter": args.max_iter, "median_sq_distance": m,
+            json.dump({**data_options(args), "seeds": args.seeds, "max_iter": args.max_iter, "median_sq_distance": m,
                        "rows": rows, "best": best}, f, indent=2)
     return rows, best
 

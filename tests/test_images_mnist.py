@@ -84,24 +84,32 @@ def test_resume_on_mnist_files_may_change_how_they_are_checked(mnist_files, tmp_
 
 
 def test_the_checksums_option_checks_the_files(mnist_files, tmp_path):
-    with pytest.raises(ChecksumError, match=r"train-images-idx3-ubyte.gz.*not the original MNIST files.*"
-                                             r"--mnist-checksums FILE.*mnist_checksums='none'"):
+    with pytest.raises(ChecksumError, match=r"^checksum mismatch for .*train-images-idx3-ubyte.gz: expected md5 .*"
+                                             r"not the original MNIST files, or damaged ones.*--mnist-checksums FILE.*"
+                                             r"--mnist-checksums none\) skips the check$"):
         train_image_gan(ImageGANConfig(model="ssgan", data="mnist", mnist_path=str(mnist_files), **TINY))
     sums = json.loads((mnist_files / "checksums.json").read_text())
     sums["t10k-labels-idx1-ubyte.gz"] = "0" * 64
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(sums))
-    with pytest.raises(ChecksumError, match=r"t10k-labels-idx1-ubyte.gz.*the digests come from mnist_checksums=.*bad.json"):
+    with pytest.raises(ChecksumError, match=r"t10k-labels-idx1-ubyte.gz: expected sha256 0{64}, got [0-9a-f]{64}: "
+                                             r"a damaged file, or not the one whose digest .*bad.json' lists"):
         train_image_gan(ImageGANConfig(model="ssgan", data="mnist", mnist_path=str(mnist_files),
                                        mnist_checksums=str(bad), **TINY))
     del sums["t10k-labels-idx1-ubyte.gz"]
     bad.write_text(json.dumps(sums))
-    with pytest.raises(ValueError, match=r"no checksum given for t10k-labels-idx1-ubyte.gz.*'none' skips the check"):
+    with pytest.raises(ValueError, match=r"mnist_checksums: .*bad.json' lists no digest for t10k-labels-idx1-ubyte.gz; "
+                                         r"add them, or skip the check"):
         train_image_gan(ImageGANConfig(model="ssgan", data="mnist", mnist_path=str(mnist_files),
                                        mnist_checksums=str(bad), **TINY))
     run = train_image_gan(ImageGANConfig(model="dcgan", data="mnist", mnist_path=str(mnist_files),
                                          mnist_checksums="none", **dict(TINY, steps=1, eval_every=1)))
     assert run.final["n_train"] == 30
+    bad.write_text(json.dumps(dict(sums, **{"t10k-labels-idx1-ubyte.gz": "abc"})))
+    with pytest.raises(ValueError, match=r"bad.json': each digest must be 32 \(MD5\) or 64 \(SHA-256\) hex digits, "
+                                         r"received \{'t10k-labels-idx1-ubyte.gz': 'abc'\}"):
+        train_image_gan(ImageGANConfig(model="dcgan", data="mnist", mnist_path=str(mnist_files),
+                                       mnist_checksums=str(bad), **TINY))
     bad.write_text("[1, 2]")
     with pytest.raises(ValueError, match=r"mnist_checksums: .*bad.json.* must hold a JSON object"):
         train_image_gan(ImageGANConfig(model="dcgan", data="mnist", mnist_path=str(mnist_files),

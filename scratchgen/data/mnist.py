@@ -49,7 +49,12 @@ _UBYTE = 0x08
 
 
 class ChecksumError(ValueError):
-    """A data file's hash differs from the expected one."""
+    """A data file's hash differs from the expected one; ``path``, ``algorithm``, ``expected`` and
+    ``got`` say which file and which hashes."""
+
+    def __init__(self, message, path=None, algorithm=None, expected=None, got=None):
+        super().__init__(message)
+        self.path, self.algorithm, self.expected, self.got = path, algorithm, expected, got
 
 
 class IDXFormatError(ValueError):
@@ -70,16 +75,25 @@ def file_hash(path, algorithm="md5", chunk=1 << 20) -> str:
     return h.hexdigest()
 
 
+def _digest_kind(expected):
+    """``"md5"`` or ``"sha256"`` for a hex digest of 32 or 64 digits, else None."""
+    e = expected.strip().lower()
+    if all(c in "0123456789abcdef" for c in e):
+        return {32: "md5", 64: "sha256"}.get(len(e))
+    return None
+
+
 def _verify(path, expected):
     expected = expected.strip().lower()
-    algorithm = {32: "md5", 64: "sha256"}.get(len(expected))
+    algorithm = _digest_kind(expected)
     if algorithm is None:
         raise ValueError(f"load_mnist: expected checksum for {path} must be 32 (MD5) or 64 (SHA-256) hex digits, "
                          f"got {expected!r}")
     got = file_hash(path, algorithm)
     if got != expected:
         raise ChecksumError(f"checksum mismatch for {path}: expected {algorithm} {expected}, got {got} "
-                            "(a corrupt or different file; pass checksums=None to skip the check)")
+                            "(a corrupt or different file; pass checksums=None to skip the check)",
+                            path=path, algorithm=algorithm, expected=expected, got=got)
 
 
 def read_idx(path):

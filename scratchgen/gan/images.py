@@ -180,21 +180,26 @@ def load_image_data(cfg: ImageGANConfig) -> ImageData:
 
         s = digits_split()
         return ImageData(s.x_train, s.y_train, s.x_test, s.y_test, 8)
-    from ..data.mnist import ChecksumError, load_mnist
+    from ..data.mnist import MNIST_FILES, ChecksumError, load_mnist
 
     sums = _mnist_checksums(cfg.mnist_checksums)
+    if isinstance(sums, dict):
+        missing = [n for part in ("train", "test") for n in MNIST_FILES[part] if n not in sums]
+        if missing:
+            raise ValueError(f"mnist_checksums: {cfg.mnist_checksums!r} lists no digest for {', '.join(missing)}; "
+                             "add them, or skip the check with mnist_checksums='none' (--mnist-checksums none)")
     try:
         tr, te = load_mnist(cfg.mnist_path, "train", checksums=sums), load_mnist(cfg.mnist_path, "test", checksums=sums)
-    except ValueError as e:  # a digest that differs, or a file the JSON file does not list
-        if not (isinstance(e, ChecksumError) or "no checksum given" in str(e)):
-            raise
+    except ChecksumError as e:
         if sums == "standard":
-            hint = ("these are not the original MNIST files: give their digests in a JSON file {filename: hexdigest} "
-                    "with mnist_checksums=FILE (--mnist-checksums FILE; demos/mnist_subset.py writes checksums.json), "
-                    "or skip the check with mnist_checksums='none'")
+            why = ("not the original MNIST files, or damaged ones. For another copy, give its digests in a JSON file "
+                   "{filename: hexdigest} with mnist_checksums=FILE (--mnist-checksums FILE; demos/mnist_subset.py "
+                   "writes checksums.json)")
         else:
-            hint = f"the digests come from mnist_checksums={cfg.mnist_checksums!r}; 'none' skips the check"
-        raise type(e)(f"{e}; {hint}") from e
+            why = f"a damaged file, or not the one whose digest {cfg.mnist_checksums!r} lists"
+        raise ChecksumError(f"checksum mismatch for {e.path}: expected {e.algorithm} {e.expected}, got {e.got}: {why}; "
+                            "mnist_checksums='none' (--mnist-checksums none) skips the check",
+                            e.path, e.algorithm, e.expected, e.got) from e
     if tr.images.shape[2:] != (28, 28) or te.images.shape[2:] != (28, 28):
         raise ValueError(f"data='mnist' needs 28×28 images, received {tuple(tr.images.shape[2:])} (train) and "
                          f"{tuple(te.images.shape[2:])} (test) from {cfg.mnist_path}")
@@ -214,6 +219,12 @@ def _mnist_checksums(spec):
     if not (isinstance(sums, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in sums.items())):
         raise ValueError(f"mnist_checksums: {spec!r} must hold a JSON object {{filename: hexdigest}}, received "
                          f"{type(sums).__name__}")
+    from ..data.mnist import _digest_kind
+
+    bad = {k: v for k, v in sums.items() if _digest_kind(v) is None}
+    if bad:
+        raise ValueError(f"mnist_checksums: {spec!r}: each digest must be 32 (MD5) or 64 (SHA-256) hex digits, "
+                         f"received {bad}")
     return sums
 
 
