@@ -118,7 +118,8 @@ def atomic_write(path, mode="wb"):
     ``f`` is a temporary file in the same folder (opened with ``mode``, ``"wb"`` or ``"w"``). When the
     block ends without an error, the file is flushed and ``os.fsync``-ed, then moved over ``path``
     with ``os.replace`` (atomic on POSIX and Windows), and the folder is fsync-ed where the platform
-    allows. The file gets the permissions that ``open`` would give it (0666 less the umask). When the block raises, the temporary file is deleted and ``path`` keeps its old content.
+    allows. The file gets the permissions that ``open`` would give it (0666 less the umask). When
+    the block raises, the temporary file is deleted and ``path`` keeps its old content.
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_write: mode must be 'wb' or 'w', got {mode!r}")

@@ -49,11 +49,11 @@ _UBYTE = 0x08
 
 
 class ChecksumError(ValueError):
-    """A data file's hash differs from the expected one; ``path``, ``algorithm``, ``expected`` and
-    ``got`` say which file and which hashes."""
+    """A data file's hash differs from the expected one: ``path``, ``algorithm``, ``expected`` and
+    ``got`` say which file and which hashes, ``advice`` what to do about it."""
 
-    def __init__(self, message, path=None, algorithm=None, expected=None, got=None):
-        super().__init__(message)
+    def __init__(self, path, algorithm, expected, got, advice):
+        super().__init__(f"checksum mismatch for {path}: expected {algorithm} {expected}, got {got} ({advice})")
         self.path, self.algorithm, self.expected, self.got = path, algorithm, expected, got
 
 
@@ -91,9 +91,7 @@ def _verify(path, expected):
                          f"got {expected!r}")
     got = file_hash(path, algorithm)
     if got != expected:
-        raise ChecksumError(f"checksum mismatch for {path}: expected {algorithm} {expected}, got {got} "
-                            "(a corrupt or different file; pass checksums=None to skip the check)",
-                            path=path, algorithm=algorithm, expected=expected, got=got)
+        raise ChecksumError(path, algorithm, expected, got, "a corrupt or different file; pass checksums=None to skip the check")
 
 
 def read_idx(path):

@@ -197,9 +197,8 @@ def load_image_data(cfg: ImageGANConfig) -> ImageData:
                    "writes checksums.json)")
         else:
             why = f"a damaged file, or not the one whose digest {cfg.mnist_checksums!r} lists"
-        raise ChecksumError(f"checksum mismatch for {e.path}: expected {e.algorithm} {e.expected}, got {e.got}: {why}; "
-                            "mnist_checksums='none' (--mnist-checksums none) skips the check",
-                            e.path, e.algorithm, e.expected, e.got) from e
+        raise ChecksumError(e.path, e.algorithm, e.expected, e.got,
+                            f"{why}; mnist_checksums='none' (--mnist-checksums none) skips the check") from e
     if tr.images.shape[2:] != (28, 28) or te.images.shape[2:] != (28, 28):
         raise ValueError(f"data='mnist' needs 28×28 images, received {tuple(tr.images.shape[2:])} (train) and "
                          f"{tuple(te.images.shape[2:])} (test) from {cfg.mnist_path}")
