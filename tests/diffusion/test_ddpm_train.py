@@ -1,7 +1,7 @@
 """The DDPM training loop, its sampling helpers, the convolutional denoiser and the digits data.
 
 Each test is a few seconds at most; the runs that reach the issue's targets are in
-tests/test_ddpm_demos.py (marked slow) and docs/results.md.
+tests/demos/test_ddpm_demos.py (marked slow) and docs/results.md.
 """
 import json
 import math
@@ -142,7 +142,7 @@ def test_respaced_schedule_keeps_the_marginals():
 
 
 def _optimal_eps(sched, mu, s):
-    """eps*(x_t, t) for data N(mu, s^2): the regression of eps on x_t (test_diffusion_samplers.py)."""
+    """eps*(x_t, t) for data N(mu, s^2): the regression of eps on x_t (tests/diffusion/test_samplers.py)."""
     def eps(xt, t):
         ab = sched.alpha_bar[t][:, None]
         return (np.sqrt(1 - ab) / (ab * s**2 + 1 - ab) * (xt - np.sqrt(ab) * mu)).astype(xt.dtype)

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-DEMOS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "demos")
+DEMOS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "demos")
 
 
 def _load(name):

@@ -11,7 +11,7 @@ import pytest
 
 from scratchgen.cli import build_parser, main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _demo(name):

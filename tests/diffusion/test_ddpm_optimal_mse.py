@@ -4,7 +4,7 @@ MSE at each t approaches the analytic minimum
     MSE*(t) = ab s^2 / (ab s^2 + 1 - ab),     ab = alpha_bar_t,
 
 the residual variance of regressing eps on x_t = sqrt(ab) x0 + sqrt(1-ab) eps (written out
-in test_diffusion_samplers.py). Any predictor's MSE is at least this, so the test checks both
+in tests/diffusion/test_samplers.py). Any predictor's MSE is at least this, so the test checks both
 sides: the measured MSE is not below the minimum (beyond Monte-Carlo noise), and after
 training it is close to it.
 

@@ -14,7 +14,7 @@ from scratchgen.backend import to_numpy
 from scratchgen.data.mnist import MNIST_FILES, ChecksumError, file_hash, load_mnist, write_idx
 from scratchgen.gan.images import ImageGANConfig, SSConvCritic, train_image_gan, train_labelled_only
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(steps=3, batch=8, width=4, z_dim=8, eval_every=3, n_eval=20, progress=False)
 
 

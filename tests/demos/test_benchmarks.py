@@ -8,7 +8,7 @@ import pytest
 
 import scratchgen as sg
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
 
 def _bench(name):

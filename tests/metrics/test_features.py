@@ -1,4 +1,4 @@
-"""The shipped digits classifier and the image metrics wired to it (formulas: tests/test_metrics_images.py)."""
+"""The shipped digits classifier and the image metrics wired to it (formulas: tests/metrics/test_image_formulas.py)."""
 import numpy as np
 import pytest
 
