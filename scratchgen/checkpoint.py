@@ -41,7 +41,7 @@ import numpy  # file I/O only: .npz is NumPy's format
 from .autodiff.tensor import Tensor
 from .backend import backend_of, to_numpy
 
-__all__ = ["save", "load", "atomic_write", "CheckpointError"]
+__all__ = ["save", "load", "atomic_write", "remove_partial_files", "CheckpointError"]
 
 _META = "__scratchgen__"
 _VERSION = 1
@@ -151,6 +151,17 @@ def atomic_write(path, mode="wb"):
         pass
     finally:
         os.close(dfd)
+
+
+def remove_partial_files(directory):
+    """Delete the temporary files that :func:`atomic_write` left in ``directory`` when its process was
+    killed mid-write (``.NAME.XXXXXXXX.tmp``); return their names. Nothing else is touched."""
+    removed = []
+    for name in os.listdir(directory):
+        if name.startswith(".") and name.endswith(".tmp") and os.path.isfile(os.path.join(directory, name)):
+            os.unlink(os.path.join(directory, name))
+            removed.append(name)
+    return removed
 
 
 def _decode(node, z, path):

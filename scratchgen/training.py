@@ -1,22 +1,43 @@
-"""What every training loop shares: stopping at the first non-finite number, resuming, and
-keeping a moving average of the weights.
+r"""The training scaffold: everything a trainer does besides its own step.
 
-The GAN loop (``gan/train.py``), the image GANs (``gan/images.py``) and DDPM
-(``diffusion/train.py``) all write an atomic checkpoint at each evaluation and
-call :func:`check_finite` after each step, so a NaN or inf stops the run with a
-message while the last good checkpoint stays on disk; :func:`restore` puts a
-checkpoint's states back into the modules and optimisers of a resumed run.
+A trainer is a config dataclass (:mod:`scratchgen.config`), its models, and a ``step`` function
+that reads like the paper's algorithm (Goodfellow et al. 2014, Algorithm 1; Ho et al. 2020,
+Algorithm 1). It hands them to a :class:`TrainingLoop`, which does the rest, once for every
+model family:
+
+* a progress bar (tqdm) with the latest metrics;
+* evaluation every ``cfg.eval_every`` steps and at the last step, drawing from its *own* random
+  stream (``rng(eval_seed)``, fresh at each evaluation), never from the training one, so that
+  evaluating more or less often, or on more samples, changes no training draw;
+* a stop with a message at the first non-finite loss or parameter (:func:`check_finite`),
+  leaving the last good checkpoint on disk;
+* an atomic checkpoint after each evaluation: modules, optimisers, schedulers and weight
+  averages through their ``state_dict``, the training generator's state, the step, the
+  history and the config;
+* exact resume: :meth:`TrainingLoop.run` with ``resume=`` puts every state back (the generator
+  in place, so layers that hold it keep drawing from it) and continues as the uninterrupted run
+  would, bit for bit; resuming a finished run re-evaluates (the same numbers, since evaluation
+  has its own stream) and adds no history entry;
+* the history (per-step losses, per-evaluation metrics) and the atomic output files
+  (:func:`write_outputs`: ``metrics.json`` and ``.npy`` arrays).
+
+Weight averages are :class:`WeightAverage` (one implementation for every trainer).
+See docs/architecture.md for a worked example (the 2-D GAN).
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import math
+import os
+import time
 
-from .backend import get_xp
-from .checkpoint import load
+from .backend import get_xp, rng
+from .checkpoint import atomic_write, load, remove_partial_files, save
 
-__all__ = ["TrainingDiverged", "check_finite", "restore", "check_resume_config", "RESUMABLE_CHANGES", "ema_update", "ema_decay", "WeightAverage", "same_setting"]
+__all__ = ["TrainingLoop", "TrainingDiverged", "check_finite", "restore", "check_resume_config",
+           "RESUMABLE_CHANGES", "ema_update", "ema_decay", "WeightAverage", "same_setting", "write_outputs"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -165,3 +186,156 @@ class WeightAverage:
         for (mod, name), (amod, _) in zip(self._live_buffers, self._avg_buffers):
             getattr(amod, name)[...] = getattr(mod, name)
         return self.avg
+
+
+# ---------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------
+class TrainingLoop:
+    r"""Run a trainer's ``step`` for ``cfg.steps`` steps, with evaluation, checkpoints and resume.
+
+    Parameters
+    ----------
+    kind : str
+        What trains (``"gan"``, ``"image_gan"``, ``"ddpm"``): written into each checkpoint, so that
+        resuming a checkpoint of another kind is refused with its name.
+    cfg : config dataclass
+        Must have ``steps``, ``eval_every``, ``seed`` and ``progress``; it is saved in each
+        checkpoint and checked on resume (:func:`check_resume_config`).
+    gen : HostGenerator
+        The training stream: every random draw of ``step`` comes from it. Saved with each
+        checkpoint and restored in place on resume.
+    step : callable
+        ``step(t) -> dict``: one training step at ``t = 0, 1, ...``; returns the numbers to log
+        (Python floats or 0-d Tensors), e.g. ``{"loss_d": ..., "loss_g": ...}``.
+    evaluate : callable
+        ``evaluate(t, gen_eval, final) -> (metrics, outputs)`` after step ``t`` (1-based count
+        of steps done). ``gen_eval`` is a fresh ``rng(eval_seed)``; ``final`` is True at the last
+        step. ``metrics`` (a JSON-able dict) goes into the history; ``outputs`` (anything, e.g.
+        the samples) is returned by :meth:`run` from the last evaluation.
+    modules, optimizers, schedulers, averages : dict of name -> object
+        What a checkpoint holds, through ``state_dict`` / ``load_state_dict``; an average is a
+        :class:`WeightAverage` (its averaged copy is saved). ``callback`` sees the modules.
+    eval_seed : int
+        Seed of the evaluation stream.
+    may_differ : tuple of str
+        Config fields a resumed run may change (:data:`RESUMABLE_CHANGES` and any the trainer adds).
+    hint : str
+        Advice appended to the message of a non-finite stop.
+    desc : str
+        The progress bar's label.
+    postfix : tuple of str
+        Metric names shown on the progress bar after each evaluation.
+    """
+
+    def __init__(self, kind, cfg, gen, *, step, evaluate, modules, optimizers=None, schedulers=None,
+                 averages=None, eval_seed, may_differ=RESUMABLE_CHANGES, hint="Try a smaller learning rate.",
+                 desc=None, postfix=()):
+        self.kind, self.cfg, self.gen = kind, cfg, gen
+        self.step, self.evaluate = step, evaluate
+        self.modules = dict(modules)
+        self.optimizers, self.schedulers = dict(optimizers or {}), dict(schedulers or {})
+        self.averages = {k: v for k, v in (averages or {}).items() if v is not None}
+        names = [*self.modules, *self.optimizers, *self.schedulers, *self.averages]
+        reserved = {"kind", "step", "rng", "history", "config"} & set(names)
+        if len(set(names)) != len(names) or reserved:
+            raise ValueError(f"TrainingLoop: the state names must be distinct and not {sorted(reserved)}, got {names}")
+        self.eval_seed, self.may_differ, self.hint = eval_seed, tuple(may_differ), hint
+        self.desc, self.postfix = desc or kind, tuple(postfix)
+        self.history = {"step": [], "eval_step": [], "eval": []}
+        self.seconds = {"train": 0.0, "train_cpu": 0.0, "eval": 0.0, "last_eval": 0.0}
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def state(self, step):
+        """Everything a checkpoint holds after ``step`` steps."""
+        state = {"kind": self.kind, "step": step, "rng": self.gen, "config": dataclasses.asdict(self.cfg),
+                 "history": dict(self.history, eval=[json.dumps(e) for e in self.history["eval"]])}
+        for group in (self.modules, self.optimizers, self.schedulers):
+            state.update({name: obj.state_dict() for name, obj in group.items()})
+        state.update({name: avg.avg.state_dict() for name, avg in self.averages.items()})
+        return state
+
+    def restore(self, path):
+        """Load the checkpoint at ``path`` into the loop's objects; return the step it was written at."""
+        saved_kind = load(path).get("kind", self.kind)  # checkpoints of older versions carry no kind
+        if saved_kind != self.kind:
+            raise ValueError(f"resume: {path} is a {saved_kind} checkpoint, not a {self.kind} one")
+        objects = {**self.modules, **self.optimizers, **self.schedulers,
+                   **{name: avg.avg for name, avg in self.averages.items()}}
+        state = restore(path, config=self.cfg, may_differ=self.may_differ, **objects)
+        self.gen.bit_generator.state = state["rng"].bit_generator.state  # in place: layers holding gen see it
+        self.history = {k: list(v) for k, v in state["history"].items()}
+        self.history["eval"] = [json.loads(e) if isinstance(e, str) else e for e in self.history.get("eval", [])]
+        return int(state["step"])
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def _evaluate(self, step, record=True):
+        t0 = time.perf_counter()
+        metrics, outputs = self.evaluate(step, rng(self.eval_seed), step == self.cfg.steps)
+        self.seconds["last_eval"] = time.perf_counter() - t0
+        self.seconds["eval"] += self.seconds["last_eval"]
+        if record:
+            self.history["eval_step"].append(step)
+            self.history["eval"].append(metrics)
+        return metrics, outputs
+
+    # -- the loop --------------------------------------------------------------------------------
+    def run(self, out_dir=None, resume=None, callback=None):
+        """Train from step 0 (or from the checkpoint ``resume``) to ``cfg.steps``.
+
+        Writes ``out_dir/checkpoint.npz`` after each evaluation. ``callback(step, *modules)`` runs
+        after every step (tests use it to inject faults). Returns ``(metrics, outputs)`` of the
+        last evaluation.
+        """
+        cfg = self.cfg
+        ckpt_path = os.path.join(out_dir, "checkpoint.npz") if out_dir else None
+        if out_dir:
+            os.makedirs(out_dir, exist_ok=True)
+            remove_partial_files(out_dir)  # temporaries of a save that was killed
+        start = last_good = None
+        if resume is not None:
+            start = last_good = self.restore(resume)
+        start = start or 0
+        params = [np for name, m in self.modules.items() for np in m.named_parameters(name)]
+        from tqdm.auto import tqdm
+
+        bar = tqdm(range(start, cfg.steps), disable=not cfg.progress, desc=self.desc)
+        last = None
+        for t in bar:
+            t0, c0 = time.perf_counter(), time.process_time()
+            logged = {k: float(v.item()) if hasattr(v, "item") else float(v) for k, v in self.step(t).items()}
+            self.seconds["train"] += time.perf_counter() - t0
+            self.seconds["train_cpu"] += time.process_time() - c0
+            check_finite(t + 1, logged, params, ckpt_path, last_good, hint=self.hint)
+            self.history["step"].append(t + 1)
+            for k, v in logged.items():
+                self.history.setdefault(k, []).append(v)
+            if callback is not None:
+                callback(t + 1, *self.modules.values())
+            if (t + 1) % cfg.eval_every == 0 or t + 1 == cfg.steps:
+                last = self._evaluate(t + 1)
+                if ckpt_path:
+                    save(self.state(t + 1), ckpt_path)
+                    last_good = t + 1
+                shown = {k: (f"{v:.3g}" if isinstance(v, float) else v) for k, v in last[0].items() if k in self.postfix}
+                if shown:
+                    bar.set_postfix(shown)
+        if last is None:  # resumed from a finished run: the same outputs again, no new history entry
+            last = self._evaluate(cfg.steps, record=False)
+        return last
+
+
+def write_outputs(out_dir, final, cfg, history, arrays=None):
+    """Write ``metrics.json`` (``final``, the config and the evaluation history) and each array of
+    ``arrays`` (name -> array, saved as ``name.npy``) into ``out_dir``, each file atomically."""
+    import numpy  # file output only: .npy is NumPy's format
+
+    from .backend import to_numpy
+
+    for name, a in (arrays or {}).items():
+        if a is not None:
+            with atomic_write(os.path.join(out_dir, f"{name}.npy")) as f:
+                numpy.save(f, to_numpy(a))
+    with atomic_write(os.path.join(out_dir, "metrics.json"), "w") as f:
+        json.dump({"final": final, "config": dataclasses.asdict(cfg),
+                   "history": {"eval_step": history["eval_step"], "eval": history["eval"]}}, f, indent=2)

@@ -143,11 +143,13 @@ TOY_DATASETS = {
     "grid25": lambda n, seed=None: grid(n, seed=seed),
     "swissroll": lambda n, seed=None: swiss_roll(n, seed=seed),
     "moons": lambda n, seed=None: two_moons(n, seed=seed),
+    # 1-D: the mixture of mixture_1d's defaults (means ±2, std 0.5), for W1 and the 1-D pictures
+    "mixture1d": lambda n, seed=None: ToyData(*mixture_1d(n, seed=seed)[:2], 0.5),
 }
 
 
 def load_toy(name, n, seed=None) -> ToyData:
-    """One of ``TOY_DATASETS`` by name: ring8, grid25, swissroll, moons."""
+    """One of ``TOY_DATASETS`` by name: ring8, grid25, swissroll, moons (2-D), mixture1d (1-D)."""
     if name not in TOY_DATASETS:
         raise ValueError(f"unknown toy data set {name!r}; choose one of {sorted(TOY_DATASETS)}")
     return TOY_DATASETS[name](n, seed=seed)

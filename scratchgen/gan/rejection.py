@@ -46,7 +46,8 @@ from ..autodiff.primitives import _data as _array  # the array inside a Tensor; 
 from ..autodiff.tensor import no_grad, tensor
 from ..training import check_finite
 from .losses import d_loss
-from .train import GANConfig, _distances, build_models, load_data, mlp_critic
+from ..data.toy import load_toy
+from .train import GANConfig, build_models, mlp_critic, sample_distances
 
 __all__ = ["fit_log_ratio", "log_ratio_classifier", "rejection_sample", "rejection_sample_run", "RejectionSample", "log_ratio_fn"]
 
@@ -279,7 +280,7 @@ def rejection_sample_run(run_dir, *, steps=40000, batch=512, hidden=None, lr=1e-
     fit = {k: v for k, v in settings.items() if k != "n"}  # what the classifier depends on
     run_id = {"run_config": state["config"], "run_step": int(state["step"])}
     gen = _backend.rng(seed)
-    data_eval = load_data(cfg.data, cfg.n_eval, seed=cfg.seed + 10_000)  # the run's held-out set
+    data_eval = load_toy(cfg.data, cfg.n_eval, seed=cfg.seed + 10_000)  # the run's held-out set
     dim = data_eval.x.shape[1]
     G, _ = build_models(cfg, dim, gen)
     G.load_state_dict(state["G_ema"] if "G_ema" in state else state["G"])
@@ -292,7 +293,7 @@ def rejection_sample_run(run_dir, *, steps=40000, batch=512, hidden=None, lr=1e-
         return sample_q
 
     def sample_p(k):
-        return load_data(cfg.data, k, seed=gen).x
+        return load_toy(cfg.data, k, seed=gen).x
 
     clf_path = os.path.join(run_dir, "rejection_classifier.npz")
     if reuse_classifier:
@@ -317,14 +318,14 @@ def rejection_sample_run(run_dir, *, steps=40000, batch=512, hidden=None, lr=1e-
     # the classifier's logistic loss L on fresh samples. Its minimum over classifiers is log 4 - 2 JSD(p, q)
     # ([GAN] Theorem 1, with L = -V(G, D)), so L >= log 4 - 2 JSD and JSD >= (log 4 - L) / 2
     with no_grad():
-        loss = float(d_loss(D(tensor(load_data(cfg.data, 20000, seed=sampler).x)),
+        loss = float(d_loss(D(tensor(load_toy(cfg.data, 20000, seed=sampler).x)),
                             D(tensor(generator(sampler)(20000)))).item())
 
     def scores(x):
         out = {}
         if data_eval.centres is not None:
             out.update(mode_coverage(x, data_eval.centres, data_eval.std).as_dict())
-        out.update(_distances(x, data_eval.x))
+        out.update(sample_distances(x, data_eval.x))
         return out
 
     report = {"rejection": scores(result.samples), "generator": scores(proposals),

@@ -1,98 +1,47 @@
-r"""Train a GAN on a toy 2-D (or 1-D) distribution: a readable loop, every loss of ``losses.py``.
+r"""Train a GAN on a toy 2-D (or 1-D) distribution: a readable step, every loss of ``losses.py``.
 
-One iteration (Goodfellow et al. 2014, Algorithm 1; Arjovsky et al. 2017, Algorithm 1):
+One iteration (Goodfellow et al. 2014, Algorithm 1; Arjovsky et al. 2017, Algorithm 1), the
+``step`` function of :func:`train_gan`:
 
 1. ``d_steps`` times: draw a data batch x and noise z; update D (the critic) on
    ``loss.d(D(x), D(G(z)))`` (+ a penalty: the WGAN-GP gradient penalty or R1);
    for WGAN, clip D's weights to [−c, c].
-2. Draw z; update G on ``loss.g(D(G(z)))``. With ``unrolled=K`` (Metz et al. 2017,
-   Eq. 8–10) the generator sees the critic after K more *differentiable* updates,
-   :math:`\theta_D^{k+1} = \theta_D^k - \eta\,\nabla_{\theta_D} L_D(\theta_D^k, G)`,
-   and its gradient flows through them (``create_graph=True``). We unroll with plain
-   gradient steps of size ``unroll_lr``; Metz et al. unroll the optimiser they train
-   with (Adam), which needs Adam's state on the tape too.
+2. Draw z; update G on ``loss.g(D(G(z)))``.
 
-Two options aimed at mode collapse and sample precision:
+The options against mode collapse and for sample precision are functions of plain numbers in
+:mod:`scratchgen.gan.tricks`, each with its equation and paper: PacGAN packing (``pack``), the
+unrolled critic (``unrolled``, ``unroll_lr``), instance noise (``instance_noise``), an MMD term in
+the generator's loss (``mmd_weight``, ``mmd_sigmas``, ``mmd_samples``, ``mmd_schedule``) and top-k
+generator updates (``top_k``). ``lr_schedule="cosine"``: both learning rates follow
+:math:`\eta_t = \tfrac12\eta_0(1 + \cos(\pi t/T))` over the T generator steps (Loshchilov & Hutter
+2017, Eq. 5, no restarts). ``ema=mu``: evaluate (and save samples from) an exponential moving
+average of G's weights (Yazıcı et al. 2019; :class:`scratchgen.training.WeightAverage`).
 
-* ``pack=m`` (PacGAN, Lin et al. 2018, Section 3): the critic sees *packs* of m samples
-  concatenated, :math:`D(x_1 \oplus \dots \oplus x_m)`, all real or all generated. A batch of
-  B samples becomes B/m packs of dimension m·d. A pack drawn from a collapsed generator is m
-  near-copies, which the critic tells from m independent data points easily: PacGAN shows
-  that packing turns the total-variation distance between P and Q into that between
-  :math:`P^m` and :math:`Q^m`, which grows with m for mode-dropping Q.
-* ``lr_schedule="cosine"``: both learning rates follow
-  :math:`\eta_t = \tfrac12\eta_0(1 + \cos(\pi t/T))` over the T generator steps
-  (Loshchilov & Hutter 2017, Eq. 5, no restarts), decaying to 0 at the end, so the last
-  generator updates are small and the samples settle near the modes instead of jittering
-  around them with Adam's step size.
-
-``instance_noise=s0`` (Sønderby et al. 2017, Section 4; Arjovsky & Bottou 2017, Section 3): the
-critic sees real and generated samples alike with Gaussian noise added, :math:`\tilde x = x + \sigma_t\epsilon`,
-in its own updates and in the generator's. The noise convolves both distributions with
-:math:`\mathcal N(0, \sigma_t^2 I)`, so their supports overlap and the critic cannot be sharp: its
-gradient reaches generated mass that lies far from any data mode, which a sharp critic leaves
-with a flat (zero) gradient. :math:`\sigma_t = s_0\max(0, 1 - 2t/T)` decays linearly to 0 at half of
-the T steps, so the second half trains on the data itself, for precision.
-
-``mmd_weight=lam`` adds a kernel two-sample term to the generator's loss,
-:math:`L_G + \lambda\,\widehat{\mathrm{MMD}}^2_u(G(z), x)` with a sum of RBF kernels of bandwidths
-``mmd_sigmas``, estimated on ``mmd_samples`` of the batch's generated points and as many fresh
-data points, with λ constant or (``mmd_schedule="cosine"``) decaying to 0 like the learning
-rates, so that the last updates are the adversarial term's alone (the GMMN loss of Li et al. 2015 and Dziugaite et al. 2015; Gretton et al. 2012,
-Eq. 3). The adversarial term is mode-seeking: a precise critic is flat far from the data, so
-generated mass that has left a mode feels no pull back to it. A gradient step on the MMD term
-moves each sample y up the *witness function* :math:`f(y) = \mathbb E_x k(y,x) - \mathbb E_z k(y, G(z))`
-(the gradient of the estimate with respect to one of m samples is :math:`-\tfrac2m\nabla f(y)`).
-At a broad bandwidth f is positive wherever the data has more mass than the samples, and its
-slope is felt far away: the term moves mass toward modes the generator has dropped.
-
-Two options aimed at sample precision (the share of samples near a mode):
-
-* ``top_k=nu`` (Sinha et al. 2020, "Top-k training of GANs"): the generator's loss is averaged
-  over the k samples (packs) of the batch that the critic scores as most realistic, the others
-  get no gradient. The worst samples are those the critic has already placed off the data; their
-  gradient pulls G's whole map around, while the best ones only need small corrections. k starts
-  at all B/m packs of the batch and decays linearly to ``nu`` · B/m at half of training
-  (:func:`top_k_count`; Sinha et al. decay k geometrically, by γ = 0.99 per epoch, down to the
-  same floor ν).
-* ``ema=mu``: evaluate (and save samples from) an exponential moving average of G's weights,
-  :math:`\bar\theta_G \leftarrow \mu_t\bar\theta_G + (1-\mu_t)\theta_G`, with the warm-up
-  :math:`\mu_t = \min(\mu, (1+t)/(10+t))` (:class:`scratchgen.training.WeightAverage`), after every generator
-  update (Yazıcı et al. 2019): the average cancels the last iterate's oscillation around the
-  equilibrium. The trained G itself is unchanged.
-
-Around it: a progress bar (tqdm), evaluation every ``eval_every`` steps (mode
-coverage on ``n_eval`` samples; at the end also MMD² to held-out data and, for
-1-D data, W1), a check that stops with a clear message at the
-first non-finite loss or parameter, leaving the last good checkpoint on disk, and
-resume from a checkpoint.
-
-Everything random comes from one seeded generator, saved in the checkpoint, so a
-run resumed from a checkpoint continues exactly as the uninterrupted run would.
+Everything else (progress, evaluation on its own random stream, the non-finite stop, atomic
+checkpoints, exact resume, history, ``metrics.json``) is the scaffold's,
+:class:`scratchgen.training.TrainingLoop`. Evaluation: mode coverage of ``n_eval`` samples every
+``eval_every`` steps; at the end also MMD² to held-out data and, for 1-D data, W1.
 """
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import json
 import math
-import os
 from dataclasses import dataclass, field
 
 from .. import backend as _backend
 from .. import nn, optim
-from ..autodiff.tensor import Tensor, backprop, no_grad, tensor
-from ..checkpoint import save
-from ..data import load_toy, mixture_1d
-from ..data.toy import ToyData
+from ..autodiff.tensor import no_grad, tensor
+from ..config import Config, option
+from ..data.toy import TOY_DATASETS, load_toy
 from ..divergences import w1_1d
 from ..metrics import mode_coverage
 from ..mmd import mmd2
-from ..training import TrainingDiverged, WeightAverage, check_finite, restore
+from ..training import TrainingDiverged, TrainingLoop, WeightAverage, write_outputs
 from . import losses as L
 from .penalties import gradient_penalty, r1_penalty
+from .tricks import instance_noise_std, mmd_weight_at, pack, top_k_count, top_k_scores, unrolled_g_loss
 
-__all__ = ["GANConfig", "LOSSES", "TrainingDiverged", "build_models", "mlp_critic", "train_gan", "GANRun"]
+__all__ = ["GANConfig", "LOSSES", "DATASETS", "TrainingDiverged", "build_models", "mlp_critic", "train_gan",
+           "GANRun", "sample_distances", "MMD_SIGMAS"]
 
 
 # ---------------------------------------------------------------------------
@@ -114,24 +63,7 @@ LOSSES = {
     "hinge": (L.hinge_d_loss, L.hinge_g_loss),
 }
 
-
-# 1-D: a two-component Gaussian mixture (means ±2, std 0.5), for W1 and the 1-D pictures
-_MIX1D = dict(means=(-2.0, 2.0), stds=0.5)
-
-
-def _mixture1d(n, seed=None):
-    d = mixture_1d(n, **_MIX1D, seed=seed)
-    return ToyData(d.x, d.centres, _MIX1D["stds"])
-
-
-DATASETS = {"ring8", "grid25", "swissroll", "moons", "mixture1d"}
-
-
-def load_data(name, n, seed=None) -> ToyData:
-    """``scratchgen.data.load_toy`` plus ``"mixture1d"`` (1-D, means ±2, std 0.5)."""
-    if name == "mixture1d":
-        return _mixture1d(n, seed=seed)
-    return load_toy(name, n, seed=seed)
+DATASETS = tuple(TOY_DATASETS)  # ring8, grid25, swissroll, moons (2-D), mixture1d (1-D)
 
 
 @dataclass
@@ -252,23 +184,13 @@ def mlp_critic(in_dim, hidden, generator, minibatch_disc=False, spectral_norm=Fa
     return nn.Sequential(*layers)
 
 
-@contextlib.contextmanager
-def _parameters_replaced(module, values):
-    """Evaluate ``module`` with its parameters replaced by the Tensors ``values`` (same order)."""
-    slots = []
-    for mod in module.modules():
-        for name, v in list(mod.__dict__.items()):
-            if isinstance(v, nn.Parameter):
-                slots.append((mod, name, v))
-    if len(slots) != len(values):
-        raise ValueError(f"expected {len(slots)} parameter values, got {len(values)}")
-    try:
-        for (mod, name, _), v in zip(slots, values):
-            mod.__dict__[name] = v
-        yield module
-    finally:
-        for mod, name, v in slots:
-            mod.__dict__[name] = v
+def losses_of(cfg: GANConfig):
+    """(critic loss, generator loss) of ``cfg.loss``, the critic's with one-sided label smoothing when asked."""
+    d_loss_fn, g_loss_fn = LOSSES[cfg.loss]
+    if cfg.label_smoothing is not None:
+        alpha = cfg.label_smoothing
+        d_loss_fn = lambda r, f: L.d_loss_label_smoothing(r, f, alpha=alpha)  # noqa: E731
+    return d_loss_fn, g_loss_fn
 
 
 @dataclass
@@ -282,55 +204,6 @@ class GANRun:
     history: dict = field(default_factory=dict)
     final: dict = field(default_factory=dict)
     samples: object = None
-
-
-def pack(x, m):
-    r"""PacGAN packing (Lin et al. 2018): rows (B, d) -> (B/m, m·d), row i = :math:`x_{im} \oplus \dots \oplus x_{im+m-1}`.
-
-    Consecutive rows are independent draws, so each pack is m independent samples.
-    ``m = 1`` returns ``x`` itself.
-    """
-    if m == 1:
-        return x
-    B, d = x.shape
-    if B % m:
-        raise ValueError(f"pack: the batch {B} is not a multiple of the pack size m={m}")
-    return x.reshape(B // m, m * d)  # (B/m, m d)
-
-
-def instance_noise_std(step, cfg: GANConfig):
-    r""":math:`\sigma_t = s_0\max(0, 1 - 2t/T)`: the instance noise at the generator update ``step`` (0-based)."""
-    return cfg.instance_noise * max(0.0, 1.0 - 2.0 * step / cfg.steps)
-
-
-def mmd_weight_at(step, cfg: GANConfig):
-    r""":math:`\lambda_t`: ``cfg.mmd_weight``, or with ``mmd_schedule="cosine"`` :math:`\tfrac12\lambda(1 + \cos(\pi t/T))`."""
-    if cfg.mmd_schedule == "cosine":
-        return 0.5 * cfg.mmd_weight * (1.0 + math.cos(math.pi * step / cfg.steps))
-    return cfg.mmd_weight
-
-
-def top_k_count(step, cfg: GANConfig):
-    r"""How many of the batch's B/m critic scores the generator update at ``step`` (0-based) keeps.
-
-    :math:`k_t = \lceil (B/m)\,\max(\nu,\; 1 - (1-\nu)\,t/(T/2)) \rceil`: all of them at the start,
-    decaying linearly to the floor :math:`\nu B/m` at half of the T steps (``cfg.top_k`` = ν).
-    """
-    n = cfg.batch // cfg.pack
-    if cfg.top_k is None:
-        return n
-    frac = max(cfg.top_k, 1.0 - (1.0 - cfg.top_k) * step / (cfg.steps / 2))
-    return max(1, min(n, math.ceil(n * frac - 1e-9)))
-
-
-def top_k_scores(scores, k):
-    """The k largest critic scores (the samples D finds most realistic), on the tape; ``scores`` is (n, 1)."""
-    n = scores.shape[0]
-    if k >= n:
-        return scores
-    xp = _backend.get_xp(scores.data)
-    idx = xp.argpartition(-scores.data[:, 0], k - 1)[:k]  # indices of the k best, in any order
-    return scores[idx]
 
 
 def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRun:
@@ -349,82 +222,36 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
         ``callback(step, G, D)`` after every generator update (tests use it to inject faults).
     """
     cfg.validate()
-    gen = _backend.rng(cfg.seed)
-    data_eval = load_data(cfg.data, cfg.n_eval, seed=cfg.seed + 10_000)  # held out, for metrics
-    dim = data_eval.x.shape[1]
-    G, D = build_models(cfg, dim, gen)
+    gen = _backend.rng(cfg.seed)  # the training stream: weights, data, noise
+    data_eval = load_toy(cfg.data, cfg.n_eval, seed=cfg.seed + 10_000)  # held out, for metrics
+    G, D = build_models(cfg, data_eval.x.shape[1], gen)
     G_avg = WeightAverage(G, cfg.ema) if cfg.ema > 0 else None  # starts at G's initial weights
     opt_G = optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
     opt_D = optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
     # eta_t = eta_0 (1 + cos(pi t / T)) / 2, one step per generator update (critic steps share it)
-    scheds = [optim.CosineAnnealingLR(o, T_max=cfg.steps) for o in (opt_G, opt_D)] if cfg.lr_schedule else []
-    d_loss_fn, g_loss_fn = LOSSES[cfg.loss]
-    if cfg.label_smoothing is not None:
-        alpha = cfg.label_smoothing
-        d_loss_fn = lambda r, f: L.d_loss_label_smoothing(r, f, alpha=alpha)  # noqa: E731
-
-    history = {"step": [], "loss_d": [], "loss_g": [], "lr_g": [], "eval_step": [], "modes": [], "high_quality": []}
-    start, last_good = 0, None
-    ckpt_path = os.path.join(out_dir, "checkpoint.npz") if out_dir else None
-    if out_dir:
-        os.makedirs(out_dir, exist_ok=True)
-    if resume is not None:
-        state = restore(resume, config=cfg, G=G, D=D, opt_G=opt_G, opt_D=opt_D,
-                        **({"G_ema": G_avg.avg} if G_avg is not None else {}))
-        gen = _backend.rng(state["rng"])  # NumPy's generator, drawing on the active backend
-        start = last_good = int(state["step"])
-        for s in scheds:  # a closed form of the step count: resuming is exact
-            s.last_epoch = start
-            s._apply()
-        history = {k: list(v) for k, v in state["history"].items()}
+    scheds = ({"sched_G": optim.CosineAnnealingLR(opt_G, T_max=cfg.steps),
+               "sched_D": optim.CosineAnnealingLR(opt_D, T_max=cfg.steps)} if cfg.lr_schedule else {})
+    d_loss_fn, g_loss_fn = losses_of(cfg)
+    m, B = cfg.pack, cfg.batch
 
     def sample_data(n):
-        return tensor(load_data(cfg.data, n, seed=gen).x)
+        return tensor(load_toy(cfg.data, n, seed=gen).x)
 
-    def sample_z(n):
-        return tensor(gen.standard_normal((n, cfg.z_dim)).astype(_backend.default_dtype()))
+    def sample_z(n, g=gen):
+        return tensor(g.standard_normal((n, cfg.z_dim)).astype(_backend.default_dtype()))
 
     def noisy(x, sigma):  # instance noise: x + sigma eps, eps ~ N(0, I), before packing
         if sigma == 0:
             return x
         return x + tensor((sigma * gen.standard_normal(x.shape)).astype(_backend.default_dtype()))
 
-    def write_checkpoint(step):
-        if ckpt_path:
-            state = {"G": G.state_dict(), "D": D.state_dict(), "opt_G": opt_G.state_dict(),
-                     "opt_D": opt_D.state_dict(), "rng": gen, "step": step, "history": history,
-                     "config": dataclasses.asdict(cfg)}
-            if G_avg is not None:
-                state["G_ema"] = G_avg.avg.state_dict()
-            save(state, ckpt_path)
-
-    def evaluate(step):
-        G_eval = G_avg.module() if G_avg is not None else G
-        G_eval.eval()
-        with no_grad():
-            x = G_eval(sample_z(cfg.n_eval)).data
-        G_eval.train()
-        cov = mode_coverage(x, data_eval.centres, data_eval.std) if data_eval.centres is not None else None
-        history["eval_step"].append(step)
-        history["modes"].append(cov.modes_captured if cov else None)
-        history["high_quality"].append(cov.high_quality_fraction if cov else None)
-        return x, cov
-
-    try:
-        from tqdm.auto import tqdm
-        bar = tqdm(range(start, cfg.steps), disable=not cfg.progress, desc=f"{cfg.loss} {cfg.data}")
-    except ImportError:  # tqdm is a dependency, but keep the loop usable without it
-        bar = range(start, cfg.steps)
-
-    params = G.named_parameters("G") + D.named_parameters("D")
-    last = None  # (samples, coverage) of the latest evaluation
-    for step in bar:
-        sigma = instance_noise_std(step, cfg)
-        # 1. critic updates
+    def step(t):
+        sigma = instance_noise_std(t, cfg.instance_noise, cfg.steps)
+        # 1. critic updates: descend L_D on a data batch and a generated batch
         for _ in range(cfg.d_steps):
-            x_real = pack(noisy(sample_data(cfg.batch), sigma), cfg.pack)  # (B/m, m d)
+            x_real = pack(noisy(sample_data(B), sigma), m)  # (B/m, m d)
             with no_grad():
-                x_fake = pack(noisy(G(sample_z(cfg.batch)), sigma), cfg.pack)
+                x_fake = pack(noisy(G(sample_z(B)), sigma), m)
             loss_d = d_loss_fn(D(x_real), D(x_fake))
             if cfg.penalty == "gp":
                 loss_d = loss_d + gradient_penalty(D, x_real, x_fake, lam=cfg.penalty_weight, rng=gen)
@@ -435,75 +262,62 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
             opt_D.step()
             if cfg.clip is not None:
                 optim.clip_weights_(D.parameters(), cfg.clip)
-        # 2. generator update
-        z = sample_z(cfg.batch)
+        # 2. generator update: descend L_G on fresh noise
+        z = sample_z(B)
         if cfg.unrolled:
-            loss_g = _unrolled_g_loss(cfg, G, D, z, sample_data(cfg.batch), d_loss_fn, g_loss_fn)
+            loss_g = unrolled_g_loss(G, D, z, sample_data(B), d_loss_fn, g_loss_fn, cfg.unrolled, cfg.unroll_lr, m)
         else:  # top-k: only the k packs D scores highest carry G's gradient (all of them without top_k)
             x_gen = G(z)
-            loss_g = g_loss_fn(top_k_scores(D(pack(noisy(x_gen, sigma), cfg.pack)), top_k_count(step, cfg)))
+            k = top_k_count(t, B // m, cfg.top_k, cfg.steps)
+            loss_g = g_loss_fn(top_k_scores(D(pack(noisy(x_gen, sigma), m)), k))
             if cfg.mmd_weight:  # + lambda MMD^2_u(G(z), x) on n of the samples: a pull toward every mode
-                n = min(cfg.mmd_samples, cfg.batch)
-                loss_g = loss_g + mmd_weight_at(step, cfg) * mmd2(x_gen[:n], sample_data(n), kernel="rbf",
-                                                                  sigma=tuple(cfg.mmd_sigmas))
+                n = min(cfg.mmd_samples, B)
+                loss_g = loss_g + mmd_weight_at(t, cfg.mmd_weight, cfg.steps, cfg.mmd_schedule) * mmd2(
+                    x_gen[:n], sample_data(n), kernel="rbf", sigma=tuple(cfg.mmd_sigmas))
         opt_G.zero_grad()
         loss_g.backward()
         lr_used = opt_G.param_groups[0]["lr"]
         opt_G.step()
         if G_avg is not None:
-            G_avg.update(step)
-        for s in scheds:
+            G_avg.update(t)
+        for s in scheds.values():
             s.step()
+        return {"loss_d": loss_d, "loss_g": loss_g, "lr_g": lr_used}
 
-        ld, lg = float(loss_d.item()), float(loss_g.item())
-        check_finite(step + 1, {"loss_D": ld, "loss_G": lg}, params, ckpt_path, last_good,
-                     hint="Try a smaller learning rate, a penalty or spectral norm.")
-        history["step"].append(step + 1)
-        history["loss_d"].append(ld)
-        history["loss_g"].append(lg)
-        history["lr_g"].append(lr_used)
-        if callback is not None:
-            callback(step + 1, G, D)
-        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
-            last = evaluate(step + 1)
-            cov = last[1]
-            write_checkpoint(step + 1)
-            last_good = step + 1
-            if cov is not None and hasattr(bar, "set_postfix"):
-                bar.set_postfix(modes=cov.modes_captured, hq=f"{cov.high_quality_fraction:.2f}")
+    def evaluate(t, gen_eval, final):
+        G_eval = G_avg.module() if G_avg is not None else G
+        G_eval.eval()
+        with no_grad():
+            x = G_eval(sample_z(cfg.n_eval)).data  # TEMP: training stream, to compare hashes
+        G_eval.train()
+        cov = mode_coverage(x, data_eval.centres, data_eval.std) if data_eval.centres is not None else None
+        return {"modes": cov.modes_captured if cov else None,
+                "high_quality": cov.high_quality_fraction if cov else None}, (x, cov)
 
-    if last is None:  # resumed from a finished run: evaluate once more
-        last = evaluate(cfg.steps)
-    x, cov = last
+    loop = TrainingLoop("gan", cfg, gen, step=step, evaluate=evaluate, modules={"G": G, "D": D},
+                        optimizers={"opt_G": opt_G, "opt_D": opt_D}, schedulers=scheds, averages={"G_ema": G_avg},
+                        eval_seed=cfg.seed + 20_000, hint="Try a smaller learning rate, a penalty or spectral norm.",
+                        desc=f"{cfg.loss} {cfg.data}", postfix=("modes", "high_quality"))
+    _, (x, cov) = loop.run(out_dir, resume, callback)
     final = {"steps": cfg.steps, "data": cfg.data, "loss": cfg.loss}
     if cov is not None:
         final.update(cov.as_dict())
-    final.update(_distances(x, data_eval.x))
-    run = GANRun(cfg, G, D, G_avg.module() if G_avg is not None else None, history, final, _backend.to_numpy(x))
+    final.update(sample_distances(x, data_eval.x))
+    run = GANRun(cfg, G, D, G_avg.module() if G_avg is not None else None, loop.history, final, _backend.to_numpy(x))
     if out_dir:
-        _write_outputs(run, out_dir, data_eval)
+        write_outputs(out_dir, final, cfg, loop.history, {"samples": run.samples})
+        try:
+            from .. import viz
+        except ImportError:  # matplotlib missing: the numbers are written, the figures are not
+            return run
+        viz.gan_figures(run, data_eval, out_dir)
     return run
-
-
-def _unrolled_g_loss(cfg, G, D, z, x_real, d_loss_fn, g_loss_fn):
-    """Generator loss against the critic after ``cfg.unrolled`` differentiable gradient steps."""
-    theta = D.parameters()
-    x_real = pack(x_real, cfg.pack)
-    x_fake = pack(G(z), cfg.pack)  # on the tape: G's gradient flows through the unrolled critic updates too
-    for _ in range(cfg.unrolled):
-        with _parameters_replaced(D, theta):
-            loss_d = d_loss_fn(D(x_real), D(x_fake))
-        seed = Tensor(_backend.get_xp(loss_d.data).ones_like(loss_d.data))
-        grads = backprop([loss_d], [seed], inputs=theta, create_graph=True)
-        theta = [t - cfg.unroll_lr * g if g is not None else t for t, g in zip(theta, grads)]
-    with _parameters_replaced(D, theta):
-        return g_loss_fn(D(x_fake))
 
 
 MMD_SIGMAS = (0.05, 0.2, 1.0)  # bandwidths of the evaluation kernel: fine (about σ of grid25), mid, global
 
 
-def _distances(samples, held_out):
+def sample_distances(samples, held_out):
     r"""Sample-based distances of the generated samples to held-out data (no gradient).
 
     * ``mmd2``: unbiased :math:`\mathrm{MMD}^2_u` (Gretton et al. 2012, Eq. 3) with the sum of RBF
@@ -517,18 +331,3 @@ def _distances(samples, held_out):
     if samples.shape[1] == 1:
         out["w1"] = float(w1_1d(samples[:, 0], held_out[:, 0]))
     return out
-
-
-def _write_outputs(run: GANRun, out_dir, data_eval):
-    import numpy  # file output only
-
-    numpy.save(os.path.join(out_dir, "samples.npy"), run.samples)
-    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-        json.dump({"final": run.final, "config": dataclasses.asdict(run.config),
-                   "history": {"eval_step": run.history["eval_step"], "modes": run.history["modes"],
-                               "high_quality": run.history["high_quality"]}}, f, indent=2)
-    try:
-        from .. import viz
-    except ImportError:  # matplotlib missing: the numbers are written, the figures are not
-        return
-    viz.gan_figures(run, data_eval, out_dir)

@@ -8,19 +8,15 @@ import pytest
 
 import scratchgen as sg
 from scratchgen.cli import build_parser, main
-from scratchgen.gan.train import (
-    GANConfig,
-    TrainingDiverged,
-    _distances,
-    _unrolled_g_loss,
-    build_models,
+from scratchgen.data.toy import load_toy
+from scratchgen.gan.train import GANConfig, TrainingDiverged, build_models, sample_distances, train_gan
+from scratchgen.gan.tricks import (
     instance_noise_std,
-    load_data,
     mmd_weight_at,
     pack,
     top_k_count,
     top_k_scores,
-    train_gan,
+    unrolled_g_loss,
 )
 
 TINY = dict(steps=12, eval_every=6, batch=64, hidden=16, z_dim=8, n_eval=200, progress=False)
@@ -106,7 +102,7 @@ def test_unrolled_with_zero_step_is_the_plain_generator_loss():
     plain.backward()
     g_plain = [p.grad.numpy().copy() for p in G.parameters()]
     G.zero_grad()
-    unrolled = _unrolled_g_loss(cfg, G, D, z, x, d_fn, g_fn)
+    unrolled = unrolled_g_loss(G, D, z, x, d_fn, g_fn, K=3, eta=0.0)
     unrolled.backward()
     assert abs(unrolled.item() - plain.item()) < 1e-6
     for a, p in zip(g_plain, G.parameters()):
@@ -125,7 +121,7 @@ def test_unrolled_steps_change_the_generator_gradient():
     g_fn(D(G(z))).backward()
     g_plain = G.parameters()[-1].grad.numpy().copy()
     G.zero_grad()
-    _unrolled_g_loss(cfg, G, D, z, x, d_fn, g_fn).backward()
+    unrolled_g_loss(G, D, z, x, d_fn, g_fn, K=2, eta=0.5).backward()
     assert np.max(np.abs(G.parameters()[-1].grad.numpy() - g_plain)) > 1e-4
 
 
@@ -206,17 +202,17 @@ def test_resume_with_packing_and_cosine_schedule_is_bit_identical(tmp_path):
 
 @pytest.mark.parametrize("name", ["ring8", "grid25", "mixture1d"])
 def test_mmd2_to_held_out_data_is_near_zero_for_data_and_large_for_a_collapsed_generator(name):
-    a, b = load_data(name, 2500, seed=1).x, load_data(name, 2500, seed=2).x
-    same = _distances(a, b)["mmd2"]
+    a, b = load_toy(name, 2500, seed=1).x, load_toy(name, 2500, seed=2).x
+    same = sample_distances(a, b)["mmd2"]
     assert -5e-3 < same < 5e-3  # unbiased: centred on 0 for P = Q
-    collapsed = _distances(np.repeat(a[:1], 2500, axis=0), b)["mmd2"]
+    collapsed = sample_distances(np.repeat(a[:1], 2500, axis=0), b)["mmd2"]
     assert collapsed > 1.0
 
 
 def test_metrics_json_has_mmd2_and_in_1d_the_w1_distance(tmp_path):
     run = train_gan(GANConfig(**{**TINY, "data": "mixture1d"}), out_dir=str(tmp_path))
     metrics = json.loads((tmp_path / "metrics.json").read_text())["final"]
-    held_out = load_data("mixture1d", TINY["n_eval"], seed=10_000).x
+    held_out = load_toy("mixture1d", TINY["n_eval"], seed=10_000).x
     w1 = float(sg.divergences.w1_1d(run.samples[:, 0], held_out[:, 0]))
     assert metrics["w1"] == pytest.approx(w1, rel=1e-6) and w1 > 0
     assert math.isfinite(metrics["mmd2"]) and metrics["n_modes"] == 2
@@ -227,10 +223,9 @@ def test_metrics_json_has_mmd2_and_in_1d_the_w1_distance(tmp_path):
 
 
 def test_top_k_count_decays_linearly_to_its_floor_at_half_of_training():
-    cfg = GANConfig(**{**TINY, "steps": 100, "batch": 64, "pack": 2, "top_k": 0.25})  # 32 packs per batch
-    # k_t = ceil(32 max(0.25, 1 - 0.75 t / 50)), written out by hand
-    assert [top_k_count(t, cfg) for t in (0, 10, 25, 49, 50, 99)] == [32, 28, 20, 9, 8, 8]
-    assert top_k_count(70, GANConfig(**{**TINY, "steps": 100})) == 64  # no top_k: the whole batch
+    # 32 packs per batch (64 samples, packs of 2), T = 100; k_t = ceil(32 max(0.25, 1 - 0.75 t / 50)), by hand
+    assert [top_k_count(t, 32, 0.25, 100) for t in (0, 10, 25, 49, 50, 99)] == [32, 28, 20, 9, 8, 8]
+    assert top_k_count(70, 64, None, 100) == 64  # no top_k: the whole batch
     with pytest.raises(ValueError, match=r"top_k must be None or a fraction in \(0, 1\], got 1.5"):
         train_gan(GANConfig(**{**TINY, "top_k": 1.5}))
     with pytest.raises(ValueError, match=r"ema must lie in \[0, 1\), got 1.0"):
@@ -279,9 +274,8 @@ def test_resume_with_top_k_ema_instance_noise_and_mmd_is_bit_identical(tmp_path)
 
 
 def test_instance_noise_decays_linearly_to_zero_at_half_of_training_and_reaches_the_critic():
-    cfg = GANConfig(**{**TINY, "steps": 100, "instance_noise": 0.5})
     # sigma_t = 0.5 max(0, 1 - 2t/100), by hand
-    np.testing.assert_allclose([instance_noise_std(t, cfg) for t in (0, 25, 40, 50, 99)],
+    np.testing.assert_allclose([instance_noise_std(t, 0.5, 100) for t in (0, 25, 40, 50, 99)],
                                [0.5, 0.25, 0.1, 0.0, 0.0], rtol=1e-12, atol=0)
 
     class Stop(Exception):
@@ -347,11 +341,9 @@ def test_bad_new_options_are_clear_errors(options, message):
 
 
 def test_mmd_weight_schedule_is_constant_or_a_cosine_decay_to_zero():
-    constant = GANConfig(**{**TINY, "steps": 100, "mmd_weight": 50.0})
-    assert [mmd_weight_at(t, constant) for t in (0, 50, 99)] == [50.0, 50.0, 50.0]
-    cosine = GANConfig(**{**TINY, "steps": 100, "mmd_weight": 50.0, "mmd_schedule": "cosine"})
+    assert [mmd_weight_at(t, 50.0, 100) for t in (0, 50, 99)] == [50.0, 50.0, 50.0]
     # 50 (1 + cos(pi t / 100)) / 2, by hand: 50 at t = 0, 25 at t = 50, 50 (1 + cos(0.99 pi)) / 2 at t = 99
-    np.testing.assert_allclose([mmd_weight_at(t, cosine) for t in (0, 50, 99)],
+    np.testing.assert_allclose([mmd_weight_at(t, 50.0, 100, "cosine") for t in (0, 50, 99)],
                                [50.0, 25.0, 25.0 * (1 + math.cos(0.99 * math.pi))], rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match="mmd_schedule must be None or 'cosine', got 'linear'"):
         train_gan(GANConfig(**{**TINY, "mmd_schedule": "linear"}))

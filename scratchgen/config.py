@@ -1,0 +1,70 @@
+"""One source for every option: a config dataclass field, written once with its help text.
+
+A trainer's settings are a dataclass whose fields are declared with :func:`option`::
+
+    @dataclass
+    class GANConfig(Config):
+        loss: str = option("nonsaturating", "GAN loss", choices=("minimax", "nonsaturating", ...))
+        steps: int = option(5000, "generator updates")
+
+The field's default is the library's default; its help text, choices and flag name are what
+``scratchgen train ... --help`` shows (the command line is generated from the fields by
+:mod:`scratchgen.cli.common`, never written by hand). Where a command wants other defaults
+than the library, they are a named *preset* in the class's ``PRESETS``: both
+``GANConfig.preset(name)`` in Python and the command line use the same dict, so the library
+and the command never train different things under one name.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+__all__ = ["option", "Config"]
+
+
+def option(default, help, *, choices=None, flag=None, metavar=None, cli=True):
+    """A dataclass field with the metadata the command line is generated from.
+
+    Parameters
+    ----------
+    default : the library's default (immutable: a number, a string, None or a tuple)
+    help : str
+        One line for ``--help``.
+    choices : tuple, optional
+        The allowed values (``None`` among them if the option may be off).
+    flag : str, optional
+        The command-line name, when it differs from ``--field-name`` (kept for names users know).
+    metavar : str, optional
+        The placeholder ``--help`` shows for the value.
+    cli : bool
+        ``False`` for fields the command line sets itself (``progress``) or never exposes.
+    """
+    if isinstance(default, (list, dict, set)):
+        raise TypeError(f"option: the default must be immutable (use a tuple), got {type(default).__name__}")
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "flag": flag,
+                                                        "metavar": metavar, "cli": cli})
+
+
+class Config:
+    """Base of the trainers' config dataclasses: presets, and reading a checkpoint's config back."""
+
+    #: named sets of overrides of the defaults, shared by the Python API and the command line
+    PRESETS: ClassVar[dict] = {}
+
+    @classmethod
+    def preset(cls, name, **overrides):
+        """The config with the preset ``name`` applied, then ``overrides``."""
+        if name not in cls.PRESETS:
+            raise ValueError(f"{cls.__name__}.preset: name must be one of {sorted(cls.PRESETS)}, got {name!r}")
+        return cls(**{**cls.PRESETS[name], **overrides})
+
+    @classmethod
+    def from_saved(cls, saved):
+        """The config a checkpoint's ``"config"`` entry describes (JSON lists back to tuples; fields this
+        version no longer has are dropped)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in names})
+
+    def to_dict(self):
+        """The fields as a plain dict (what a checkpoint and ``metrics.json`` store)."""
+        return dataclasses.asdict(self)
