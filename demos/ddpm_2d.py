@@ -16,7 +16,8 @@ import json
 import os
 import time
 
-from scratchgen.diffusion.train import DDPMConfig, generate, train_ddpm
+from scratchgen.diffusion.samplers import generate
+from scratchgen.diffusion.train import DDPMConfig, train_ddpm
 
 QUICK = dict(steps=150, T=100, hidden=32, time_dim=16, n_eval=300, eval_every=75, batch=128)
 

@@ -16,7 +16,8 @@ import json
 import os
 import time
 
-from scratchgen.diffusion.train import DDPMConfig, evaluate_samples, generate, train_ddpm
+from scratchgen.diffusion.samplers import generate
+from scratchgen.diffusion.train import DDPMConfig, evaluate_samples, train_ddpm
 
 QUICK = dict(steps=20, T=50, hidden=8, time_dim=8, n_eval=40, eval_every=10, batch=16)
 SHOWN = ("fid", "kid", "is", "precision", "recall", "mmd2")

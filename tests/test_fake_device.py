@@ -246,7 +246,7 @@ def _gan_2d(tmp):
 
 
 def _images(tmp):
-    from scratchgen.gan.images import ImageGANConfig, train_image_gan, train_labelled_only
+    from scratchgen.gan.train_images import ImageGANConfig, train_image_gan, train_labelled_only
 
     common = dict(steps=2, eval_every=2, n_eval=20, kid_subsets=2, batch=8, progress=False)
     runs = {}
@@ -272,7 +272,8 @@ def _images(tmp):
 
 
 def _diffusion(tmp):
-    from scratchgen.diffusion.train import DDPMConfig, generate, train_ddpm
+    from scratchgen.diffusion.samplers import generate
+    from scratchgen.diffusion.train import DDPMConfig, train_ddpm
 
     runs = {}
     for data, extra in (("ring8", {}), ("digits", dict(hidden=8, batch=8))):

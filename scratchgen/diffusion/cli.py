@@ -111,7 +111,9 @@ def _run_sample(args):
     import numpy  # file output only
 
     from .. import backend as _backend
-    from .train import evaluate_samples, generate, load_run, samples_figure, trajectory_gif
+    from ..viz import samples_figure, trajectory_gif
+    from .samplers import generate
+    from .train import evaluate_samples, load_run
 
     if not os.path.exists(args.checkpoint):
         raise ValueError(f"--checkpoint: no such file {args.checkpoint!r}")

@@ -25,6 +25,7 @@ from .. import autodiff as ad
 from ..autodiff import Tensor
 from ..backend import default_dtype, get_xp, to_numpy
 from ..backend import rng as _rng
+from .schedules import Schedule
 from .ddpm import (
     _check_schedule,
     _check_sigma2,
@@ -35,7 +36,10 @@ from .ddpm import (
     q_posterior,
 )
 
-__all__ = ["p_sample_step", "ancestral_sample", "ddim_timesteps", "ddim_sigma", "ddim_step", "ddim_sample"]
+__all__ = ["p_sample_step", "ancestral_sample", "ddim_timesteps", "ddim_sigma", "ddim_step", "ddim_sample",
+           "respace", "generate", "SAMPLERS"]
+
+SAMPLERS = ("ddpm", "ddim")
 
 
 def _as_array(v):
@@ -305,3 +309,67 @@ def ddim_sample(schedule, eps_model, shape=None, seed=None, steps=None, timestep
     if return_trajectory:
         return xt, traj, xp.asarray([0] + taus, dtype=xp.int64)
     return xt
+
+
+# ---------------------------------------------------------------------------
+# Respacing (Nichol & Dhariwal 2021, Sec. 4), and one entry point for every sampler
+# ---------------------------------------------------------------------------
+def respace(schedule: Schedule, steps: int):
+    r"""A schedule on S of the T timesteps, and the map from its steps to the original ones.
+
+    Nichol & Dhariwal (2021), Sec. 4: for the subsequence :math:`\tau_1 < \dots < \tau_S`
+    (``ddim_timesteps``, :math:`\tau_S = T`), keep :math:`\bar\alpha_{\tau_i}` and set
+
+    .. math:: \beta'_i = 1 - \frac{\bar\alpha_{\tau_i}}{\bar\alpha_{\tau_{i-1}}},\qquad \bar\alpha_{\tau_0} = 1,
+
+    so that the S-step process has the same marginals :math:`q(x_{\tau_i} \mid x_0)`. A model
+    trained on the T-step process is called at :math:`\tau_i` when the S-step sampler is at i.
+
+    Returns
+    -------
+    (Schedule with T' = S, int array taus (S + 1,) with taus[0] = 0)
+    """
+    xp = get_xp(schedule.alpha_bar)
+    taus = ddim_timesteps(schedule.T, steps)  # (S,)
+    ab = schedule.alpha_bar[taus]  # (S,)
+    ab_prev = xp.concatenate([xp.ones(1, dtype=ab.dtype), ab[:-1]])
+    beta = 1 - ab / ab_prev  # $\beta'_i = 1 - \bar\alpha_{\tau_i}/\bar\alpha_{\tau_{i-1}}$
+    return Schedule(beta, name=f"{schedule.name}-respaced{steps}"), xp.concatenate([xp.zeros(1, dtype=taus.dtype), taus])
+
+
+def generate(model, schedule: Schedule, n: int, data_shape, sampler="ddpm", steps=None, eta=0.0,
+             sigma2="beta_tilde", seed=None, return_trajectory=False):
+    """Draw ``n`` samples (in the model's scaled space) with the ancestral sampler or DDIM.
+
+    ``sampler="ddpm"``: Ho's Algorithm 2 with all T steps, or, with ``steps`` = S < T, on the
+    respaced schedule of :func:`respace`. ``sampler="ddim"``: Song et al. with S steps and ``eta``.
+    Returns what the sampler returns (``x0`` or ``(x0, trajectory, timesteps)``; the timesteps
+    are those of the original T-step process).
+    """
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    S = schedule.T if steps is None else steps
+    if isinstance(S, bool) or not isinstance(S, int) or not 1 <= S <= schedule.T:
+        raise ValueError(f"steps must be an int in 1..T = 1..{schedule.T}, got {steps!r}")
+    was_training = getattr(model, "training", False)
+    model.eval()
+    shape = (int(n),) + tuple(data_shape)
+    try:
+        if sampler == "ddim":
+            return ddim_sample(schedule, model, shape, seed=seed, steps=S, eta=eta,
+                               return_trajectory=return_trajectory)
+        if S == schedule.T:
+            return ancestral_sample(schedule, model, shape, seed=seed, sigma2=sigma2,
+                                    return_trajectory=return_trajectory)
+        sched_s, taus = respace(schedule, S)
+
+        def model_s(xt, i):  # the S-step sampler is at i; the model was trained at tau_i
+            return model(xt, taus[i])
+
+        out = ancestral_sample(sched_s, model_s, shape, seed=seed, sigma2=sigma2, return_trajectory=return_trajectory)
+        if return_trajectory:
+            return out[0], out[1], taus
+        return out
+    finally:
+        if was_training:
+            model.train()

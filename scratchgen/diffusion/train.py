@@ -36,37 +36,28 @@ written. The digits are used as the library's image metrics use them: pixel valu
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
-import time
 from dataclasses import dataclass, field
 
 from .. import backend as _backend
 from .. import optim
 from ..autodiff.tensor import no_grad
-from ..checkpoint import load, save
-from ..training import (  # shared by every trainer
-    TrainingDiverged,
-    check_finite,
-    ema_decay,
-    ema_update,
-    restore,
-)
+from ..checkpoint import load
+from ..config import Config
+from ..training import TrainingDiverged, TrainingLoop, WeightAverage, write_outputs  # the scaffold of every trainer
 from .ddpm import loss_simple
 from .models import ConvDenoiser, MLPDenoiser
-from .samplers import ancestral_sample, ddim_sample
+from .samplers import SAMPLERS, generate, respace
 from .schedules import Schedule, make_schedule
 
 __all__ = ["DDPMConfig", "DDPMRun", "TrainingDiverged", "DATASETS", "SAMPLERS", "build_model", "data_scaling",
            "respace", "generate", "train_ddpm", "load_run", "evaluate_samples"]
 
 DATASETS = ("ring8", "grid25", "swissroll", "moons", "digits")
-SAMPLERS = ("ddpm", "ddim")
 
 
 @dataclass
-class DDPMConfig:
+class DDPMConfig(Config):
     """Settings of one run. The defaults are those measured in docs/results.md for the 2-D sets."""
 
     data: str = "ring8"  # ring8 | grid25 | swissroll | moons | digits
@@ -199,72 +190,6 @@ def build_model(cfg: DDPMConfig, data_shape, generator):
     return ConvDenoiser(data_shape[0], cfg.hidden, cfg.time_dim, generator=generator)
 
 
-# ---------------------------------------------------------------------------
-# Sampling: ancestral (all T steps or a respaced subsequence) and DDIM
-# ---------------------------------------------------------------------------
-def respace(schedule: Schedule, steps: int):
-    r"""A schedule on S of the T timesteps, and the map from its steps to the original ones.
-
-    Nichol & Dhariwal (2021), Sec. 4: for the subsequence :math:`\tau_1 < \dots < \tau_S`
-    (``ddim_timesteps``, :math:`\tau_S = T`), keep :math:`\bar\alpha_{\tau_i}` and set
-
-    .. math:: \beta'_i = 1 - \frac{\bar\alpha_{\tau_i}}{\bar\alpha_{\tau_{i-1}}},\qquad \bar\alpha_{\tau_0} = 1,
-
-    so that the S-step process has the same marginals :math:`q(x_{\tau_i} \mid x_0)`. A model
-    trained on the T-step process is called at :math:`\tau_i` when the S-step sampler is at i.
-
-    Returns
-    -------
-    (Schedule with T' = S, int array taus (S + 1,) with taus[0] = 0)
-    """
-    from .samplers import ddim_timesteps
-
-    xp = _backend.get_xp(schedule.alpha_bar)
-    taus = ddim_timesteps(schedule.T, steps)  # (S,)
-    ab = schedule.alpha_bar[taus]  # (S,)
-    ab_prev = xp.concatenate([xp.ones(1, dtype=ab.dtype), ab[:-1]])
-    beta = 1 - ab / ab_prev  # $\beta'_i = 1 - \bar\alpha_{\tau_i}/\bar\alpha_{\tau_{i-1}}$
-    return Schedule(beta, name=f"{schedule.name}-respaced{steps}"), xp.concatenate([xp.zeros(1, dtype=taus.dtype), taus])
-
-
-def generate(model, schedule: Schedule, n: int, data_shape, sampler="ddpm", steps=None, eta=0.0,
-             sigma2="beta_tilde", seed=None, return_trajectory=False):
-    """Draw ``n`` samples (in the model's scaled space) with the ancestral sampler or DDIM.
-
-    ``sampler="ddpm"``: Ho's Algorithm 2 with all T steps, or, with ``steps`` = S < T, on the
-    respaced schedule of :func:`respace`. ``sampler="ddim"``: Song et al. with S steps and ``eta``.
-    Returns what the sampler returns (``x0`` or ``(x0, trajectory, timesteps)``; the timesteps
-    are those of the original T-step process).
-    """
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
-    S = schedule.T if steps is None else steps
-    if isinstance(S, bool) or not isinstance(S, int) or not 1 <= S <= schedule.T:
-        raise ValueError(f"steps must be an int in 1..T = 1..{schedule.T}, got {steps!r}")
-    was_training = getattr(model, "training", False)
-    model.eval()
-    shape = (int(n),) + tuple(data_shape)
-    try:
-        if sampler == "ddim":
-            return ddim_sample(schedule, model, shape, seed=seed, steps=S, eta=eta,
-                               return_trajectory=return_trajectory)
-        if S == schedule.T:
-            return ancestral_sample(schedule, model, shape, seed=seed, sigma2=sigma2,
-                                    return_trajectory=return_trajectory)
-        sched_s, taus = respace(schedule, S)
-
-        def model_s(xt, i):  # the S-step sampler is at i; the model was trained at tau_i
-            return model(xt, taus[i])
-
-        out = ancestral_sample(sched_s, model_s, shape, seed=seed, sigma2=sigma2, return_trajectory=return_trajectory)
-        if return_trajectory:
-            return out[0], out[1], taus
-        return out
-    finally:
-        if was_training:
-            model.train()
-
-
 def evaluate_samples(x, data: _Data):
     r"""Metrics of samples ``x`` (data units): mode coverage for the mixtures, MMD² to held-out data,
     and for the digits the image metrics of :func:`scratchgen.metrics.features.image_metrics`.
@@ -339,138 +264,83 @@ def train_ddpm(cfg: DDPMConfig, out_dir=None, resume=None, callback=None, figure
         Also draw the figures into ``out_dir`` (the numbers and the checkpoint are always written).
     """
     cfg.validate()
-    gen = _backend.rng(cfg.seed)
+    gen = _backend.rng(cfg.seed)  # the training stream: weights, data, t and eps
     data = _Data(cfg)
     schedule = make_schedule(cfg.schedule, cfg.T)
     model = build_model(cfg, data.shape, gen)
-    ema_model = build_model(cfg, data.shape, 0) if cfg.ema > 0 else model
-    if ema_model is not model:
-        ema_model.load_state_dict(model.state_dict())
+    model_avg = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None  # Ho et al. sample from the average
     opt = optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas)
     if cfg.warmup:
         lr_sched = optim.LinearWarmup(opt, cfg.warmup, max(cfg.steps, cfg.warmup + 1))
     else:
         lr_sched = optim.CosineAnnealingLR(opt, cfg.steps)
+    params = model.parameters()
 
-    history = {"step": [], "loss": [], "eval_step": [], "metrics": []}
-    start, last_good = 0, None
-    ckpt_path = os.path.join(out_dir, "checkpoint.npz") if out_dir else None
-    if out_dir:
-        os.makedirs(out_dir, exist_ok=True)
-    if resume is not None:
-        state = restore(resume, config=cfg, model=model, ema=ema_model, opt=opt, lr_sched=lr_sched)
-        gen = _backend.rng(state["rng"])  # NumPy's generator, drawing on the active backend
-        start = last_good = int(state["step"])
-        history = {k: list(v) for k, v in state["history"].items()}
-
-    def write_checkpoint(step):
-        if ckpt_path:
-            save({"model": model.state_dict(), "ema": ema_model.state_dict(), "opt": opt.state_dict(),
-                  "lr_sched": lr_sched.state_dict(), "rng": gen, "step": step, "history": history,
-                  "config": dataclasses.asdict(cfg)}, ckpt_path)
-
-    def evaluate(step, trajectory=False):
-        out = generate(ema_model, schedule, cfg.n_eval, data.shape, "ddpm", sigma2=cfg.sigma2,
-                       seed=cfg.seed + 30_000, return_trajectory=trajectory)
-        z = out[0] if trajectory else out
-        x = data.from_model(z)
-        metrics = evaluate_samples(x, data)
-        history["eval_step"].append(step)
-        history["metrics"].append(metrics)
-        return x, metrics, out
-
-    try:
-        from tqdm.auto import tqdm
-        bar = tqdm(range(start, cfg.steps), disable=not cfg.progress, desc=f"ddpm {cfg.data}")
-    except ImportError:  # tqdm is a dependency, but keep the loop usable without it
-        bar = range(start, cfg.steps)
-
-    params = model.named_parameters("model")
-    plist = model.parameters()
-    ema_plist = ema_model.parameters()
-    t_start, cpu_start = time.perf_counter(), time.process_time()
-    for step in bar:
-        z0 = data.batch(cfg.batch, gen)  # (B, ...) scaled data
+    def step(t):  # Ho et al. 2020, Algorithm 1
+        z0 = data.batch(cfg.batch, gen)  # x_0 ~ q(x_0), scaled: (B, ...)
+        # t ~ U{1..T}, eps ~ N(0, I); descend || eps - eps_theta(sqrt(ab_t) x_0 + sqrt(1 - ab_t) eps, t) ||^2
         loss = loss_simple(schedule, model, z0, seed=gen, low_discrepancy=cfg.low_discrepancy)  # Eq. 14
         opt.zero_grad()
         loss.backward()
         if cfg.grad_clip is not None:
-            optim.clip_grad_norm_(plist, cfg.grad_clip)
+            optim.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
         lr_sched.step()
-        if ema_model is not model:
-            # warm-up of the decay (as TensorFlow's ExponentialMovingAverage): early weights are forgotten fast
-            ema_update(ema_plist, plist, ema_decay(cfg.ema, step))
+        if model_avg is not None:  # theta_ema <- mu_t theta_ema + (1 - mu_t) theta
+            model_avg.update(t)
+        return {"loss": loss}
 
-        value = float(loss.item())
-        check_finite(step + 1, {"loss": value}, params, ckpt_path, last_good,
-                     hint="Try a smaller learning rate or gradient clipping.")
-        history["step"].append(step + 1)
-        history["loss"].append(value)
-        if callback is not None:
-            callback(step + 1, model)
-        if (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.steps:
-            _, m, _ = evaluate(step + 1)
-            write_checkpoint(step + 1)
-            last_good = step + 1
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix({k: (f"{v:.3g}" if isinstance(v, float) else v) for k, v in m.items()
-                                 if k in ("modes_captured", "high_quality_fraction", "mmd2")})
-    train_seconds = time.perf_counter() - t_start
-    train_cpu_seconds = time.process_time() - cpu_start  # CPU time of this process (the machine may be shared)
+    def evaluate(t, gen_eval, final):  # samples from the average by Algorithm 2; the reverse trajectory at the end
+        out = generate(model_avg.module() if model_avg else model, schedule, cfg.n_eval, data.shape, "ddpm",
+                       sigma2=cfg.sigma2, seed=gen_eval, return_trajectory=final)
+        x = data.from_model(out[0] if final else out)
+        return evaluate_samples(x, data), (x, out)
 
-    # the final evaluation, with the reverse trajectory for the figures
-    t0 = time.perf_counter()
-    x, metrics, out = evaluate(cfg.steps, trajectory=True)
-    sample_seconds = time.perf_counter() - t0
-    write_checkpoint(cfg.steps)
-    _, traj, steps_t = out
+    loop = TrainingLoop("ddpm", cfg, gen, step=step, evaluate=evaluate, modules={"model": model},
+                        optimizers={"opt": opt}, schedulers={"lr_sched": lr_sched}, averages={"ema": model_avg},
+                        eval_seed=cfg.seed + 30_000, hint="Try a smaller learning rate or gradient clipping.",
+                        desc=f"ddpm {cfg.data}", postfix=("modes_captured", "high_quality_fraction", "mmd2"))
+    metrics, (x, (_, traj, steps_t)) = loop.run(out_dir, resume, callback)
+    last_losses = loop.history["loss"][-100:]
     final = {"steps": cfg.steps, "data": cfg.data, **metrics,
-             "train_seconds": train_seconds, "train_cpu_seconds": train_cpu_seconds, "sample_seconds": sample_seconds,
-             "final_loss": float(sum(history["loss"][-100:]) / max(1, len(history["loss"][-100:])))}
+             "train_seconds": loop.seconds["train"], "train_cpu_seconds": loop.seconds["train_cpu"],
+             "sample_seconds": loop.seconds["last_eval"],
+             "final_loss": float(sum(last_losses) / max(1, len(last_losses)))}
     # keep ~30 frames of the trajectory, in data units
     xp = _backend.get_xp(traj)
     keep = sorted(set(int(v) for v in xp.linspace(0, traj.shape[0] - 1, 31).round().astype(int)))
     traj_x = data.from_model(traj[keep])
-    run = DDPMRun(cfg, model, ema_model, schedule, data, history, final, _backend.to_numpy(x),
-                  _backend.to_numpy(traj_x), _backend.to_numpy(steps_t[keep]))
+    run = DDPMRun(cfg, model, model_avg.module() if model_avg else model, schedule, data, loop.history, final,
+                  _backend.to_numpy(x), _backend.to_numpy(traj_x), _backend.to_numpy(steps_t[keep]))
     if out_dir:
-        write_outputs(run, out_dir, figures)
+        write_outputs(out_dir, final, cfg, loop.history, {"samples": run.samples})
+        if figures:
+            _figures(run, out_dir)
     return run
 
 
 def load_run(checkpoint):
-    """(config, EMA model, schedule, data) from a ``checkpoint.npz`` written by :func:`train_ddpm`."""
+    """(config, model, schedule, data) from a ``checkpoint.npz`` written by :func:`train_ddpm`; the model
+    holds the moving average of the weights when the run kept one (``ema`` > 0), else the weights."""
     state = load(checkpoint)
-    if "config" not in state or "ema" not in state:
-        raise ValueError(f"{checkpoint} is not a DDPM checkpoint (expected keys 'config' and 'ema', "
+    if "config" not in state or "model" not in state:
+        raise ValueError(f"{checkpoint} is not a DDPM checkpoint (expected keys 'config' and 'model', "
                          f"got {sorted(state)})")
-    c = dict(state["config"])
-    c["betas"] = tuple(c["betas"])
-    cfg = DDPMConfig(**c)
+    cfg = DDPMConfig.from_saved(state["config"])
     data = _Data(cfg)
     model = build_model(cfg, data.shape, 0)
-    model.load_state_dict(state["ema"])
+    model.load_state_dict(state["ema"] if "ema" in state else state["model"])
     model.eval()
     return cfg, model, make_schedule(cfg.schedule, cfg.T), data
 
 
 # ---------------------------------------------------------------------------
-# Output files
+# Figures
 # ---------------------------------------------------------------------------
-def write_outputs(run: DDPMRun, out_dir, figures=True):
-    """samples.npy, metrics.json and the figures (samples.png, trajectory.gif, loss.png)."""
-    import numpy  # file output only
-
-    numpy.save(os.path.join(out_dir, "samples.npy"), run.samples)
-    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-        json.dump({"final": run.final, "config": dataclasses.asdict(run.config),
-                   "history": {"eval_step": run.history["eval_step"], "metrics": run.history["metrics"]}},
-                  f, indent=2)
-    if not figures:
-        return
+def _figures(run: DDPMRun, out_dir):
+    """samples.png, trajectory.gif and loss.png (none without matplotlib)."""
     try:
-        import matplotlib  # noqa: F401
+        from ..viz import loss_figure, samples_figure, trajectory_gif
     except ImportError:  # matplotlib missing: the numbers are written, the figures are not
         return
     samples_figure(run.samples, run.data, os.path.join(out_dir, "samples.png"), _title(run))
@@ -488,116 +358,3 @@ def _title(run):
     if "mmd2" in f:
         t += f", MMD² {f['mmd2']:.2g}"
     return t
-
-
-def _image_grid(images, cols):
-    """(n, 1, H, W) -> one (rows·(H+1), cols·(W+1)) mosaic with 1-pixel gaps."""
-    import numpy
-
-    n, _, H, W = images.shape
-    rows = -(-n // cols)
-    out = numpy.full((rows * (H + 1) - 1, cols * (W + 1) - 1), numpy.nan, dtype=numpy.float64)
-    for k in range(n):
-        r, c = divmod(k, cols)
-        out[r * (H + 1): r * (H + 1) + H, c * (W + 1): c * (W + 1) + W] = images[k, 0]
-    return out
-
-
-def samples_figure(samples, data, path, title=None):
-    """2-D: samples over held-out data; images: an 8×8 mosaic of the first 64 samples (range [-1, 1])."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy
-
-    samples = numpy.asarray(samples)
-    ref = _backend.to_numpy(data.eval_x)
-    if samples.ndim == 2:
-        fig, ax = plt.subplots(figsize=(5, 5))
-        lim = 1.25 * float(numpy.abs(ref).max()) + 0.1
-        ax.scatter(ref[:, 0], ref[:, 1], s=2, c="0.6", label="data")
-        ax.scatter(samples[:, 0], samples[:, 1], s=2, c="navy", alpha=0.5, label="DDPM")
-        ax.set_xlim(-lim, lim)
-        ax.set_ylim(-lim, lim)
-        ax.set_aspect("equal")
-        ax.legend(loc="upper right", fontsize=8, markerscale=4)
-    else:
-        fig, ax = plt.subplots(figsize=(5, 5.3))
-        ax.imshow(_image_grid(samples[:64], 8), cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
-        ax.axis("off")
-    if title:
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def trajectory_gif(trajectory, steps, data, path, fps=8, max_points=1000):
-    """The reverse process x_T -> x_0 as an animated GIF (matplotlib.animation, PillowWriter).
-
-    At most ``max_points`` trajectories (2-D) are drawn, to keep the file small.
-
-    ``trajectory[i]`` is the state at timestep ``steps[i]`` (increasing), as the samplers return it;
-    the animation plays it backwards in t, holding the last frame.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy
-    from matplotlib.animation import FuncAnimation, PillowWriter
-
-    traj, steps = numpy.asarray(trajectory)[:, :max_points], numpy.asarray(steps)
-    order = list(range(traj.shape[0] - 1, -1, -1)) + [0] * 4  # t = T .. 0, then hold x_0
-    ref = _backend.to_numpy(data.eval_x)[:500]
-    if traj.ndim == 3:  # (k, n, 2)
-        fig, ax = plt.subplots(figsize=(4, 4))
-        lim = 1.25 * float(numpy.abs(ref).max()) + 0.1
-        ax.scatter(ref[:, 0], ref[:, 1], s=1, c="0.75")
-        pts = ax.scatter(traj[-1, :, 0], traj[-1, :, 1], s=1, c="navy", alpha=0.5)
-        ax.set_xlim(-lim, lim)
-        ax.set_ylim(-lim, lim)
-        ax.set_aspect("equal")
-
-        def draw(i):
-            pts.set_offsets(traj[i])
-            ax.set_title(f"reverse process, t = {int(steps[i])}", fontsize=9)
-            return (pts,)
-    else:  # (k, n, 1, H, W)
-        fig, ax = plt.subplots(figsize=(3.2, 3.4))
-        im = ax.imshow(_image_grid(traj[-1, :16], 4), cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
-        ax.axis("off")
-
-        def draw(i):
-            im.set_data(_image_grid(traj[i, :16], 4))
-            ax.set_title(f"reverse process, t = {int(steps[i])}", fontsize=9)
-            return (im,)
-
-    anim = FuncAnimation(fig, draw, frames=order, blit=False)
-    anim.save(path, writer=PillowWriter(fps=fps), dpi=64)
-    plt.close(fig)
-
-
-def loss_figure(history, path):
-    """L_simple per step and its running mean over 200 steps."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy
-
-    loss = numpy.asarray(history["loss"], dtype=numpy.float64)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    if loss.size:
-        ax.plot(history["step"], loss, lw=0.4, c="0.7", label="minibatch")
-        k = min(200, loss.size)
-        run_mean = numpy.convolve(loss, numpy.ones(k) / k, mode="valid")
-        ax.plot(history["step"][k - 1:], run_mean, lw=1.2, c="navy", label=f"mean of {k}")
-        ax.set_yscale("log")
-        ax.legend()
-    ax.set_xlabel("step")
-    ax.set_ylabel("L_simple")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)

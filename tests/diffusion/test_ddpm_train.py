@@ -14,15 +14,8 @@ from scratchgen import optim
 from scratchgen.data.digits import load_digits
 from scratchgen.diffusion import ancestral_sample, linear_schedule, loss_simple
 from scratchgen.diffusion.models import ConvDenoiser
-from scratchgen.diffusion.train import (
-    DDPMConfig,
-    TrainingDiverged,
-    data_scaling,
-    generate,
-    load_run,
-    respace,
-    train_ddpm,
-)
+from scratchgen.diffusion.samplers import generate, respace
+from scratchgen.diffusion.train import DDPMConfig, TrainingDiverged, data_scaling, load_run, train_ddpm
 from scratchgen.training import ema_update
 
 TINY = dict(data="ring8", steps=12, eval_every=6, batch=64, hidden=16, n_hidden=2, time_dim=8, T=20,
