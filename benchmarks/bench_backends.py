@@ -48,14 +48,14 @@ def gan_2d(steps, warmup):
 
 
 def ssgan(steps, warmup):
-    from scratchgen.gan.images import ImageGANConfig, train_image_gan
+    from scratchgen.gan.train_images import ImageGANConfig, train_image_gan
 
     cfg = ImageGANConfig(model="ssgan", steps=steps, eval_every=steps, n_eval=100, kid_subsets=5, progress=False)
     return _median_update_ms(lambda cb: train_image_gan(cfg, callback=cb), steps, warmup, cfg.eval_every)
 
 
 def dcgan(steps, warmup):
-    from scratchgen.gan.images import ImageGANConfig, train_image_gan
+    from scratchgen.gan.train_images import ImageGANConfig, train_image_gan
 
     cfg = ImageGANConfig(model="dcgan", steps=steps, eval_every=steps, n_eval=100, kid_subsets=5, progress=False)
     return _median_update_ms(lambda cb: train_image_gan(cfg, callback=cb), steps, warmup, cfg.eval_every)

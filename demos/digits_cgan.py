@@ -21,7 +21,8 @@ from digits_dcgan import main as train_main  # noqa: E402
 
 from scratchgen.autodiff.tensor import no_grad, tensor  # noqa: E402
 from scratchgen.checkpoint import load  # noqa: E402
-from scratchgen.gan.images import DCGANGenerator, save_image_grid  # noqa: E402
+from scratchgen.gan.dcgan import DCGANGenerator  # noqa: E402
+from scratchgen.viz import save_image_grid  # noqa: E402
 
 
 def draw(G, digits, n_per_digit=10, seed=123):

@@ -12,7 +12,7 @@ import argparse
 import json
 import os
 
-from scratchgen.gan.images import ImageGANConfig, train_image_gan
+from scratchgen.gan.train_images import ImageGANConfig, train_image_gan
 from scratchgen.metrics.features import digits_split, image_metrics
 
 

@@ -28,14 +28,10 @@ import numpy as np
 
 from scratchgen.backend import to_numpy
 from scratchgen.checkpoint import atomic_write
-from scratchgen.gan.images import (
-    ImageGANConfig,
-    load_image_data,
-    save_image_grid,
-    train_image_gan,
-    train_labelled_only,
-)
+from scratchgen.data.images import load_image_data
 from scratchgen.gan.images_cli import add_data_arguments, add_ssgan_arguments, data_options, ssgan_options
+from scratchgen.gan.train_images import ImageGANConfig, train_image_gan, train_labelled_only
+from scratchgen.viz import save_image_grid
 
 _SKIPPED = "skipped (scikit-learn is not installed: pip install -e '.[compare]')"
 

@@ -36,8 +36,10 @@ from digits_ssgan import LABEL_SPREADING, label_spreading_accuracy  # noqa: E402
 
 from scratchgen.backend import to_numpy  # noqa: E402
 from scratchgen.checkpoint import atomic_write  # noqa: E402
-from scratchgen.gan.images import ImageGANConfig, labelled_indices, load_image_data  # noqa: E402
+from scratchgen.data.images import load_image_data  # noqa: E402
 from scratchgen.gan.images_cli import add_data_arguments, data_options  # noqa: E402
+from scratchgen.gan.ssgan import labelled_indices  # noqa: E402
+from scratchgen.gan.train_images import ImageGANConfig  # noqa: E402
 
 KNN_K = (5, 7, 10, 15, 20)
 RBF_C = (4, 8, 16, 24, 32, 48, 64, 96)
@@ -73,7 +75,9 @@ def main(argv=None, knn_k=KNN_K, rbf_c=RBF_C, alpha=ALPHA):
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     cfg = ImageGANConfig(model="ssgan", labels_per_class=args.labels_per_class, **data_options(args))
     cfg.validate()
-    from scratchgen.gan.images import _labelled_seed  # the SS-GAN's own stream: the same labelled images
+    from scratchgen.gan.train_images import (  # the SS-GAN's own stream: the same labelled images
+        _labelled_seed,
+    )
 
     data = load_image_data(cfg)
     labelled = [labelled_indices(data.y_train, cfg.labels_per_class, _labelled_seed(s)) for s in args.seeds]

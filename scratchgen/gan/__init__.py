@@ -2,7 +2,9 @@
 
 ``losses``    minimax, non-saturating, LSGAN, WGAN, hinge, label smoothing, feature matching
 ``penalties`` WGAN-GP gradient penalty, R1, weight clipping
-``ssgan``     the K+1-class critic of semi-supervised GANs
+``ssgan``     the K+1-class critic of semi-supervised GANs: its losses, models, label split, regularisers
+``dcgan``     the DCGAN generator and discriminator, and their conditional versions (imported on demand)
+``train_images`` the image GANs' settings and trainer (DCGAN, cGAN, SS-GAN; imported on demand)
 ``rejection`` rejection sampling of a trained generator with a learnt density ratio log p/q
 
 The exact divergences these losses estimate live in :mod:`scratchgen.divergences`.

@@ -50,7 +50,7 @@ def add_ssgan_arguments(p):
     """Add the SS-GAN's own options (critic, noise, regularisers, labels) to the parser ``p``, with
     the defaults of :class:`~scratchgen.gan.images.ImageGANConfig`; :func:`ssgan_options` reads them
     back. ``scratchgen train ssgan`` and ``demos/digits_ssgan.py`` both use it."""
-    from .images import ImageGANConfig as d
+    from .train_images import ImageGANConfig as d
 
     p.add_argument("--critic", default=d.critic, choices=["mlp", "conv"], help="the K+1 critic's architecture")
     p.add_argument("--hidden", type=int, nargs="+", default=list(d.ss_hidden),
@@ -92,7 +92,7 @@ def ssgan_options(args):
 def add_train_parsers(models_subparsers):
     """Add ``dcgan``, ``cgan`` and ``ssgan`` under ``scratchgen train``."""
     from ..cli import add_backend_argument
-    from .images import ImageGANConfig
+    from .train_images import ImageGANConfig
 
     d = ImageGANConfig()
     for model in ("dcgan", "cgan", "ssgan"):
@@ -134,7 +134,7 @@ def add_train_parsers(models_subparsers):
 
 def config_from_args(args):
     """The :class:`~scratchgen.gan.images.ImageGANConfig` that parsed ``scratchgen train dcgan|cgan|ssgan`` arguments ask for."""
-    from .images import ImageGANConfig
+    from .train_images import ImageGANConfig
 
     return ImageGANConfig(
         model=args.model, **data_options(args), steps=args.steps,
@@ -148,7 +148,7 @@ def config_from_args(args):
 def _run_train(args):
     import os
 
-    from .images import train_image_gan, train_labelled_only
+    from .train_images import train_image_gan, train_labelled_only
 
     cfg = config_from_args(args)
     run = train_image_gan(cfg, out_dir=args.out, resume=args.resume)

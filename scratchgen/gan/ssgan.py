@@ -7,6 +7,27 @@ References
   :math:`L = L_{supervised} + L_{unsupervised}`, and the observation that fixing the
   (K+1)-th logit at 0 loses nothing, which makes :math:`D(x) = Z(x)/(Z(x)+1)`.
 * [Odena]   Odena, "Semi-Supervised Learning with Generative Adversarial Networks", 2016.
+* [Pi]     Laine & Aila, "Temporal Ensembling for Semi-Supervised Learning", ICLR 2017, Section 2.1
+  and its Algorithm 1 (the Π-model: two stochastic passes over one input, the squared difference of
+  their class probabilities penalised).
+* [ManifoldReg] Lecouat, Foo, Zenati & Chandrasekhar, "Semi-Supervised Learning with GANs:
+  Revisiting Manifold Regularization", ICLR 2018 workshop (arXiv:1805.08957): the Jacobian penalty
+  along the generator's manifold, estimated by a finite difference in z.
+* [VAT]    Miyato, Maeda, Koyama & Ishii, "Virtual Adversarial Training: A Regularization Method for
+  Supervised and Semi-Supervised Learning", IEEE TPAMI 2019 (arXiv:1704.03976): the KL between the
+  predictions at x and at x + r_adv, r_adv found by one step of the power iteration.
+
+What is here
+------------
+* the losses of the K+1 critic (:func:`critic_loss`, :func:`generator_loss`) and its prediction;
+* the models of the image SS-GAN ([Improved] Section 5): the critic is a K-class classifier whose
+  "fake" logit is fixed at 0 (``form="K"``), trained on :math:`L_{supervised} + L_{unsupervised}`
+  with a few labels per class (:func:`labelled_indices`); the generator is trained by feature
+  matching on the critic's last hidden layer. Following [Improved]'s MNIST model, the critic
+  (:class:`SSCritic`) is an MLP with Gaussian noise added to its input and hidden layers
+  (:class:`SSConvCritic`: a convolutional alternative);
+* the critic's optional regularisers: :func:`consistency_penalty` ([Pi]), :func:`manifold_penalty`
+  ([ManifoldReg]) and :func:`vat_penalty` ([VAT]).
 
 Conventions
 -----------
@@ -27,9 +48,12 @@ Conventions
 """
 from __future__ import annotations
 
+from .. import nn
 from ..autodiff import functional as F
-from ..autodiff.tensor import Tensor, as_float_tensor
-from ..backend import get_xp
+from ..autodiff.api import grad
+from ..autodiff.tensor import Tensor, as_float_tensor, no_grad, tensor
+from ..backend import get_xp, rng
+from ..data.images import N_CLASSES
 
 __all__ = [
     "class_entropy",
@@ -40,6 +64,15 @@ __all__ = [
     "critic_loss",
     "generator_loss",
     "predict",
+    "GaussianNoise",
+    "SSCritic",
+    "SSConvCritic",
+    "SSGenerator",
+    "labelled_indices",
+    "unlabelled_indices",
+    "consistency_penalty",
+    "manifold_penalty",
+    "vat_penalty",
 ]
 
 _FORMS = ("K+1", "K")
@@ -239,3 +272,221 @@ def predict(logits, form="K+1"):
     K = _num_classes(lg, form)
     xp = get_xp(lg.data)
     return xp.argmax(lg.data[:, :K], axis=1)
+
+
+# ---------------------------------------------------------------------------
+# The models of the image SS-GAN: a critic with Gaussian noise (MLP or conv), an MLP generator
+# ---------------------------------------------------------------------------
+class GaussianNoise(nn.Module):
+    r""":math:`x + \sigma\varepsilon`, :math:`\varepsilon \sim \mathcal N(0, I)`, in training; the identity in eval."""
+
+    def __init__(self, sigma, generator=None):
+        super().__init__()
+        self.sigma = float(sigma)
+        self.generator = rng(generator)
+
+    def forward(self, x):
+        if not self.training or self.sigma == 0:
+            return x
+        eps = self.generator.standard_normal(x.shape, dtype=x.dtype)
+        return x + eps * x.dtype.type(self.sigma)
+
+    def extra_repr(self):
+        return f"sigma={self.sigma}"
+
+
+class SSCritic(nn.Module):
+    r"""The K-logit critic of the semi-supervised GAN (fake logit fixed at 0, ``ssgan`` form "K").
+
+    images (B, 1, s, s) → flatten (``in_dim`` = s² pixels) → noise(σ_in) → [Linear → LeakyReLU(0.2) → noise(σ_h)] × len(hidden)
+    → features :math:`\mathbf f(x)` (the last hidden layer) → Linear → K logits. With
+    ``weight_norm=True`` every Linear is weight-normalised (:func:`scratchgen.nn.weight_norm`).
+    ``forward`` returns ``(logits, features)``.
+    """
+
+    def __init__(self, in_dim=64, hidden=(512, 256, 256, 128), n_classes=N_CLASSES, sigma_in=0.3, sigma_h=0.5,
+                 weight_norm=False, generator=None):
+        super().__init__()
+        g = rng(generator)
+        self.in_dim = in_dim
+        wn = nn.weight_norm if weight_norm else (lambda m: m)  # as in [Improved]'s code: every layer
+        layers = [nn.Flatten(), GaussianNoise(sigma_in, g)]
+        d = in_dim
+        for h in hidden:
+            layers += [wn(nn.Linear(d, h, generator=g)), nn.LeakyReLU(0.2), GaussianNoise(sigma_h, g)]
+            d = h
+        self.body = nn.Sequential(*layers)
+        self.head = wn(nn.Linear(d, n_classes, generator=g))
+
+    def forward(self, x):
+        f = self.body(x)  # (B, hidden[-1])
+        return self.head(f), f  # (B, K) logits, features
+
+
+class SSConvCritic(nn.Module):
+    r"""A convolutional K-logit critic for the semi-supervised GAN (option ``critic="conv"``).
+
+    noise(σ_in) → Conv(1→w, 3, 1, 1) → LReLU → Conv(w→2w, 3, 2, 1) → LReLU → noise(σ_h)
+    → Conv(2w→2w, 3, 2, 1) → LReLU → flatten = features → Linear → K logits. Each stride-2 layer
+    maps a side s to ⌈s/2⌉ (8 → 4 → 2, 28 → 14 → 7), so there are 2w·⌈s/4⌉² features (8w for 8×8).
+    """
+
+    def __init__(self, width=32, n_classes=N_CLASSES, sigma_in=0.3, sigma_h=0.5, size=8, generator=None):
+        super().__init__()
+        g = rng(generator)
+        w, self.size = width, size
+        self.body = nn.Sequential(
+            GaussianNoise(sigma_in, g),
+            nn.Conv2d(1, w, 3, 1, 1, generator=g), nn.LeakyReLU(0.2),
+            nn.Conv2d(w, 2 * w, 3, 2, 1, generator=g), nn.LeakyReLU(0.2), GaussianNoise(sigma_h, g),  # s -> ⌈s/2⌉
+            nn.Conv2d(2 * w, 2 * w, 3, 2, 1, generator=g), nn.LeakyReLU(0.2), nn.Flatten(),  # -> ⌈s/4⌉
+        )
+        side = -(-size // 4)  # (s + 2·1 − 3) // 2 + 1 = ⌈s/2⌉, twice
+        self.head = nn.Linear(2 * w * side * side, n_classes, generator=g)
+
+    def forward(self, x):
+        if tuple(x.shape[1:]) != (1, self.size, self.size):
+            raise ValueError(f"SSConvCritic: expected images (B, 1, {self.size}, {self.size}), received {tuple(x.shape)}")
+        f = self.body(x)  # (B, 2w·⌈s/4⌉²)
+        return self.head(f), f
+
+
+class SSGenerator(nn.Module):
+    r"""z (B, z_dim) → [Linear → BN → ReLU] × 2 → Linear → tanh → (B, 1, s, s); [Improved]'s MNIST generator, smaller."""
+
+    def __init__(self, z_dim=64, hidden=256, size=8, generator=None):
+        super().__init__()
+        g = rng(generator)
+        self.z_dim = z_dim
+        self.net = nn.Sequential(
+            nn.Linear(z_dim, hidden, generator=g), nn.BatchNorm1d(hidden), nn.ReLU(),
+            nn.Linear(hidden, hidden, generator=g), nn.BatchNorm1d(hidden), nn.ReLU(),
+            nn.Linear(hidden, size * size, generator=g), nn.Tanh(), nn.Unflatten(1, (1, size, size)),
+        )
+
+    def forward(self, z, y=None):
+        return self.net(z)
+
+
+# ---------------------------------------------------------------------------
+# The labelled split: a few labelled images per class, and the unlabelled ones
+# ---------------------------------------------------------------------------
+def labelled_indices(y, per_class, seed):
+    """``per_class`` indices of each class of ``y``, chosen with ``rng(seed)``: the labelled set of the SS-GAN."""
+    xp = get_xp(y)
+    g = rng(seed)
+    out = []
+    for k in range(N_CLASSES):
+        idx = xp.nonzero(y == k)[0]
+        if idx.shape[0] < per_class:
+            raise ValueError(f"labelled_indices: class {k} has {idx.shape[0]} images, fewer than per_class={per_class}")
+        out.append(idx[g.permutation(idx.shape[0])[:per_class]])
+    return xp.sort(xp.concatenate(out))
+
+
+
+def unlabelled_indices(n, labelled, fraction, seed):
+    """The SS-GAN's unlabelled images, as sorted indices into the n training images: the ``labelled``
+    ones and ``round(fraction · (n − len(labelled)))`` of the others (Python's round: halves to even),
+    chosen at random with ``seed``. ``fraction=1`` gives all n, as the SS-GAN uses by default;
+    ``fraction=0`` the labelled ones only."""
+    xp = get_xp()
+    labelled = xp.asarray(labelled)
+    if not (isinstance(fraction, (int, float)) and 0 <= fraction <= 1):
+        raise ValueError(f"unlabelled_indices: fraction must be a number in [0, 1], got {fraction!r}")
+    is_other = xp.ones(n, dtype=bool)
+    is_other[labelled] = False
+    others = xp.nonzero(is_other)[0]
+    k = int(round(fraction * others.shape[0]))
+    chosen = others[rng(seed).permutation(others.shape[0])[:k]]
+    return xp.sort(xp.concatenate([labelled, chosen]))
+
+
+# ---------------------------------------------------------------------------
+# Regularisers of the critic: the Π-model, the manifold term, VAT
+# ---------------------------------------------------------------------------
+def _unit(v):
+    """v / ‖v‖ for each sample: the norm over every axis but the first (v an array)."""
+    xp = get_xp(v)
+    return v / (xp.sqrt((v * v).sum(axis=tuple(range(1, v.ndim)), keepdims=True)) + v.dtype.type(1e-12))
+
+
+def consistency_penalty(logits_1, logits_2):
+    r"""The Π-model term ([Pi] Section 2.1, Algorithm 1, without its 1/C and its ramp-up) on two
+    noisy passes of the critic over the same images:
+
+    .. math:: \Omega_c = \frac1B \sum_b \lVert \operatorname{softmax}(l^{(1)}_b) - \operatorname{softmax}(l^{(2)}_b) \rVert^2,
+
+    l⁽¹⁾, l⁽²⁾ of shape (B, K): the K real-class logits under two independent draws of the critic's
+    Gaussian noise. It is zero when the noise does not change the class probabilities.
+    """
+    for name, v in (("logits_1", logits_1), ("logits_2", logits_2)):
+        if v.ndim != 2:
+            raise ValueError(f"consistency_penalty: {name} must have shape (B, K), got {v.shape}")
+    if logits_1.shape != logits_2.shape:
+        raise ValueError(f"consistency_penalty: logits_1 and logits_2 must have one shape, got {logits_1.shape} "
+                         f"and {logits_2.shape}")
+    d = F.softmax(logits_1, axis=1) - F.softmax(logits_2, axis=1)
+    return (d * d).sum(axis=1).mean()
+
+
+def manifold_penalty(D, G, z, eps, gen):
+    r"""The finite-difference manifold regulariser of [ManifoldReg] on the critic's logits l:
+
+    .. math:: \Omega_m = \frac1B \sum_b \lVert l(G(z_b)) - l(G(z_b + \varepsilon \bar\delta_b)) \rVert^2,
+       \qquad \bar\delta_b = \delta_b / \lVert \delta_b \rVert,\quad \delta_b \sim \mathcal N(0, I).
+
+    For small ε this is :math:`\varepsilon^2 \lVert J_z\, l(G(z))\, \bar\delta\rVert^2`: the
+    critic should change little along the image manifold that G traces. Only the critic is trained by
+    it: G runs without gradients, on both batches at once (one set of batch-norm statistics), and the
+    critic runs without its training noise, so that Ω_m measures the critic and not the noise.
+    Like every call of G in training mode, the pass moves G's batch-norm running statistics.
+    ``z`` (B, z_dim) Tensor; ``gen`` draws δ.
+    """
+    xp = get_xp(z.data)
+    delta_bar = _unit(gen.standard_normal(z.shape).astype(z.data.dtype))
+    with no_grad():
+        x = G(tensor(xp.concatenate([z.data, z.data + z.data.dtype.type(eps) * delta_bar])))
+    was_training = D.training
+    D.eval()
+    try:
+        logits = D(x)[0]
+    finally:
+        D.train(was_training)
+    B = z.shape[0]
+    diff = logits[:B] - logits[B:]
+    return (diff * diff).sum(axis=1).mean()
+
+
+def vat_penalty(D, x, eps, gen, xi=0.1):
+    r"""The virtual adversarial term of [VAT] on the critic's class probabilities
+    :math:`p(y|x) = \operatorname{softmax}(l(x))` over the K real classes:
+
+    .. math:: \Omega_{vat} = \frac1B \sum_b \mathrm{KL}\big(\hat p(\cdot|x_b)\,\big\|\,p(\cdot|x_b + r_b)\big),
+       \qquad r_b = \varepsilon\, g_b / \lVert g_b\rVert,\quad
+       g_b = \nabla_{r}\,\mathrm{KL}\big(\hat p(\cdot|x_b)\,\big\|\,p(\cdot|x_b + r)\big)\big|_{r = \xi d_b},
+
+    :math:`d_b` a random unit vector, ξ a small step and :math:`\hat p` the current probabilities held
+    constant. Near r = 0 the KL grows as ½ rᵀHr, so g_b ≈ ξHd_b: one step of the power iteration
+    towards the direction in which the prediction changes fastest ([VAT]). ``x`` (B, 1, s, s)
+    Tensor; the critic runs without its training noise in all three passes; ``gen`` draws d. Only
+    the last pass carries gradients to the critic's parameters (r_b is a constant there).
+    """
+    xp = get_xp(x.data)
+    x0 = x.data
+    was_training = D.training
+    D.eval()
+    try:
+        with no_grad():
+            log_p = F.log_softmax(D(x)[0], axis=1).data  # log p-hat, a constant
+        p = xp.exp(log_p)
+
+        def kl(r):
+            return (tensor(p) * (tensor(log_p) - F.log_softmax(D(tensor(x0) + r)[0], axis=1))).sum(axis=1).mean()
+
+        d = _unit(gen.standard_normal(x0.shape).astype(x0.dtype))
+        g = grad(kl)(d * x0.dtype.type(xi)).data
+        r_adv = _unit(g) * x0.dtype.type(eps)
+        return kl(tensor(r_adv))
+    finally:
+        D.train(was_training)

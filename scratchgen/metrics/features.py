@@ -19,7 +19,7 @@ Conventions
 -----------
 * Images are (N, 1, 8, 8) in :math:`[-1, 1]` (``load_digits(scale="unit")``).
 * The held-out split: :func:`digits_split` puts a stratified 30 % of each class (seed 0) in the
-  test set. The classifier never saw it; the image GANs of :mod:`scratchgen.gan.images` train
+  test set. The classifier never saw it; the image GANs of :mod:`scratchgen.gan.train_images` train
   on the other 70 % and are scored against it.
 """
 from __future__ import annotations

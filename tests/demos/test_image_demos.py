@@ -36,7 +36,9 @@ def test_ssgan_demo_quick(tmp_path):
 
 
 def test_ssgan_demo_with_no_unlabelled_images_fits_label_spreading_on_the_labelled_ones(tmp_path):
-    from scratchgen.gan.images import ImageGANConfig, _labelled_seed, labelled_indices, load_image_data
+    from scratchgen.data.images import load_image_data
+    from scratchgen.gan.ssgan import labelled_indices
+    from scratchgen.gan.train_images import ImageGANConfig, _labelled_seed
 
     _demo("digits_ssgan.py")(["--quick", "--unlabelled-fraction", "0", "--out", str(tmp_path)])
     r = json.load(open(tmp_path / "results.json"))
@@ -63,7 +65,7 @@ def test_label_spreading_counts_images_its_graph_does_not_reach_as_errors():
     import pytest
 
     pytest.importorskip("sklearn")
-    from scratchgen.gan.images import ImageData
+    from scratchgen.data.images import ImageData
 
     g = np.random.default_rng(0)
     centres = g.uniform(-1, 1, (3, 1, 8, 8)).astype(np.float32)

@@ -4,15 +4,9 @@ import pytest
 
 from scratchgen import nn
 from scratchgen.autodiff.tensor import no_grad, tensor
-from scratchgen.gan.images import (
-    DCGANDiscriminator,
-    DCGANGenerator,
-    GaussianNoise,
-    ImageGANConfig,
-    SSCritic,
-    labelled_indices,
-    unlabelled_indices,
-)
+from scratchgen.gan.dcgan import DCGANDiscriminator, DCGANGenerator
+from scratchgen.gan.ssgan import GaussianNoise, SSCritic, labelled_indices, unlabelled_indices
+from scratchgen.gan.train_images import ImageGANConfig
 from scratchgen.metrics.features import digits_split
 
 

@@ -12,7 +12,8 @@ import pytest
 from scratchgen.autodiff.tensor import tensor
 from scratchgen.backend import to_numpy
 from scratchgen.data.mnist import MNIST_FILES, ChecksumError, file_hash, load_mnist, write_idx
-from scratchgen.gan.images import ImageGANConfig, SSConvCritic, train_image_gan, train_labelled_only
+from scratchgen.gan.ssgan import SSConvCritic
+from scratchgen.gan.train_images import ImageGANConfig, train_image_gan, train_labelled_only
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(steps=3, batch=8, width=4, z_dim=8, eval_every=3, n_eval=20, progress=False)
@@ -200,7 +201,9 @@ def test_label_spreading_grid_scores_each_setting_as_the_demo_does(tmp_path):
     rows, best = ns["main"](["--seeds", "0", "--out", str(out)], knn_k=(7,), rbf_c=(8,), alpha=(0.2,))
     assert [r["params"]["kernel"] for r in rows] == ["knn", "rbf"] and [r["default"] for r in rows] == [True, False]
     demo = runpy.run_path(str(ROOT / "demos" / "digits_ssgan.py"))
-    from scratchgen.gan.images import _labelled_seed, labelled_indices, load_image_data
+    from scratchgen.data.images import load_image_data
+    from scratchgen.gan.ssgan import labelled_indices
+    from scratchgen.gan.train_images import _labelled_seed
 
     data = load_image_data(ImageGANConfig(model="ssgan"))
     acc, _ = demo["label_spreading_accuracy"](data, labelled_indices(data.y_train, 10, _labelled_seed(0)))

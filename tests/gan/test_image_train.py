@@ -7,7 +7,7 @@ import pytest
 
 from scratchgen.backend import rng
 from scratchgen.checkpoint import load
-from scratchgen.gan.images import (
+from scratchgen.gan.train_images import (
     ImageGANConfig,
     TrainingDiverged,
     build_image_models,
@@ -73,7 +73,8 @@ def test_ema_weights_are_the_moving_average_and_resume_exactly(tmp_path, model):
     for a, p in zip(avg, full.D_ema.parameters()):
         np.testing.assert_allclose(p.data, a, rtol=1e-5, atol=1e-6)
     if model == "ssgan":  # the reported accuracy is the averaged critic's
-        from scratchgen.gan.images import _classify, load_image_data
+        from scratchgen.data.images import load_image_data
+        from scratchgen.gan.train_images import _classify
 
         d = load_image_data(cfg)
         assert full.final["test_accuracy"] == float((_classify(full.D_ema, d.x_test) == d.y_test).mean())
@@ -134,7 +135,7 @@ def _ssgan_and_baselines(seed, **data):
     ``label_spreading_accuracy``. ``data``: the config's data fields (default: the 8×8 digits)."""
     import runpy
 
-    from scratchgen.gan.images import load_image_data
+    from scratchgen.data.images import load_image_data
 
     cfg = ImageGANConfig(model="ssgan", steps=6000, lr_d=1e-3, lr_g=1e-3, lr_schedule="cosine", eval_every=6000,
                          n_eval=100, kid_subsets=5, seed=seed, progress=False, **data)
@@ -201,7 +202,7 @@ def test_ssgan_issue_targets_on_mnist5k(ssgan_mnist5k_seeds):
 def test_ssgan_noise_entropy_and_weight_norm_options_reach_the_critic():
     cfg = ImageGANConfig(model="ssgan", ss_noise=(0.6, 0.1), ss_entropy=1.0, weight_norm=True, **TINY)
     _, C = build_image_models(cfg, 8, rng(0))
-    from scratchgen.gan.images import GaussianNoise
+    from scratchgen.gan.ssgan import GaussianNoise
 
     assert [m.sigma for m in C.modules() if isinstance(m, GaussianNoise)] == [0.6] + [0.1] * len(cfg.ss_hidden)
     assert {n.rsplit(".", 1)[-1] for n, _ in C.named_parameters()} == {"bias", "weight_g", "weight_v"}
@@ -225,7 +226,7 @@ def test_manifold_penalty_is_the_closed_form_for_linear_maps():
     Omega_m = eps^2 mean_b ||W A d_b||^2 with d_b = delta_b / ||delta_b||, whatever z is."""
     from scratchgen import nn
     from scratchgen.autodiff.tensor import tensor
-    from scratchgen.gan.images import GaussianNoise, manifold_penalty
+    from scratchgen.gan.ssgan import GaussianNoise, manifold_penalty
 
     class Critic(nn.Module):  # noise on the input, as the SS-GAN critic has: the penalty must switch it off
         def __init__(self):
@@ -255,7 +256,7 @@ def test_vat_penalty_is_the_closed_form_for_a_linear_critic():
     r"""l(x) = Wx + c: the gradient of KL(p || softmax(l(x + r))) in r is W^T (q - p), so one power step
     from xi d gives r_adv = eps unit(W^T (softmax(l(x + xi d)) - p)), and the term is KL(p || softmax(l(x + r_adv)))."""
     from scratchgen.autodiff.tensor import tensor
-    from scratchgen.gan.images import GaussianNoise, SSCritic, vat_penalty
+    from scratchgen.gan.ssgan import GaussianNoise, SSCritic, vat_penalty
 
     D = SSCritic(hidden=(), sigma_in=0.5, generator=rng(2))  # noise, then one Linear: a linear critic
     x = rng(4).uniform(-1, 1, (6, 1, 8, 8)).astype(np.float32)
@@ -293,7 +294,7 @@ def test_vat_penalty_is_the_closed_form_for_a_linear_critic():
 
 def test_consistency_penalty_is_the_squared_distance_of_the_class_probabilities():
     from scratchgen.autodiff.tensor import tensor
-    from scratchgen.gan.images import consistency_penalty
+    from scratchgen.gan.ssgan import consistency_penalty
 
     l1, l2 = rng(0).standard_normal((2, 6, 10))
     softmax = lambda v: np.exp(v - v.max(1, keepdims=True)) / np.exp(v - v.max(1, keepdims=True)).sum(1, keepdims=True)
@@ -308,11 +309,11 @@ def test_consistency_penalty_is_the_squared_distance_of_the_class_probabilities(
 
 
 def test_ssgan_with_an_unlabelled_fraction_shows_its_critic_only_that_share(monkeypatch):
-    import scratchgen.gan.images as images
-    from scratchgen.gan.images import load_image_data
+    import scratchgen.gan.train_images as train_images
+    from scratchgen.data.images import load_image_data
 
     seen = []
-    build = images.build_image_models
+    build = train_images.build_image_models
 
     def spied(cfg, size, generator):
         G, D = build(cfg, size, generator)
@@ -326,7 +327,7 @@ def test_ssgan_with_an_unlabelled_fraction_shows_its_critic_only_that_share(monk
         D.forward = recording
         return G, D
 
-    monkeypatch.setattr(images, "build_image_models", spied)
+    monkeypatch.setattr(train_images, "build_image_models", spied)
     cfg = ImageGANConfig(model="ssgan", unlabelled_fraction=0.1, labels_per_class=2, **TINY)
     run = train_image_gan(cfg)
     x = np.asarray(load_image_data(cfg).x_train).reshape(1258, -1)
@@ -338,10 +339,10 @@ def test_ssgan_with_an_unlabelled_fraction_shows_its_critic_only_that_share(monk
     assert sum(r in pool for r in rows) >= 4 * 3 * TINY["batch"]  # labelled, unlabelled and feature-matching batches
     assert not any(r in others for r in rows)
     # the default: every training image is unlabelled data, and choosing them takes no training draw
-    monkeypatch.setattr(images, "build_image_models", build)
+    monkeypatch.setattr(train_images, "build_image_models", build)
     default = train_image_gan(ImageGANConfig(model="ssgan", **TINY))
     assert np.array_equal(default.unlabelled, np.arange(1258))
-    monkeypatch.setattr(images, "unlabelled_indices", lambda n, *args: np.arange(n))
+    monkeypatch.setattr(train_images, "unlabelled_indices", lambda n, *args: np.arange(n))
     undrawn = train_image_gan(ImageGANConfig(model="ssgan", **TINY))
     assert default.history["loss_d"] == undrawn.history["loss_d"] and default.history["loss_g"] == undrawn.history["loss_g"]
 
