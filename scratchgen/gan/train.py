@@ -288,7 +288,7 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
         G_eval = G_avg.module() if G_avg is not None else G
         G_eval.eval()
         with no_grad():
-            x = G_eval(sample_z(cfg.n_eval)).data  # TEMP: training stream, to compare hashes
+            x = G_eval(sample_z(cfg.n_eval, gen_eval)).data  # the evaluation stream: no training draw
         G_eval.train()
         cov = mode_coverage(x, data_eval.centres, data_eval.std) if data_eval.centres is not None else None
         return {"modes": cov.modes_captured if cov else None,
