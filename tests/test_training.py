@@ -1,4 +1,5 @@
 """The pieces every training loop shares: the non-finite stop, restore and the resume-config check."""
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,3 +78,107 @@ def test_restore_with_a_config_checks_it_before_loading(tmp_path):
     sg.save({"model": a.state_dict()}, path)
     with pytest.raises(KeyError, match=r"has no entry 'config'"):
         restore(path, config=_Cfg(), model=b)
+
+
+# ---------------------------------------------------------------------------
+# The scaffold's guarantees, on every trainer (issue 19, item 2)
+# ---------------------------------------------------------------------------
+def _trainers():
+    from scratchgen.diffusion.train import DDPMConfig, train_ddpm
+    from scratchgen.gan.train import GANConfig, train_gan
+
+    gan = dict(steps=12, eval_every=4, batch=64, hidden=16, z_dim=8, n_eval=100, progress=False)
+    ddpm = dict(data="ring8", steps=12, eval_every=4, batch=64, hidden=16, n_hidden=2, time_dim=8, T=20,
+                n_eval=100, warmup=2, progress=False)
+    out = {
+        "gan": (lambda **kw: GANConfig(**{**gan, **kw}), train_gan, lambda run: [run.G, run.D]),
+        "gan-ema-cosine": (lambda **kw: GANConfig(**{**gan, "ema": 0.9, "lr_schedule": "cosine", **kw}), train_gan,
+                           lambda run: [run.G, run.D, run.G_ema]),
+        "ddpm": (lambda **kw: DDPMConfig(**{**ddpm, **kw}), lambda cfg, **kw: train_ddpm(cfg, figures=False, **kw),
+                 lambda run: [run.model, run.ema_model]),
+    }
+    try:
+        from scratchgen.gan.train_images import ImageGANConfig, train_image_gan
+    except ImportError:  # before the image trainer moved
+        from scratchgen.gan.images import ImageGANConfig, train_image_gan
+    img = dict(steps=6, eval_every=2, batch=16, z_dim=8, width=8, n_eval=40, kid_subsets=5, progress=False)
+    out["ssgan"] = (lambda **kw: ImageGANConfig(**{**img, "model": "ssgan", "ss_hidden": (32, 16), "ema": 0.9, **kw}),
+                    train_image_gan, lambda run: [run.G, run.D, run.G_ema, run.D_ema])
+    out["cgan"] = (lambda **kw: ImageGANConfig(**{**img, "model": "cgan", **kw}), train_image_gan,
+                   lambda run: [run.G, run.D])
+    return out
+
+
+def _weights(modules):
+    return [np.asarray(a) for m in modules for a in m.state_dict().values()]
+
+
+class _Killed(Exception):
+    pass
+
+
+def _kill_at(step):
+    def callback(t, *modules):
+        if t == step:
+            raise _Killed
+    return callback
+
+
+@pytest.mark.parametrize("name", ["gan", "gan-ema-cosine", "ddpm", "ssgan", "cgan"])
+def test_resume_from_any_checkpoint_with_other_evaluation_settings_ends_bit_identical(name, tmp_path):
+    make, train, modules_of = _trainers()[name]
+    cfg = make()
+    straight = train(cfg)
+    ckpt = tmp_path / "checkpoint.npz"
+    # evaluate at other steps and on other sample counts, and kill after the first checkpoint
+    other = dict(eval_every=cfg.eval_every // 2 + 1, n_eval=cfg.n_eval // 2)
+    with pytest.raises(_Killed):
+        train(make(**other), out_dir=str(tmp_path), callback=_kill_at(other["eval_every"] + 1))
+    assert sg.load(str(ckpt))["step"] == other["eval_every"]
+    resumed = train(make(), resume=str(ckpt))
+    for a, b in zip(_weights(modules_of(straight)), _weights(modules_of(resumed))):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(straight.samples, resumed.samples)
+    assert straight.history["step"] == resumed.history["step"]
+
+
+@pytest.mark.parametrize("name", ["gan", "ddpm", "ssgan"])
+def test_a_run_killed_before_its_outputs_regenerates_them_identically_without_duplicate_history(name, tmp_path):
+    make, train, _ = _trainers()[name]
+    cfg = make()
+    train(cfg, out_dir=str(tmp_path))
+    first = {p: (tmp_path / p).read_bytes() for p in ("samples.npy", "metrics.json")}
+    for p in first:  # killed after the last checkpoint, before the outputs: they are missing
+        (tmp_path / p).unlink()
+    (tmp_path / ".metrics.json.k1ll3d.tmp").write_text("{half")  # and a save was killed mid-write
+    again = train(cfg, out_dir=str(tmp_path), resume=str(tmp_path / "checkpoint.npz"))
+    assert (tmp_path / "samples.npy").read_bytes() == first["samples.npy"]
+    import json
+
+    def untimed(text):  # wall-clock times (train_seconds, ...) are the only numbers that may differ
+        m = json.loads(text)
+        m["final"] = {k: v for k, v in m["final"].items() if not k.endswith("_seconds")}
+        return m
+
+    assert untimed((tmp_path / "metrics.json").read_text()) == untimed(first["metrics.json"])
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+    n_evals = len(range(cfg.eval_every, cfg.steps + 1, cfg.eval_every)) + (cfg.steps % cfg.eval_every != 0)
+    assert again.history["eval_step"] == sorted(set(list(range(cfg.eval_every, cfg.steps + 1, cfg.eval_every))
+                                                    + [cfg.steps]))
+    assert len(again.history["eval"]) == n_evals and len(again.history["step"]) == cfg.steps
+
+
+def test_a_checkpoint_of_another_kind_is_refused_by_name(tmp_path):
+    make_g, train_g, _ = _trainers()["gan"]
+    make_d, train_d, _ = _trainers()["ddpm"]
+    train_d(make_d(steps=4, eval_every=4), out_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="is a ddpm checkpoint, not a gan one"):
+        train_g(make_g(), resume=str(tmp_path / "checkpoint.npz"))
+
+
+def test_evaluation_draws_nothing_from_the_training_stream():
+    make, train, modules_of = _trainers()["gan"]
+    a = train(make(eval_every=12, n_eval=100))
+    b = train(make(eval_every=1, n_eval=300))  # twelve evaluations on three times the samples
+    for x, y in zip(_weights(modules_of(a)), _weights(modules_of(b))):
+        np.testing.assert_array_equal(x, y)

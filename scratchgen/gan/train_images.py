@@ -19,7 +19,6 @@ The data come from :func:`scratchgen.data.images.load_image_data`, the image gri
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -28,14 +27,19 @@ from .. import backend as _backend
 from .. import nn, optim
 from ..autodiff import functional as AF
 from ..autodiff.tensor import no_grad, tensor
-from ..checkpoint import save
 from ..data.images import N_CLASSES, load_image_data
-from ..training import RESUMABLE_CHANGES, TrainingDiverged, WeightAverage, check_finite, restore, same_setting
+from ..training import (
+    RESUMABLE_CHANGES,
+    TrainingDiverged,
+    TrainingLoop,
+    WeightAverage,
+    same_setting,
+    write_outputs,
+)
 from . import losses as L
 from . import ssgan
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .ssgan import (
-    GaussianNoise,
     SSConvCritic,
     SSCritic,
     SSGenerator,
@@ -47,7 +51,7 @@ from .ssgan import (
 )
 
 __all__ = [
-    "ImageGANConfig", "ImageRun", "MODELS", "DATASETS", "build_image_models", "train_image_gan",
+    "ImageGANConfig", "ImageRun", "MODELS", "DATASETS", "SSGAN_ONLY", "build_image_models", "train_image_gan",
     "train_labelled_only", "TrainingDiverged",
 ]
 
@@ -55,44 +59,74 @@ MODELS = ("dcgan", "cgan", "ssgan")
 DATASETS = ("digits", "mnist")
 
 
-@dataclass
-class ImageGANConfig:
-    """Settings of one image-GAN run; defaults follow [DCGAN] Section 4 (Adam 2e-4, β₁ = 0.5, batch 64)."""
+#: the fields that only the SS-GAN reads (``scratchgen train ssgan`` alone offers them)
+SSGAN_ONLY = ("labels_per_class", "unlabelled_fraction", "critic", "ss_hidden", "weight_norm", "ss_noise", "ss_entropy",
+              "ss_unsup_weight", "ss_consistency", "ss_manifold", "ss_manifold_eps", "ss_vat", "ss_vat_eps", "augment")
 
-    model: str = "dcgan"  # dcgan | cgan | ssgan
-    data: str = "digits"  # digits (8×8, shipped) | mnist (28×28, needs mnist_path)
-    mnist_path: str | None = None
+
+@dataclass
+class ImageGANConfig(Config):
+    """Settings of one image-GAN run; defaults follow [DCGAN] Section 4 (Adam 2e-4, β₁ = 0.5, batch 64).
+
+    ``ImageGANConfig.preset("ssgan")`` (``PRESETS["ssgan"]``) is what ``scratchgen train ssgan``
+    runs: 6000 steps at lr 1e-3 with a cosine decay, the settings of the measured SS-GAN results
+    (docs/results.md). Each field is an :func:`~scratchgen.config.option`: its default, and the help
+    text that ``scratchgen train dcgan|cgan|ssgan --help`` shows (the command line is generated from
+    these fields; the SS-GAN's own options keep their short flags, ``--vat`` for ``ss_vat``).
+    """
+
+    model: str = option("dcgan", "which GAN: dcgan | cgan | ssgan (the subcommand)", choices=MODELS, cli=False)
+    data: str = option("digits", "digits: the shipped 8×8 UCI digits (70/30 split); mnist: 28×28 IDX files at "
+                                 "--mnist-path", choices=DATASETS)
+    mnist_path: str | None = option(None, "folder with the four MNIST IDX .gz files")
     # mnist: how the IDX files are checked: "standard" (the original files' MD5, ``MNIST_MD5``), "none",
     # or the path of a JSON file {filename: MD5 or SHA-256 hex digest} (e.g. the one demos/mnist_subset.py writes)
-    mnist_checksums: str = "standard"
-    steps: int = 3000  # generator updates
-    batch: int = 64
-    z_dim: int = 64
-    width: int = 64  # channels w of the first D layer / last G layer; the others have 2w (ssgan: hidden units)
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    betas: tuple = (0.5, 0.999)
-    labels_per_class: int = 10  # ssgan: labelled training images per class
-    unlabelled_fraction: float = 1.0  # ssgan: share of the other training images that serve as unlabelled data
-    lr_schedule: str | None = None  # None (constant) | "cosine": both rates decay to 0 over `steps`
-    critic: str = "mlp"  # ssgan: "mlp" (as [Improved] on MNIST) or "conv"
-    ss_hidden: tuple = (512, 256, 256, 128)  # ssgan: hidden units of the MLP critic
-    weight_norm: bool = False  # ssgan: weight normalisation in every layer of the MLP critic
-    ss_noise: tuple = (0.3, 0.5)  # ssgan: std of the Gaussian noise on the critic's input and hidden layers
-    ss_entropy: float = 0.0  # ssgan: weight of the class entropy of unlabelled images in the critic's loss
-    ss_unsup_weight: float = 1.0  # ssgan: w in L_sup + w L_unsup (the paper's text: 1; its code: 0.5)
-    ss_consistency: float = 0.0  # ssgan: weight of the two-noise-draw consistency term on unlabelled images (0: off)
-    ss_manifold: float = 0.0  # ssgan: weight λ of the manifold regulariser on generated images ([ManifoldReg]; 0: off)
-    ss_manifold_eps: float = 1.0  # ssgan: step ε along a random unit direction of z in that regulariser
-    ss_vat: float = 0.0  # ssgan: weight α of the virtual adversarial term on unlabelled images ([VAT]; 0: off)
-    ss_vat_eps: float = 2.0  # ssgan: radius ε of the virtual adversarial perturbation (L2 over the image's pixels)
-    augment: bool = False  # ssgan: random one-pixel shifts of the real images the critic sees
-    ema: float = 0.0  # decay of the moving average of G's and D's weights that evaluation uses (0: off)
-    eval_every: int = 1000
-    n_eval: int = 1000  # generated images scored at each evaluation
-    kid_subsets: int = 100  # random subsets KID averages over
-    seed: int = 0
-    progress: bool = True
+    mnist_checksums: str = option("standard", "how the MNIST files are checked: the original files' MD5 (standard), "
+                                              "not at all (none), or the digests in a JSON file {filename: hexdigest} "
+                                              "(demos/mnist_subset.py writes one)", metavar="standard|none|FILE")
+    steps: int = option(3000, "generator updates")
+    batch: int = option(64, "images per minibatch (labelled, unlabelled and generated alike)")
+    z_dim: int = option(64, "dimension of z ~ N(0, I)")
+    width: int = option(64, "channels w of the first D / last G layer, the others have 2w (ssgan: G's hidden "
+                            "units / 4, the conv critic's channels × 2)")
+    lr_g: float = option(2e-4, "Adam learning rate of G")
+    lr_d: float = option(2e-4, "Adam learning rate of D (the critic)")
+    betas: tuple[float, float] = option((0.5, 0.999), "Adam's beta1 and beta2", metavar=("BETA1", "BETA2"))
+    labels_per_class: int = option(10, "labelled training images per digit (chosen by the run's seed)")
+    unlabelled_fraction: float = option(1.0, "share of the other training images used as unlabelled data (1 = all)",
+                                        metavar="F")
+    lr_schedule: str | None = option(None, "cosine: both learning rates decay to 0 over --steps; none: constant",
+                                     choices=(None, "cosine"))
+    critic: str = option("mlp", "the K+1 critic's architecture (mlp: as [Improved] on MNIST)", choices=("mlp", "conv"))
+    ss_hidden: tuple[int, ...] = option((512, 256, 256, 128), "hidden units of the MLP critic, one number per layer",
+                                        flag="--hidden")
+    weight_norm: bool = option(False, "weight normalisation in every layer of the MLP critic")
+    ss_noise: tuple[float, float] = option((0.3, 0.5), "std of the critic's Gaussian noise on its input and after each "
+                                                       "hidden layer", flag="--noise", metavar=("SIGMA_IN", "SIGMA_H"))
+    ss_entropy: float = option(0.0, "weight of the class entropy of unlabelled images in the critic's loss (0 = off)",
+                               flag="--entropy")
+    ss_unsup_weight: float = option(1.0, "critic loss L_sup + W L_unsup (the paper's text: 1; its code: 0.5)",
+                                    flag="--unsup-weight", metavar="W")
+    ss_consistency: float = option(0.0, "weight of the Pi-model term: two noisy critic passes over unlabelled images "
+                                        "agree (0 = off)", flag="--consistency", metavar="LAMBDA")
+    ss_manifold: float = option(0.0, "weight of the manifold regulariser ||l(G(z)) - l(G(z + eps d))||^2 on generated "
+                                     "images ([ManifoldReg]; 0 = off)", flag="--manifold", metavar="LAMBDA")
+    ss_manifold_eps: float = option(1.0, "step along a random unit direction d of z in that regulariser",
+                                    flag="--manifold-eps", metavar="EPS")
+    ss_vat: float = option(0.0, "weight of the virtual adversarial term on unlabelled images ([VAT]; 0 = off)",
+                           flag="--vat", metavar="ALPHA")
+    ss_vat_eps: float = option(2.0, "L2 radius of its adversarial perturbation of an image (pixels in [-1, 1]; the "
+                                    "input noise sigma_in = 0.3 has length about 2.4)", flag="--vat-eps", metavar="EPS")
+    augment: bool = option(False, "random one-pixel shifts of the real images the critic sees")
+    ema: float = option(0.0, "evaluate moving averages of G's and D's weights with decay MU (0 = off)", metavar="MU")
+    eval_every: int = option(1000, "steps between evaluations/checkpoints")
+    n_eval: int = option(1000, "generated images scored at each evaluation")
+    kid_subsets: int = option(100, "random subsets KID averages over")
+    seed: int = option(0, "seed of the one generator behind weights, data and noise")
+    progress: bool = option(True, "show a progress bar")
+
+    #: the settings of the measured SS-GAN runs (docs/results.md), which ``scratchgen train ssgan`` runs
+    PRESETS = {"ssgan": dict(model="ssgan", steps=6000, lr_g=1e-3, lr_d=1e-3, lr_schedule="cosine")}
 
     def validate(self):
         if self.model not in MODELS:
@@ -124,8 +158,7 @@ class ImageGANConfig:
                     raise ValueError(f"{name} must be a finite number {'>' if positive else '>='} 0, got {v!r}")
         if not (isinstance(self.unlabelled_fraction, (int, float)) and 0 <= self.unlabelled_fraction <= 1):
             raise ValueError(f"unlabelled_fraction must be a number in [0, 1], got {self.unlabelled_fraction!r}")
-        ss_only = ("labels_per_class", "unlabelled_fraction", "critic", "ss_hidden", "weight_norm", "ss_noise", "ss_entropy", "ss_unsup_weight",
-                   "ss_consistency", "ss_manifold", "ss_manifold_eps", "ss_vat", "ss_vat_eps", "augment")
+        ss_only = SSGAN_ONLY
         if self.model != "ssgan":  # a list or an array given for a tuple default is the same setting
             changed = [f"{n}={getattr(self, n)!r}" for n in ss_only
                        if not same_setting(getattr(self, n), self.__dataclass_fields__[n].default)]
@@ -170,13 +203,6 @@ def _unlabelled_seed(seed):
     return 2_000_003 + seed  # its own stream: choosing the unlabelled images changes no training draw
 
 
-def _rebind_generators(module, gen):
-    """Point every noise/dropout layer at ``gen`` (after a resume replaced the run's generator)."""
-    for m in module.modules():
-        if isinstance(m, (GaussianNoise, nn.Dropout)):
-            m.generator = gen
-
-
 # ---------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------
@@ -212,98 +238,145 @@ def _cross_entropy(logits, y):
     return -AF.log_softmax(logits, axis=1)[xp.arange(y.shape[0]), y].mean()
 
 
+class _Draws:
+    """The training stream's draws of one run: minibatches of images (and labels), and noise z."""
+
+    def __init__(self, cfg, gen):
+        self.cfg, self.gen = cfg, gen
+
+    def batch(self, x, y=None, augment=False):
+        idx = self.gen.integers(0, x.shape[0], self.cfg.batch)
+        xb = _random_shift(x[idx], self.gen) if augment else x[idx]
+        return tensor(xb), (None if y is None else y[idx])
+
+    def z(self, n=None):
+        n = self.cfg.batch if n is None else n
+        return tensor(self.gen.standard_normal((n, self.cfg.z_dim)).astype(_backend.default_dtype()))
+
+    def labels(self):
+        return self.gen.integers(0, N_CLASSES, self.cfg.batch)
+
+
+def _adam_step(opt, loss):
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+def dcgan_updates(cfg, G, D, opt_D, draw, data):
+    """The two halves of a DCGAN / cGAN step (Goodfellow et al. 2014, Algorithm 1 with k = 1; Mirza &
+    Osindero's Eq. 2 when ``cfg.model == "cgan"``): ``critic()`` updates D and returns its loss,
+    ``generator_loss()`` returns the non-saturating loss of a fresh batch, on the tape."""
+    conditional = cfg.model == "cgan"
+
+    def critic():  # ascend log D(x|y) + log(1 - D(G(z|y')|y'))
+        xr, yr = draw.batch(data.x_train, data.y_train if conditional else None)
+        yf = draw.labels() if conditional else None
+        with no_grad():
+            xf = G(draw.z(), yf)
+        loss_d = L.d_loss(D(xr, yr), D(xf, yf))
+        _adam_step(opt_D, loss_d)
+        return loss_d
+
+    def generator_loss():  # descend -log D(G(z|y)|y)
+        yg = draw.labels() if conditional else None
+        return L.g_loss_nonsaturating(D(G(draw.z(), yg), yg))
+
+    return critic, generator_loss
+
+
+def ssgan_updates(cfg, G, D, opt_D, draw, gen, x_lab, y_lab, x_unl):
+    r"""The two halves of an SS-GAN step ([Improved] Section 5): ``critic()`` updates the K+1 critic on
+    :math:`L_{supervised} + w L_{unsupervised}` (+ the optional entropy, Π-model, manifold and VAT
+    terms) and returns its loss; ``generator_loss()`` is feature matching ([Improved] Section 3.1),
+    :math:`\lVert \mathbb E f(x) - \mathbb E f(G(z)) \rVert^2` on the critic's last hidden layer."""
+
+    def critic():
+        xl, yl = draw.batch(x_lab, y_lab, augment=cfg.augment)
+        xu, _ = draw.batch(x_unl, augment=cfg.augment)
+        with no_grad():
+            xf = G(draw.z())
+        logits_u = D(xu)[0]
+        loss_d = ssgan.critic_loss(D(xl)[0], yl, logits_u, D(xf)[0], form="K", supervised="conditional",
+                                   unsup_weight=cfg.ss_unsup_weight)
+        if cfg.ss_entropy:
+            loss_d = loss_d + cfg.ss_entropy * ssgan.class_entropy(logits_u, form="K").mean()
+        if cfg.ss_consistency:
+            loss_d = loss_d + cfg.ss_consistency * consistency_penalty(logits_u, D(xu)[0])
+        if cfg.ss_manifold:
+            loss_d = loss_d + cfg.ss_manifold * manifold_penalty(D, G, draw.z(), cfg.ss_manifold_eps, gen)
+        if cfg.ss_vat:
+            loss_d = loss_d + cfg.ss_vat * vat_penalty(D, xu, cfg.ss_vat_eps, gen)
+        _adam_step(opt_D, loss_d)
+        return loss_d
+
+    def generator_loss():
+        xu2, _ = draw.batch(x_unl)
+        with no_grad():
+            f_real = D(xu2)[1]
+        return L.feature_matching_loss(f_real, D(G(draw.z()))[1])
+
+    return critic, generator_loss
+
+
 def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=None) -> ImageRun:
     """Train ``cfg.model`` on ``cfg.data``; write grids, samples, ``metrics.json`` and checkpoints to ``out_dir``.
 
-    One step: a critic update on a real and a generated batch, then a generator update.
+    One step: a critic update on a real and a generated batch, then a generator update
+    (:func:`dcgan_updates` for dcgan and cgan; :func:`ssgan_updates` for ssgan, whose unlabelled batch
+    comes from all training images, or with ``unlabelled_fraction`` < 1 from the labelled ones and
+    that share of the others, :func:`~scratchgen.gan.ssgan.unlabelled_indices`).
 
-    * dcgan: :func:`~scratchgen.gan.losses.d_loss` and the non-saturating
-      :func:`~scratchgen.gan.losses.g_loss_nonsaturating` on D's logits;
-    * cgan: the same on :math:`D(x|y)`; generated images are asked for uniform random labels;
-    * ssgan: :func:`~scratchgen.gan.ssgan.critic_loss` (``form="K"``, ``supervised="conditional"``)
-      on a labelled batch (drawn from the ``labels_per_class·10`` labelled images), an unlabelled
-      batch (all training images, labels unused; with ``unlabelled_fraction`` < 1 the labelled ones
-      and that share of the others, :func:`unlabelled_indices`) and a generated batch; G minimises
-      :func:`~scratchgen.gan.losses.feature_matching_loss` on the critic's last hidden layer.
-
-    Every ``eval_every`` steps: metrics (digits: :func:`scratchgen.metrics.features.image_metrics`
-    of ``n_eval`` samples against the held-out split; ssgan: also the test accuracy of the critic),
-    then an atomic checkpoint. A non-finite loss or parameter raises ``TrainingDiverged`` and
-    leaves the last good checkpoint. ``resume`` continues a checkpoint exactly.
+    Every ``eval_every`` steps (on the scaffold, :class:`~scratchgen.training.TrainingLoop`): metrics
+    (digits: :func:`scratchgen.metrics.features.image_metrics` of ``n_eval`` samples against the
+    held-out split; ssgan: also the test accuracy of the critic), then an atomic checkpoint. A
+    non-finite loss or parameter raises ``TrainingDiverged`` and leaves the last good checkpoint.
+    ``resume`` continues a checkpoint exactly.
     """
     cfg.validate()
-    gen = _backend.rng(cfg.seed)
+    gen = _backend.rng(cfg.seed)  # the training stream: weights, minibatches, noise
     data = load_image_data(cfg)
     xp = _backend.get_xp(data.x_train)
     G, D = build_image_models(cfg, data.size, gen)
     opt_G = optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
     opt_D = optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
     # eta_t = eta_0 (1 + cos(pi t / T)) / 2 (Loshchilov & Hutter 2017, no restarts)
-    scheds = [optim.CosineAnnealingLR(o, T_max=cfg.steps) for o in (opt_G, opt_D)] if cfg.lr_schedule else []
+    scheds = ({"sched_G": optim.CosineAnnealingLR(opt_G, T_max=cfg.steps),
+               "sched_D": optim.CosineAnnealingLR(opt_D, T_max=cfg.steps)} if cfg.lr_schedule else {})
     G_avg, D_avg = (WeightAverage(G, cfg.ema), WeightAverage(D, cfg.ema)) if cfg.ema > 0 else (None, None)
-    conditional = cfg.model == "cgan"
+    draw = _Draws(cfg, gen)
     labelled = unlabelled = None
     if cfg.model == "ssgan":
         labelled = labelled_indices(data.y_train, cfg.labels_per_class, _labelled_seed(cfg.seed))
-        x_lab, y_lab = data.x_train[labelled], data.y_train[labelled]
         unlabelled = unlabelled_indices(data.x_train.shape[0], labelled, cfg.unlabelled_fraction,
                                         _unlabelled_seed(cfg.seed))
         x_unl = data.x_train if cfg.unlabelled_fraction == 1 else data.x_train[unlabelled]
+        critic, generator_loss = ssgan_updates(cfg, G, D, opt_D, draw, gen, data.x_train[labelled],
+                                               data.y_train[labelled], x_unl)
+    else:
+        critic, generator_loss = dcgan_updates(cfg, G, D, opt_D, draw, data)
 
-    history = {"step": [], "loss_d": [], "loss_g": [], "eval_step": [], "eval": []}
-    start, last_good = 0, None
-    ckpt_path = os.path.join(out_dir, "checkpoint.npz") if out_dir else None
-    if out_dir:
-        os.makedirs(out_dir, exist_ok=True)
-    if resume is not None:
-        averages = {"G_ema": G_avg.avg, "D_ema": D_avg.avg} if G_avg else {}
-        state = restore(resume, config=cfg, may_differ=RESUMABLE_CHANGES + ("kid_subsets", "mnist_path", "mnist_checksums"),
-                        G=G, D=D, opt_G=opt_G, opt_D=opt_D, **averages)
-        gen = _backend.rng(state["rng"])  # NumPy's generator, drawing on the active backend
-        start = last_good = int(state["step"])
-        for sc in scheds:  # a closed form of the step count: resuming is exact
-            sc.last_epoch = start
-            sc._apply()
-        history = {k: list(v) for k, v in state["history"].items()}
-        history["eval"] = [json.loads(e) for e in history["eval"]]
-    _rebind_generators(D, gen)
+    def step(t):
+        loss_d = critic()  # 1. the critic's update
+        loss_g = generator_loss()  # 2. the generator's update
+        _adam_step(opt_G, loss_g)
+        for sc in scheds.values():
+            sc.step()
+        if G_avg is not None:
+            G_avg.update(t)
+            D_avg.update(t)
+        return {"loss_d": loss_d, "loss_g": loss_g}
 
-    n_train = data.x_train.shape[0]
-
-    def batch_of(x, y=None, n=cfg.batch, augment=False):
-        idx = gen.integers(0, x.shape[0], n)
-        xb = _random_shift(x[idx], gen) if augment else x[idx]
-        return tensor(xb), (None if y is None else y[idx])
-
-    def sample_z(n):
-        return tensor(gen.standard_normal((n, cfg.z_dim)).astype(_backend.default_dtype()))
-
-    def write_checkpoint(step):
-        if ckpt_path:
-            h = dict(history, eval=[json.dumps(e) for e in history["eval"]])
-            state = {"G": G.state_dict(), "D": D.state_dict(), "opt_G": opt_G.state_dict(),
-                     "opt_D": opt_D.state_dict(), "rng": gen, "step": step, "history": h,
-                     "config": dataclasses.asdict(cfg)}
-            if G_avg is not None:
-                state.update(G_ema=G_avg.avg.state_dict(), D_ema=D_avg.avg.state_dict())
-            save(state, ckpt_path)
-
-    eval_gen_seed = cfg.seed + 20_000  # evaluation noise: its own stream, so evaluating changes no training draw
-
-    def generate(n):
-        g_eval = _backend.rng(eval_gen_seed)
-        z = tensor(g_eval.standard_normal((n, cfg.z_dim)).astype(_backend.default_dtype()))
-        y = xp.arange(n) % N_CLASSES if conditional else None
+    def evaluate(t, gen_eval, final):
+        n = cfg.n_eval
+        z = tensor(gen_eval.standard_normal((n, cfg.z_dim)).astype(_backend.default_dtype()))
+        y = xp.arange(n) % N_CLASSES if cfg.model == "cgan" else None  # digit k at the rows k, k + 10, ...
         G_eval = G_avg.module() if G_avg is not None else G
         G_eval.eval()
         with no_grad():
             x = G_eval(z, y).data
         G_eval.train()
-        return x, y
-
-    def evaluate(step):
-        x, y = generate(cfg.n_eval)
-        out = {"step": step}
+        out = {"step": t}
         if data.size == 8:
             from ..metrics.features import image_metrics
 
@@ -311,93 +384,26 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
         if cfg.model == "ssgan":
             D_eval = D_avg.module() if D_avg is not None else D
             out["test_accuracy"] = float((_classify(D_eval, data.x_test) == data.y_test).mean())
-        history["eval_step"].append(step)
-        history["eval"].append(out)
-        return x, y, out
+        return out, (x, y)
 
-    try:
-        from tqdm.auto import tqdm
-        bar = tqdm(range(start, cfg.steps), disable=not cfg.progress, desc=f"{cfg.model} {cfg.data}")
-    except ImportError:
-        bar = range(start, cfg.steps)
-
-    params = G.named_parameters("G") + D.named_parameters("D")
-    last = None
-    for step in bar:
-        if cfg.model == "ssgan":
-            # critic: L_supervised + L_unsupervised ([Improved] Section 5)
-            xl, yl = batch_of(x_lab, y_lab, augment=cfg.augment)
-            xu, _ = batch_of(x_unl, augment=cfg.augment)
-            with no_grad():
-                xf = G(sample_z(cfg.batch))
-            logits_u = D(xu)[0]
-            loss_d = ssgan.critic_loss(D(xl)[0], yl, logits_u, D(xf)[0], form="K", supervised="conditional",
-                                       unsup_weight=cfg.ss_unsup_weight)
-            if cfg.ss_entropy:
-                loss_d = loss_d + cfg.ss_entropy * ssgan.class_entropy(logits_u, form="K").mean()
-            if cfg.ss_consistency:
-                loss_d = loss_d + cfg.ss_consistency * consistency_penalty(logits_u, D(xu)[0])
-            if cfg.ss_manifold:
-                loss_d = loss_d + cfg.ss_manifold * manifold_penalty(D, G, sample_z(cfg.batch), cfg.ss_manifold_eps, gen)
-            if cfg.ss_vat:
-                loss_d = loss_d + cfg.ss_vat * vat_penalty(D, xu, cfg.ss_vat_eps, gen)
-            opt_D.zero_grad()
-            loss_d.backward()
-            opt_D.step()
-            # generator: feature matching ||E f(x) - E f(G(z))||^2 ([Improved] Section 3.1)
-            xu2, _ = batch_of(x_unl)
-            with no_grad():
-                f_real = D(xu2)[1]
-            loss_g = L.feature_matching_loss(f_real, D(G(sample_z(cfg.batch)))[1])
-        else:
-            xr, yr = batch_of(data.x_train, data.y_train if conditional else None)
-            yf = gen.integers(0, N_CLASSES, cfg.batch) if conditional else None
-            with no_grad():
-                xf = G(sample_z(cfg.batch), yf)
-            loss_d = L.d_loss(D(xr, yr), D(xf, yf))
-            opt_D.zero_grad()
-            loss_d.backward()
-            opt_D.step()
-            yg = gen.integers(0, N_CLASSES, cfg.batch) if conditional else None
-            loss_g = L.g_loss_nonsaturating(D(G(sample_z(cfg.batch), yg), yg))
-        opt_G.zero_grad()
-        loss_g.backward()
-        opt_G.step()
-        for sc in scheds:
-            sc.step()
-        if G_avg is not None:
-            G_avg.update(step)
-            D_avg.update(step)
-
-        ld, lg = float(loss_d.item()), float(loss_g.item())
-        check_finite(step + 1, {"loss_D": ld, "loss_G": lg}, params, ckpt_path, last_good,
-                     hint="Try a smaller learning rate, a penalty or spectral norm.")
-        history["step"].append(step + 1)
-        history["loss_d"].append(ld)
-        history["loss_g"].append(lg)
-        if callback is not None:
-            callback(step + 1, G, D)
-        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
-            last = evaluate(step + 1)
-            write_checkpoint(step + 1)
-            last_good = step + 1
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix({k: f"{v:.3g}" for k, v in last[2].items() if k in ("fid", "test_accuracy")})
-
-    if last is None:  # resumed from a finished run
-        last = evaluate(cfg.steps)
-    x, y, metrics = last
-    final = {"model": cfg.model, "data": cfg.data, "n_train": int(n_train), "n_test": int(data.x_test.shape[0])}
+    loop = TrainingLoop("image_gan", cfg, gen, step=step, evaluate=evaluate, modules={"G": G, "D": D},
+                        optimizers={"opt_G": opt_G, "opt_D": opt_D}, schedulers=scheds,
+                        averages={"G_ema": G_avg, "D_ema": D_avg}, eval_seed=cfg.seed + 20_000,
+                        may_differ=RESUMABLE_CHANGES + ("kid_subsets", "mnist_path", "mnist_checksums"),
+                        hint="Try a smaller learning rate, a penalty or spectral norm.",
+                        desc=f"{cfg.model} {cfg.data}", postfix=("fid", "test_accuracy"))
+    metrics, (x, y) = loop.run(out_dir, resume, callback)
+    final = {"model": cfg.model, "data": cfg.data, "n_train": int(data.x_train.shape[0]),
+             "n_test": int(data.x_test.shape[0])}
     if unlabelled is not None:
         final["n_unlabelled"] = int(unlabelled.shape[0])  # the training images the SS-GAN used, labelled ones included
     final.update(metrics)
-    run = ImageRun(cfg, G, D, history, final, _backend.to_numpy(x),
-                   None if y is None else _backend.to_numpy(y),
-                   None if labelled is None else _backend.to_numpy(labelled),
-                   G_avg.module() if G_avg else None, D_avg.module() if D_avg else None,
-                   None if unlabelled is None else _backend.to_numpy(unlabelled))
+    to_np = lambda a: None if a is None else _backend.to_numpy(a)  # noqa: E731
+    run = ImageRun(cfg, G, D, loop.history, final, to_np(x), to_np(y), to_np(labelled),
+                   G_avg.module() if G_avg else None, D_avg.module() if D_avg else None, to_np(unlabelled))
     if out_dir:
-        _write_outputs(run, out_dir)
+        write_outputs(out_dir, final, cfg, loop.history, {"samples": run.samples, "sample_labels": run.sample_labels})
+        _figures(run, out_dir)
     return run
 
 
@@ -411,25 +417,31 @@ def train_labelled_only(cfg: ImageGANConfig) -> float:
     data = load_image_data(cfg)
     _, C = build_image_models(dataclasses.replace(cfg, model="ssgan"), data.size, gen)
     opt = optim.Adam(C.parameters(), lr=cfg.lr_d, betas=cfg.betas)
-    sched = optim.CosineAnnealingLR(opt, T_max=cfg.steps) if cfg.lr_schedule else None
+    sched = {"sched": optim.CosineAnnealingLR(opt, T_max=cfg.steps)} if cfg.lr_schedule else {}
     C_avg = WeightAverage(C, cfg.ema) if cfg.ema > 0 else None
     lab = labelled_indices(data.y_train, cfg.labels_per_class, _labelled_seed(cfg.seed))
     x_lab, y_lab = data.x_train[lab], data.y_train[lab]
-    for step in range(cfg.steps):
+
+    def step(t):  # descend the cross-entropy of a labelled batch
         idx = gen.integers(0, x_lab.shape[0], cfg.batch)
         xb = _random_shift(x_lab[idx], gen) if cfg.augment else x_lab[idx]
         loss = _cross_entropy(C(tensor(xb))[0], y_lab[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if sched is not None:
-            sched.step()
+        _adam_step(opt, loss)
+        for sc in sched.values():
+            sc.step()
         if C_avg is not None:
-            C_avg.update(step)
-        if not _finite(loss):
-            raise TrainingDiverged(f"train_labelled_only: non-finite loss at step {step + 1}")
-    C_eval = C_avg.module() if C_avg is not None else C
-    return float((_classify(C_eval, data.x_test) == data.y_test).mean())
+            C_avg.update(t)
+        return {"loss": loss}
+
+    def evaluate(t, gen_eval, final):
+        C_eval = C_avg.module() if C_avg is not None else C
+        accuracy = float((_classify(C_eval, data.x_test) == data.y_test).mean())
+        return {"test_accuracy": accuracy}, accuracy
+
+    loop = TrainingLoop("labelled_only", dataclasses.replace(cfg, eval_every=cfg.steps), gen, step=step,
+                        evaluate=evaluate, modules={"C": C}, optimizers={"opt": opt}, schedulers=sched,
+                        averages={"C_ema": C_avg}, eval_seed=cfg.seed + 20_000, desc="labelled only")
+    return loop.run()[1]
 
 
 def _random_shift(x, g):
@@ -439,27 +451,14 @@ def _random_shift(x, g):
     return shift(x, g)
 
 
-def _finite(t):
-    import math
-
-    return math.isfinite(float(t.item()))
-
-
 # ---------------------------------------------------------------------------
 # Outputs
 # ---------------------------------------------------------------------------
-
-
-def _write_outputs(run: ImageRun, out_dir):
-    import numpy  # file output only
-
-    numpy.save(os.path.join(out_dir, "samples.npy"), run.samples)
-    if run.sample_labels is not None:
-        numpy.save(os.path.join(out_dir, "sample_labels.npy"), run.sample_labels)
-    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-        json.dump({"final": run.final, "config": dataclasses.asdict(run.config),
-                   "history": {"eval": run.history["eval"]}}, f, indent=2)
+def _figures(run: ImageRun, out_dir):
+    """samples.png: 100 samples (cgan: row k asked to be digit k); none without matplotlib."""
+    try:
+        from ..viz import grid_order, save_image_grid
+    except ImportError:  # matplotlib missing: the numbers are written, the figures are not
+        return
     title = f"{run.config.model}, step {run.config.steps}" + (", row k: digit k" if run.sample_labels is not None else "")
-    from ..viz import grid_order, save_image_grid
-
     save_image_grid(grid_order(run.samples, run.sample_labels), os.path.join(out_dir, "samples.png"), title=title)
