@@ -33,14 +33,21 @@ def option(default, help, *, choices=None, flag=None, metavar=None, cli=True):
     choices : tuple, optional
         The allowed values (``None`` among them if the option may be off).
     flag : str, optional
-        The command-line name, when it differs from ``--field-name`` (kept for names users know).
-    metavar : str, optional
-        The placeholder ``--help`` shows for the value.
+        The command-line name (``"--hidden"``), when it differs from ``--field-name`` (kept for
+        names users know).
+    metavar : str or tuple of str, optional
+        The placeholder ``--help`` shows for the value (a tuple: one per value of a fixed-length tuple).
     cli : bool
         ``False`` for fields the command line sets itself (``progress``) or never exposes.
     """
     if isinstance(default, (list, dict, set)):
         raise TypeError(f"option: the default must be immutable (use a tuple), got {type(default).__name__}")
+    if not isinstance(help, str) or not help.strip():
+        raise TypeError(f"option: help must be a non-empty string (one line for --help), got {help!r}")
+    if choices is not None and default not in choices:
+        raise ValueError(f"option: the default must be one of choices={tuple(choices)!r}, got {default!r}")
+    if flag is not None and not (isinstance(flag, str) and flag.startswith("--")):
+        raise ValueError(f"option: flag must be a command-line name starting with '--', got {flag!r}")
     return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "flag": flag,
                                                         "metavar": metavar, "cli": cli})
 
@@ -53,10 +60,18 @@ class Config:
 
     @classmethod
     def preset(cls, name, **overrides):
-        """The config with the preset ``name`` applied, then ``overrides``."""
+        """The config with the preset ``name`` applied, then ``overrides``.
+
+        ``ImageGANConfig.preset("ssgan", seed=3)`` is what ``scratchgen train ssgan --seed 3`` runs.
+        """
         if name not in cls.PRESETS:
             raise ValueError(f"{cls.__name__}.preset: name must be one of {sorted(cls.PRESETS)}, got {name!r}")
-        return cls(**{**cls.PRESETS[name], **overrides})
+        settings = {**cls.PRESETS[name], **overrides}
+        unknown = sorted(set(settings) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise TypeError(f"{cls.__name__}.preset({name!r}): {', '.join(unknown)} not among the fields of "
+                            f"{cls.__name__} ({', '.join(f.name for f in dataclasses.fields(cls))})")
+        return cls(**settings)
 
     @classmethod
     def from_saved(cls, saved):

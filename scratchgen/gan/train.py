@@ -67,47 +67,56 @@ DATASETS = tuple(TOY_DATASETS)  # ring8, grid25, swissroll, moons (2-D), mixture
 
 
 @dataclass
-class GANConfig:
-    """Settings of one run; the defaults follow the Unrolled-GAN / GDPP 2-D protocol."""
+class GANConfig(Config):
+    """Settings of one run; the defaults follow the Unrolled-GAN / GDPP 2-D protocol.
 
-    data: str = "ring8"  # ring8 | grid25 | swissroll | moons | mixture1d
-    loss: str = "nonsaturating"  # minimax | nonsaturating | lsgan | wgan | hinge
-    penalty: str | None = None  # None | "gp" (WGAN-GP) | "r1"
-    penalty_weight: float = 10.0  # lambda of WGAN-GP, gamma of R1
-    clip: float | None = None  # WGAN weight clipping c (0.01 in Arjovsky et al.)
-    spectral_norm: bool = False  # on every layer of D (Miyato et al. 2018)
-    label_smoothing: float | None = None  # one-sided: real target alpha (0.9), minimax/nonsaturating only
-    minibatch_disc: bool = False  # minibatch discrimination before D's last layer
-    unrolled: int = 0  # K differentiable critic steps seen by G (Metz et al. 2017)
-    unroll_lr: float = 1e-2
-    pack: int = 1  # PacGAN: the critic sees packs of `pack` samples (Lin et al. 2018)
-    lr_schedule: str | None = None  # None (constant) | "cosine" (decay to 0 over `steps`)
-    instance_noise: float = 0.0  # s0: std of the noise added to D's inputs, decaying to 0 at half of `steps`
-    mmd_weight: float = 0.0  # lambda of the MMD^2 term in G's loss (0: off)
-    mmd_sigmas: tuple = (0.5, 1.0, 2.0)  # RBF bandwidths of that term
-    mmd_samples: int = 256  # generated and data points in that term's estimate (its cost grows as the square)
-    mmd_schedule: str | None = None  # None (constant lambda) | "cosine" (lambda decays to 0 over `steps`)
-    top_k: float | None = None  # top-k generator updates: floor nu of the kept fraction (Sinha et al. 2020)
-    ema: float = 0.0  # decay mu of the moving average of G's weights used for evaluation (0: off)
-    steps: int = 5000  # generator updates
-    d_steps: int = 1  # critic updates per generator update
-    batch: int = 512
-    z_dim: int = 64
-    hidden: int = 128
-    lr_g: float = 1e-4
-    lr_d: float = 1e-4
-    betas: tuple = (0.5, 0.999)
-    eval_every: int = 500
-    n_eval: int = 2500
-    seed: int = 0
-    progress: bool = True
+    Each field is an :func:`~scratchgen.config.option`: its default, and the help text that
+    ``scratchgen train gan --help`` shows (the command line is generated from these fields).
+    """
 
-    @classmethod
-    def from_saved(cls, saved):
-        """The config a checkpoint's ``"config"`` entry describes (lists back to tuples; fields this
-        version no longer has are dropped)."""
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()
-                      if k in cls.__dataclass_fields__})
+    data: str = option("ring8", "training distribution (ring8: radius 1, std 0.01; grid25: {-4..4}^2, std 0.05; "
+                       "mixture1d: 1-D, means ±2, std 0.5, also reports W1)", choices=DATASETS)
+    loss: str = option("nonsaturating", "GAN loss", choices=tuple(sorted(LOSSES)))
+    penalty: str | None = option(None, "critic penalty: WGAN-GP gradient penalty or R1", choices=(None, "gp", "r1"))
+    penalty_weight: float = option(10.0, "lambda (gp) or gamma (r1)")
+    clip: float | None = option(None, "WGAN weight clipping c (0.01 in Arjovsky et al.)", metavar="C")
+    spectral_norm: bool = option(False, "spectral norm on every critic layer (Miyato et al. 2018)")
+    label_smoothing: float | None = option(None, "one-sided label smoothing: real target alpha (e.g. 0.9; "
+                                           "minimax and nonsaturating only)", metavar="ALPHA")
+    minibatch_disc: bool = option(False, "minibatch discrimination before the critic's last layer")
+    unrolled: int = option(0, "unrolled GAN (Metz et al. 2017): the generator sees K differentiable critic updates",
+                           metavar="K")
+    unroll_lr: float = option(1e-2, "step size of the unrolled updates")
+    pack: int = option(1, "PacGAN packing (Lin et al. 2018): the critic sees M samples concatenated "
+                          "(must divide --batch)", metavar="M")
+    lr_schedule: str | None = option(None, "learning-rate schedule of both players: cosine decay to 0 over --steps "
+                                           "(none: constant)", choices=(None, "cosine"))
+    instance_noise: float = option(0.0, "instance noise (Sønderby et al. 2017): the critic sees x + sigma_t eps, real "
+                                        "and generated, sigma_t decaying linearly from S0 to 0 at half of --steps; "
+                                        "0 = off", metavar="S0")
+    mmd_weight: float = option(0.0, "add LAMBDA * MMD^2(G(z), data) to G's loss (RBF kernels, --mmd-sigmas); 0 = off",
+                               metavar="LAMBDA")
+    mmd_sigmas: tuple[float, ...] = option((0.5, 1.0, 2.0), "bandwidths of the RBF kernels of the MMD^2 term")
+    mmd_samples: int = option(256, "generated and data points in the MMD^2 term's estimate (cost grows as the square)")
+    mmd_schedule: str | None = option(None, "schedule of LAMBDA: cosine decay to 0 over --steps (none: constant)",
+                                      choices=(None, "cosine"))
+    top_k: float | None = option(None, "top-k generator updates (Sinha et al. 2020): G's loss uses only the samples D "
+                                       "scores highest, a fraction decaying linearly from 1 to NU over the first half "
+                                       "of --steps", metavar="NU")
+    ema: float = option(0.0, "evaluate a moving average of G's weights with decay MU (Yazıcı et al. 2019); 0 = off",
+                        metavar="MU")
+    steps: int = option(5000, "generator updates")
+    d_steps: int = option(1, "critic updates per generator update")
+    batch: int = option(512, "samples per minibatch (data and noise)")
+    z_dim: int = option(64, "dimension of the noise z ~ N(0, I)")
+    hidden: int = option(128, "units in each of the 2 hidden layers")
+    lr_g: float = option(1e-4, "Adam learning rate of the generator")
+    lr_d: float = option(1e-4, "Adam learning rate of the critic")
+    betas: tuple[float, float] = option((0.5, 0.999), "Adam's beta1 and beta2", metavar=("BETA1", "BETA2"))
+    eval_every: int = option(500, "steps between evaluations/checkpoints")
+    n_eval: int = option(2500, "generated samples evaluated")
+    seed: int = option(0, "seed of the one generator behind data, noise and weights")
+    progress: bool = option(True, "show a progress bar")
 
     def validate(self):
         if self.loss not in LOSSES:

@@ -27,6 +27,7 @@ from .. import backend as _backend
 from .. import nn, optim
 from ..autodiff import functional as AF
 from ..autodiff.tensor import no_grad, tensor
+from ..config import Config, option
 from ..data.images import N_CLASSES, load_image_data
 from ..training import (
     RESUMABLE_CHANGES,
