@@ -37,7 +37,8 @@ from .backend import get_xp, rng
 from .checkpoint import atomic_write, load, remove_partial_files, save
 
 __all__ = ["TrainingLoop", "TrainingDiverged", "check_finite", "restore", "check_resume_config",
-           "RESUMABLE_CHANGES", "ema_update", "ema_decay", "WeightAverage", "same_setting", "write_outputs"]
+           "RESUMABLE_CHANGES", "ema_update", "ema_decay", "WeightAverage", "same_setting", "write_outputs",
+           "write_json", "write_npy"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -302,7 +303,7 @@ class TrainingLoop:
         from tqdm.auto import tqdm
 
         bar = tqdm(range(start, cfg.steps), disable=not cfg.progress, desc=self.desc)
-        last = None
+        last, shown, every = None, {}, max(1, cfg.steps // 100)
         for t in bar:
             t0, c0 = time.perf_counter(), time.process_time()
             logged = {k: float(v.item()) if hasattr(v, "item") else float(v) for k, v in self.step(t).items()}
@@ -319,25 +320,37 @@ class TrainingLoop:
                 if ckpt_path:
                     save(self.state(t + 1), ckpt_path)
                     last_good = t + 1
-                shown = {k: (f"{v:.3g}" if isinstance(v, float) else v) for k, v in last[0].items() if k in self.postfix}
-                if shown:
-                    bar.set_postfix(shown)
+                shown.update({k: v for k, v in last[0].items() if k in self.postfix})
+            if (t + 1) % every == 0 or t + 1 == cfg.steps:  # the latest numbers, about a hundred times a run
+                bar.set_postfix({k: (f"{v:.3g}" if isinstance(v, float) else v) for k, v in {**logged, **shown}.items()
+                                 if v is not None})
         if last is None:  # resumed from a finished run: the same outputs again, no new history entry
             last = self._evaluate(cfg.steps, record=False)
         return last
 
 
-def write_outputs(out_dir, final, cfg, history, arrays=None):
-    """Write ``metrics.json`` (``final``, the config and the evaluation history) and each array of
-    ``arrays`` (name -> array, saved as ``name.npy``) into ``out_dir``, each file atomically."""
+def write_npy(path, array):
+    """``numpy.save`` of ``array`` (either backend) to ``path``, atomically."""
     import numpy  # file output only: .npy is NumPy's format
 
     from .backend import to_numpy
 
+    with atomic_write(path) as f:
+        numpy.save(f, to_numpy(array))
+
+
+def write_json(path, obj):
+    """``obj`` as indented JSON at ``path``, atomically."""
+    with atomic_write(path, "w") as f:
+        json.dump(obj, f, indent=2)
+
+
+def write_outputs(out_dir, final, cfg, history, arrays=None):
+    """Write ``metrics.json`` (``final``, the config and the evaluation history) and each array of
+    ``arrays`` (name -> array, saved as ``name.npy``) into ``out_dir``, each file atomically."""
     for name, a in (arrays or {}).items():
         if a is not None:
-            with atomic_write(os.path.join(out_dir, f"{name}.npy")) as f:
-                numpy.save(f, to_numpy(a))
-    with atomic_write(os.path.join(out_dir, "metrics.json"), "w") as f:
-        json.dump({"final": final, "config": dataclasses.asdict(cfg),
-                   "history": {"eval_step": history["eval_step"], "eval": history["eval"]}}, f, indent=2)
+            write_npy(os.path.join(out_dir, f"{name}.npy"), a)
+    write_json(os.path.join(out_dir, "metrics.json"),
+               {"final": final, "config": dataclasses.asdict(cfg),
+                "history": {"eval_step": history["eval_step"], "eval": history["eval"]}})

@@ -44,9 +44,9 @@ from .. import backend as _backend
 from .. import optim
 from ..autodiff.primitives import _data as _array  # the array inside a Tensor; anything else as it is
 from ..autodiff.tensor import no_grad, tensor
-from ..training import check_finite
-from .losses import d_loss
 from ..data.toy import load_toy
+from ..training import TrainingLoop, write_json, write_npy
+from .losses import d_loss
 from .train import GANConfig, build_models, mlp_critic, sample_distances
 
 __all__ = ["fit_log_ratio", "log_ratio_classifier", "rejection_sample", "rejection_sample_run", "RejectionSample", "log_ratio_fn"]
@@ -70,6 +70,22 @@ def log_ratio_classifier(dim, hidden=128, generator=None):
     """The classifier of :func:`fit_log_ratio`, untrained: the toy critic without packing,
     dim -> hidden -> hidden -> 1, LeakyReLU(0.2) (:func:`scratchgen.gan.train.mlp_critic`)."""
     return mlp_critic(dim, hidden, generator)
+
+
+@dataclass
+class _RatioFit:
+    """The settings of :func:`fit_log_ratio`, in the form the training scaffold reads."""
+
+    steps: int
+    batch: int
+    hidden: int
+    lr: float
+    betas: tuple
+    progress: bool
+    eval_every: int = 0  # evaluate at the end only
+
+    def __post_init__(self):
+        self.eval_every = self.steps
 
 
 def fit_log_ratio(sample_p, sample_q, dim, *, hidden=128, steps=40000, batch=512, lr=1e-3,
@@ -117,13 +133,8 @@ def fit_log_ratio(sample_p, sample_q, dim, *, hidden=128, steps=40000, batch=512
     D = log_ratio_classifier(dim, hidden, gen)
     opt = optim.Adam(D.parameters(), lr=lr, betas=betas)
     sched = optim.CosineAnnealingLR(opt, T_max=steps)
-    params = D.named_parameters("classifier")
-    try:
-        from tqdm.auto import tqdm
-        bar = tqdm(range(steps), disable=not progress, desc="log p/q classifier")
-    except ImportError:  # tqdm is a dependency, but keep the loop usable without it
-        bar = range(steps)
-    for step in bar:
+
+    def step(t):
         x_p = tensor(_batch(sample_p, batch, dim, who, "sample_p"))  # data, on no tape
         x_q = tensor(_batch(sample_q, batch, dim, who, "sample_q"))  # a Tensor's graph is dropped by _batch
         loss = d_loss(D(x_p), D(x_q))  # -E_p log sigma(l) - E_q log(1 - sigma(l))
@@ -131,10 +142,12 @@ def fit_log_ratio(sample_p, sample_q, dim, *, hidden=128, steps=40000, batch=512
         loss.backward()
         opt.step()
         sched.step()
-        check_finite(step + 1, {"loss": float(loss.item())}, params, None, None,
-                     hint="Try a smaller lr for the classifier.")
-        if step % 500 == 0 and hasattr(bar, "set_postfix"):
-            bar.set_postfix(loss=f"{float(loss.item()):.4f}")
+        return {"loss": loss}
+
+    settings = _RatioFit(steps=steps, batch=batch, hidden=hidden, lr=lr, betas=tuple(betas), progress=progress)
+    TrainingLoop("log_ratio", settings, gen, step=step, evaluate=lambda t, gen_eval, final: ({}, None),
+                 modules={"classifier": D}, optimizers={"opt": opt}, schedulers={"sched": sched}, eval_seed=0,
+                 hint="Try a smaller lr for the classifier.", desc="log p/q classifier").run()
     D.eval()
     return D
 
@@ -259,8 +272,6 @@ def rejection_sample_run(run_dir, *, steps=40000, batch=512, hidden=None, lr=1e-
     import json
     import os
 
-    import numpy  # file output only
-
     from ..checkpoint import load, save
     from ..metrics import mode_coverage
 
@@ -333,11 +344,10 @@ def rejection_sample_run(run_dir, *, steps=40000, batch=512, hidden=None, lr=1e-
               "proposals": result.proposals, "clipped": result.clipped,
               "classifier_loss": loss, "jsd_lower_bound": (math.log(4.0) - loss) / 2,
               "settings": settings, **run_id}
-    numpy.save(os.path.join(run_dir, "samples_rejection.npy"), _backend.to_numpy(result.samples))
+    write_npy(os.path.join(run_dir, "samples_rejection.npy"), result.samples)
     if not reuse_classifier:
         save({"classifier": D.state_dict(), "settings": settings, **run_id}, clf_path)
-    with open(os.path.join(run_dir, "rejection.json"), "w") as f:
-        json.dump(report, f, indent=2)
+    write_json(os.path.join(run_dir, "rejection.json"), report)
     if dim == 2:
         try:
             from .. import viz
