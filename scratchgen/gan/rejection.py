@@ -247,6 +247,40 @@ def rejection_sample(propose, log_ratio, n, *, rng, log_m=None, burn_in=10000, c
     return RejectionSample(xp.concatenate(kept)[:n], proposals, accepted, clipped, log_m)
 
 
+def _scores(x, data_eval):
+    """Mode coverage (mixtures) and the distances of :func:`~scratchgen.gan.train.sample_distances`, as the run was scored."""
+    from ..metrics import mode_coverage
+
+    out = {}
+    if data_eval.centres is not None:
+        out.update(mode_coverage(x, data_eval.centres, data_eval.std).as_dict())
+    out.update(sample_distances(x, data_eval.x))
+    return out
+
+
+def _reused_classifier(clf_path, fit, run_id, dim, hidden):
+    """The classifier saved at ``clf_path``, if it was trained on this run (config and step) with the
+    settings ``fit``; else ``ValueError``."""
+    import json
+    import os
+
+    from ..checkpoint import load
+
+    if not os.path.isfile(clf_path):
+        raise ValueError(f"rejection_sample_run: reuse_classifier=True but there is no {clf_path}")
+    old = load(clf_path)
+    old_fit = {k: v for k, v in old["settings"].items() if k != "n"}
+    if old_fit != fit or old.get("run_step") != run_id["run_step"] \
+            or json.dumps(old.get("run_config"), sort_keys=True) != json.dumps(run_id["run_config"], sort_keys=True):
+        raise ValueError(f"rejection_sample_run: {clf_path} was trained with settings {old_fit} on run step "
+                         f"{old.get('run_step')}; this call asks for {fit} on step {run_id['run_step']} "
+                         "(or the run's config differs): train it again without reuse_classifier")
+    D = log_ratio_classifier(dim, hidden)
+    D.load_state_dict(old["classifier"])
+    D.eval()
+    return D
+
+
 def rejection_sample_run(run_dir, *, steps=40000, batch=512, hidden=None, lr=1e-3, n=None, seed=0,
                          reuse_classifier=False, progress=True):
     r"""Rejection-sample a finished ``scratchgen train gan`` run: fit :math:`\ell = \log p/q`, then accept.
@@ -269,11 +303,9 @@ def rejection_sample_run(run_dir, *, steps=40000, batch=512, hidden=None, lr=1e-
     config and step) with the same settings, else ``ValueError``. Since the sampler has its own
     stream, reusing gives the samples a fresh fit would. Returns the dict written to ``rejection.json``.
     """
-    import json
     import os
 
     from ..checkpoint import load, save
-    from ..metrics import mode_coverage
 
     for name, v in (("steps", steps), ("batch", batch), ("hidden", hidden), ("n", n)):
         if v is not None or name in ("steps", "batch"):  # hidden and n may be None (the run's values)
@@ -308,18 +340,7 @@ def rejection_sample_run(run_dir, *, steps=40000, batch=512, hidden=None, lr=1e-
 
     clf_path = os.path.join(run_dir, "rejection_classifier.npz")
     if reuse_classifier:
-        if not os.path.isfile(clf_path):
-            raise ValueError(f"rejection_sample_run: reuse_classifier=True but there is no {clf_path}")
-        old = load(clf_path)
-        old_fit = {k: v for k, v in old["settings"].items() if k != "n"}
-        if old_fit != fit or old.get("run_step") != run_id["run_step"] \
-                or json.dumps(old.get("run_config"), sort_keys=True) != json.dumps(run_id["run_config"], sort_keys=True):
-            raise ValueError(f"rejection_sample_run: {clf_path} was trained with settings {old_fit} on run step "
-                             f"{old.get('run_step')}; this call asks for {fit} on step {run_id['run_step']} "
-                             "(or the run's config differs): train it again without reuse_classifier")
-        D = log_ratio_classifier(dim, hidden)
-        D.load_state_dict(old["classifier"])
-        D.eval()
+        D = _reused_classifier(clf_path, fit, run_id, dim, hidden)
     else:
         D = fit_log_ratio(sample_p, generator(gen), dim, hidden=hidden, steps=steps, batch=batch, lr=lr, rng=gen,
                           progress=progress)
@@ -332,14 +353,7 @@ def rejection_sample_run(run_dir, *, steps=40000, batch=512, hidden=None, lr=1e-
         loss = float(d_loss(D(tensor(load_toy(cfg.data, 20000, seed=sampler).x)),
                             D(tensor(generator(sampler)(20000)))).item())
 
-    def scores(x):
-        out = {}
-        if data_eval.centres is not None:
-            out.update(mode_coverage(x, data_eval.centres, data_eval.std).as_dict())
-        out.update(sample_distances(x, data_eval.x))
-        return out
-
-    report = {"rejection": scores(result.samples), "generator": scores(proposals),
+    report = {"rejection": _scores(result.samples, data_eval), "generator": _scores(proposals, data_eval),
               "acceptance_rate": result.acceptance_rate, "log_m": result.log_m,
               "proposals": result.proposals, "clipped": result.clipped,
               "classifier_loss": loss, "jsd_lower_bound": (math.log(4.0) - loss) / 2,
@@ -348,11 +362,10 @@ def rejection_sample_run(run_dir, *, steps=40000, batch=512, hidden=None, lr=1e-
     if not reuse_classifier:
         save({"classifier": D.state_dict(), "settings": settings, **run_id}, clf_path)
     write_json(os.path.join(run_dir, "rejection.json"), report)
+    try:
+        from .. import viz
+    except ImportError:  # matplotlib missing: the numbers are written, the figure is not
+        return report
     if dim == 2:
-        try:
-            from .. import viz
-        except ImportError:  # matplotlib missing: the numbers are written, the figure is not
-            return report
-        viz.rejection_figure(data_eval.x, proposals, result.samples, D, report,
-                             os.path.join(run_dir, "samples_rejection.png"))
+        viz.rejection_figure(data_eval.x, proposals, result.samples, D, report, os.path.join(run_dir, "samples_rejection.png"))
     return report

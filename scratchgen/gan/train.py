@@ -202,6 +202,25 @@ def losses_of(cfg: GANConfig):
     return d_loss_fn, g_loss_fn
 
 
+class _Draws:
+    """The training stream's draws of a run: data batches, noise z, instance noise."""
+
+    def __init__(self, cfg, gen):
+        self.cfg, self.gen = cfg, gen
+
+    def data(self, n):
+        return tensor(load_toy(self.cfg.data, n, seed=self.gen).x)
+
+    def z(self, n, g=None):  # z ~ N(0, I), from the training stream unless g is given
+        g = self.gen if g is None else g
+        return tensor(g.standard_normal((n, self.cfg.z_dim)).astype(_backend.default_dtype()))
+
+    def noisy(self, x, sigma):  # instance noise: x + sigma eps, eps ~ N(0, I), before packing
+        if sigma == 0:
+            return x
+        return x + tensor((sigma * self.gen.standard_normal(x.shape)).astype(_backend.default_dtype()))
+
+
 @dataclass
 class GANRun:
     """What a run leaves behind (also written to its directory)."""
@@ -241,26 +260,15 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
     scheds = ({"sched_G": optim.CosineAnnealingLR(opt_G, T_max=cfg.steps),
                "sched_D": optim.CosineAnnealingLR(opt_D, T_max=cfg.steps)} if cfg.lr_schedule else {})
     d_loss_fn, g_loss_fn = losses_of(cfg)
-    m, B = cfg.pack, cfg.batch
-
-    def sample_data(n):
-        return tensor(load_toy(cfg.data, n, seed=gen).x)
-
-    def sample_z(n, g=gen):
-        return tensor(g.standard_normal((n, cfg.z_dim)).astype(_backend.default_dtype()))
-
-    def noisy(x, sigma):  # instance noise: x + sigma eps, eps ~ N(0, I), before packing
-        if sigma == 0:
-            return x
-        return x + tensor((sigma * gen.standard_normal(x.shape)).astype(_backend.default_dtype()))
+    m, B, draw = cfg.pack, cfg.batch, _Draws(cfg, gen)
 
     def step(t):
         sigma = instance_noise_std(t, cfg.instance_noise, cfg.steps)
         # 1. critic updates: descend L_D on a data batch and a generated batch
         for _ in range(cfg.d_steps):
-            x_real = pack(noisy(sample_data(B), sigma), m)  # (B/m, m d)
+            x_real = pack(draw.noisy(draw.data(B), sigma), m)  # (B/m, m d)
             with no_grad():
-                x_fake = pack(noisy(G(sample_z(B)), sigma), m)
+                x_fake = pack(draw.noisy(G(draw.z(B)), sigma), m)
             loss_d = d_loss_fn(D(x_real), D(x_fake))
             if cfg.penalty == "gp":
                 loss_d = loss_d + gradient_penalty(D, x_real, x_fake, lam=cfg.penalty_weight, rng=gen)
@@ -272,17 +280,17 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
             if cfg.clip is not None:
                 optim.clip_weights_(D.parameters(), cfg.clip)
         # 2. generator update: descend L_G on fresh noise
-        z = sample_z(B)
+        z = draw.z(B)
         if cfg.unrolled:
-            loss_g = unrolled_g_loss(G, D, z, sample_data(B), d_loss_fn, g_loss_fn, cfg.unrolled, cfg.unroll_lr, m)
+            loss_g = unrolled_g_loss(G, D, z, draw.data(B), d_loss_fn, g_loss_fn, cfg.unrolled, cfg.unroll_lr, m)
         else:  # top-k: only the k packs D scores highest carry G's gradient (all of them without top_k)
             x_gen = G(z)
             k = top_k_count(t, B // m, cfg.top_k, cfg.steps)
-            loss_g = g_loss_fn(top_k_scores(D(pack(noisy(x_gen, sigma), m)), k))
+            loss_g = g_loss_fn(top_k_scores(D(pack(draw.noisy(x_gen, sigma), m)), k))
             if cfg.mmd_weight:  # + lambda MMD^2_u(G(z), x) on n of the samples: a pull toward every mode
                 n = min(cfg.mmd_samples, B)
                 loss_g = loss_g + mmd_weight_at(t, cfg.mmd_weight, cfg.steps, cfg.mmd_schedule) * mmd2(
-                    x_gen[:n], sample_data(n), kernel="rbf", sigma=tuple(cfg.mmd_sigmas))
+                    x_gen[:n], draw.data(n), kernel="rbf", sigma=tuple(cfg.mmd_sigmas))
         opt_G.zero_grad()
         loss_g.backward()
         lr_used = opt_G.param_groups[0]["lr"]
@@ -293,11 +301,11 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
             s.step()
         return {"loss_d": loss_d, "loss_g": loss_g, "lr_g": lr_used}
 
-    def evaluate(t, gen_eval, final):
+    def evaluate(t, gen_eval, final):  # mode coverage of samples from the average (or G), on their own noise
         G_eval = G_avg.module() if G_avg is not None else G
         G_eval.eval()
         with no_grad():
-            x = G_eval(sample_z(cfg.n_eval, gen_eval)).data  # the evaluation stream: no training draw
+            x = G_eval(draw.z(cfg.n_eval, gen_eval)).data
         G_eval.train()
         cov = mode_coverage(x, data_eval.centres, data_eval.std) if data_eval.centres is not None else None
         return {"modes": cov.modes_captured if cov else None,
@@ -314,13 +322,18 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
     final.update(sample_distances(x, data_eval.x))
     run = GANRun(cfg, G, D, G_avg.module() if G_avg is not None else None, loop.history, final, _backend.to_numpy(x))
     if out_dir:
-        write_outputs(out_dir, final, cfg, loop.history, {"samples": run.samples})
-        try:
-            from .. import viz
-        except ImportError:  # matplotlib missing: the numbers are written, the figures are not
-            return run
-        viz.gan_figures(run, data_eval, out_dir)
+        _write_run(run, data_eval, out_dir)
     return run
+
+
+def _write_run(run: GANRun, data_eval, out_dir):
+    """metrics.json, samples.npy and the figures of :func:`scratchgen.viz.gan_figures` (with matplotlib)."""
+    write_outputs(out_dir, run.final, run.config, run.history, {"samples": run.samples})
+    try:
+        from .. import viz
+    except ImportError:  # matplotlib missing: the numbers are written, the figures are not
+        return
+    viz.gan_figures(run, data_eval, out_dir)
 
 
 MMD_SIGMAS = (0.05, 0.2, 1.0)  # bandwidths of the evaluation kernel: fine (about σ of grid25), mid, global
