@@ -41,7 +41,7 @@ import numpy  # file I/O only: .npz is NumPy's format
 from .autodiff.tensor import Tensor
 from .backend import backend_of, to_numpy
 
-__all__ = ["save", "load", "atomic_write", "remove_partial_files", "CheckpointError"]
+__all__ = ["save", "load", "atomic_write", "atomic_path", "remove_partial_files", "CheckpointError"]
 
 _META = "__scratchgen__"
 _VERSION = 1
@@ -153,13 +153,38 @@ def atomic_write(path, mode="wb"):
         os.close(dfd)
 
 
+@contextlib.contextmanager
+def atomic_path(path):
+    """``with atomic_path(path) as tmp: writer.save(tmp)`` for writers that take a file name, not a file
+    (matplotlib's animation writers): ``tmp`` is a new name in the same folder, ending like ``path``
+    (so the writer picks the same format); on success it is moved over ``path`` with ``os.replace``,
+    on an error it is deleted and ``path`` keeps its old content."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    ext = os.path.splitext(path)[1]
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp" + ext, dir=directory)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def remove_partial_files(directory):
-    """Delete the temporary files that :func:`atomic_write` left in ``directory`` when its process was
-    killed mid-write (``.NAME.XXXXXXXX.tmp``); return their names. Nothing else is touched."""
+    """Delete the temporary files that :func:`atomic_write` or :func:`atomic_path` left in ``directory``
+    when their process was killed mid-write (``.NAME.XXXXXXXX.tmp``, or ``.tmp.EXT`` after it); return
+    their names. Nothing else is touched."""
     removed = []
     for name in os.listdir(directory):
-        if name.startswith(".") and name.endswith(".tmp") and os.path.isfile(os.path.join(directory, name)):
-            os.unlink(os.path.join(directory, name))
+        full = os.path.join(directory, name)
+        stem, ext = os.path.splitext(name)
+        if name.startswith(".") and (ext == ".tmp" or stem.endswith(".tmp")) and os.path.isfile(full):
+            os.unlink(full)
             removed.append(name)
     return removed
 

@@ -20,10 +20,20 @@ from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
 
 from .autodiff.tensor import no_grad, tensor  # noqa: E402
 from .backend import default_dtype, to_numpy  # noqa: E402
+from .checkpoint import atomic_path, atomic_write  # noqa: E402
 
 __all__ = ["coverage_title", "critic_contours", "critic_scores", "gan_figures", "rejection_figure", "samples_over_data",
            "image_grid", "save_image_grid", "grid_order", "samples_figure", "trajectory_gif", "loss_figure"]
 
+
+
+def save_figure(fig, path, **savefig_kwargs):
+    """``fig.savefig(path, ...)`` written atomically (:func:`~scratchgen.checkpoint.atomic_write`: a temporary
+    file moved over ``path``), then the figure closed. The format comes from ``path``'s extension."""
+    fmt = os.path.splitext(os.fspath(path))[1].lstrip(".") or "png"
+    with atomic_write(path) as f:
+        fig.savefig(f, format=fmt, **savefig_kwargs)
+    plt.close(fig)
 
 def critic_scores(D, pts, pack=1, chunk=512):
     r"""Scores D(x) at the rows of ``pts`` (n, d), NumPy out, ``chunk`` rows per call of D.
@@ -113,8 +123,7 @@ def gan_figures(run, data_eval, out_dir):
         title = coverage_title(f"{run.config.loss} on {run.config.data}, step {run.config.steps}", run.final)
         samples_over_data(ax, data_eval.x, run.samples, title, lim)
     fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "samples.png"), dpi=110)
-    plt.close(fig)
+    save_figure(fig, os.path.join(out_dir, "samples.png"), dpi=110)
 
     h = run.history
     fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -124,18 +133,17 @@ def gan_figures(run, data_eval, out_dir):
     ax.set_ylabel("loss")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "losses.png"), dpi=110)
-    plt.close(fig)
+    save_figure(fig, os.path.join(out_dir, "losses.png"), dpi=110)
 
-    if any(m is not None for m in h["modes"]):
+    modes = [e.get("modes") for e in h["eval"]]
+    if any(m is not None for m in modes):
         fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.plot(h["eval_step"], h["modes"], marker="o")
+        ax.plot(h["eval_step"], modes, marker="o")
         ax.set_xlabel("generator step")
         ax.set_ylabel("modes captured")
-        ax.set_ylim(0, (run.final.get("n_modes") or max(m for m in h["modes"] if m is not None)) + 1)
+        ax.set_ylim(0, (run.final.get("n_modes") or max(m for m in modes if m is not None)) + 1)
         fig.tight_layout()
-        fig.savefig(os.path.join(out_dir, "modes.png"), dpi=110)
-        plt.close(fig)
+        save_figure(fig, os.path.join(out_dir, "modes.png"), dpi=110)
 
 
 def rejection_figure(data, proposals, accepted, classifier, report, path):
@@ -151,8 +159,7 @@ def rejection_figure(data, proposals, accepted, classifier, report, path):
                       coverage_title(f"rejection sampling (accepted {100 * report['acceptance_rate']:.1f}%)",
                                      report["rejection"]), lim)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 # ---------------------------------------------------------------------------
@@ -197,8 +204,7 @@ def save_image_grid(images, path, nrow=10, title=None):
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=8)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path, dpi=100, bbox_inches="tight")
     return path
 
 
@@ -240,8 +246,7 @@ def samples_figure(samples, data, path, title=None):
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def trajectory_gif(trajectory, steps, data, path, fps=8, max_points=1000):
@@ -279,7 +284,8 @@ def trajectory_gif(trajectory, steps, data, path, fps=8, max_points=1000):
             return (im,)
 
     anim = FuncAnimation(fig, draw, frames=order, blit=False)
-    anim.save(path, writer=PillowWriter(fps=fps), dpi=64)
+    with atomic_path(path) as tmp:  # a killed save leaves the old file (or none), never half of one
+        anim.save(tmp, writer=PillowWriter(fps=fps), dpi=64)
     plt.close(fig)
 
 
@@ -297,5 +303,4 @@ def loss_figure(history, path):
     ax.set_xlabel("step")
     ax.set_ylabel("L_simple")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
