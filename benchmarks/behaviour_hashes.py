@@ -55,7 +55,7 @@ def main(argv=None):
     from scratchgen.gan.train import GANConfig, train_gan
     try:
         from scratchgen.gan.train_images import ImageGANConfig, train_image_gan
-    except ImportError:
+    except ImportError:  # the layout before the restructure (issue 19), for the 'before' fingerprints
         from scratchgen.gan.images import ImageGANConfig, train_image_gan
 
     q = args.quick

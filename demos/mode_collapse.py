@@ -199,7 +199,8 @@ def figure_grid(out, names, datasets, seed, path):
     import matplotlib.pyplot as plt
 
     from scratchgen import backend, checkpoint, viz
-    from scratchgen.gan.train import GANConfig, build_models, load_data
+    from scratchgen.data.toy import load_toy
+    from scratchgen.gan.train import GANConfig, build_models
     from scratchgen.metrics import mode_coverage
 
     fig, axes = plt.subplots(len(datasets), len(names), figsize=(2.2 * len(names), 2.35 * len(datasets)),
@@ -223,7 +224,7 @@ def figure_grid(out, names, datasets, seed, path):
             cfg = GANConfig.from_saved(state["config"])
             _, D = build_models(cfg, 2, 0)
             D.load_state_dict(state["D"])
-            held_out = load_data(data, cfg.n_eval, seed=cfg.seed + 10_000)
+            held_out = load_toy(data, cfg.n_eval, seed=cfg.seed + 10_000)
             samples = backend.asarray(np.load(os.path.join(run_dir, "samples_rejection.npy" if rejected else "samples.npy")))
             cov = mode_coverage(samples, held_out.centres, held_out.std)
             lim = 1.5 if data == "ring8" else 5.2
