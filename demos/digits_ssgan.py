@@ -20,6 +20,7 @@ training images (1,158 for the digits; (a) is unchanged). Writes ``results.json`
 options) and ``samples_seed0.png``.
 """
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -29,14 +30,19 @@ import numpy as np
 from scratchgen.backend import to_numpy
 from scratchgen.checkpoint import atomic_write
 from scratchgen.data.images import load_image_data
-from scratchgen.gan.images_cli import add_data_arguments, add_ssgan_arguments, data_options, ssgan_options
-from scratchgen.gan.train_images import ImageGANConfig, train_image_gan, train_labelled_only
+from scratchgen.cli.common import add_config_arguments, cli_fields, config_kwargs
+from scratchgen.cli.images import DATA_OPTIONS
+from scratchgen.gan.train_images import SSGAN_ONLY, ImageGANConfig, train_image_gan, train_labelled_only
 from scratchgen.viz import save_image_grid
 
 _SKIPPED = "skipped (scikit-learn is not installed: pip install -e '.[compare]')"
 
 
 LABEL_SPREADING = dict(kernel="knn", n_neighbors=7, alpha=0.2)  # baseline (b), as the results report it
+
+#: the options of `scratchgen train ssgan` this demo offers, with the same defaults (the preset "ssgan");
+#: the evaluation settings are the demo's own (one evaluation at the end)
+OPTIONS = DATA_OPTIONS + ("steps", "batch", "width", "lr_g", "lr_d", "lr_schedule", "ema") + SSGAN_ONLY
 
 
 def label_spreading_accuracy(data, labelled, unlabelled=None, **params):
@@ -69,27 +75,23 @@ def label_spreading_accuracy(data, labelled, unlabelled=None, **params):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    p.add_argument("--steps", type=int, default=6000)
-    p.add_argument("--batch", type=int, default=64, help="images per minibatch (labelled, unlabelled and generated alike)")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--lr-schedule", default="cosine", choices=["cosine", "none"])
-    p.add_argument("--width", type=int, default=ImageGANConfig.width, help="the generator's hidden units / 4")
-    p.add_argument("--ema", type=float, default=ImageGANConfig.ema, metavar="MU",
-                   help="evaluate moving averages of the weights (decay MU), for SS-GAN and baseline (a) alike")
-    add_data_arguments(p)  # --data digits (default) | mnist, with --mnist-path and --mnist-checksums
-    add_ssgan_arguments(p)  # the options of `scratchgen train ssgan`: critic, noise, regularisers, labels
+    fields = cli_fields(ImageGANConfig, OPTIONS)
+    add_config_arguments(p, ImageGANConfig, fields, ImageGANConfig.preset("ssgan"),
+                         title="SS-GAN settings (those of `scratchgen train ssgan`, the preset 'ssgan')")
     p.add_argument("--out", default="runs/digits_ssgan")
     p.add_argument("--quick", action="store_true", help="30 steps, seed 0 only (a smoke test)")
     args = p.parse_args(argv)
-    seeds, steps = ([0], 30) if args.quick else (args.seeds, args.steps)
+    given = config_kwargs(args, fields)
+    seeds = [0] if args.quick else args.seeds
+    if args.quick:
+        given["steps"] = 30
     os.makedirs(args.out, exist_ok=True)
     rows = []
     for seed in seeds:
         t0 = time.time()
-        cfg = ImageGANConfig(model="ssgan", **data_options(args), steps=steps, batch=args.batch, lr_d=args.lr, lr_g=args.lr, seed=seed,
-                             width=args.width, ema=args.ema, **ssgan_options(args),
-                             lr_schedule=None if args.lr_schedule == "none" else args.lr_schedule, eval_every=steps,
-                             n_eval=100 if args.quick else 500, kid_subsets=10 if args.quick else 100, progress=False)
+        cfg = ImageGANConfig.preset("ssgan", **given, seed=seed, n_eval=100 if args.quick else 500,
+                                    kid_subsets=10 if args.quick else 100, progress=False)
+        cfg = dataclasses.replace(cfg, eval_every=cfg.steps)  # one evaluation, at the end
         run = train_image_gan(cfg, out_dir=os.path.join(args.out, f"seed{seed}"))
         acc_a = train_labelled_only(cfg)
         acc_b, unreached = label_spreading_accuracy(load_image_data(cfg), run.labelled, run.unlabelled)
@@ -107,9 +109,9 @@ def main(argv=None):
         if v:
             summary[key] = {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0}
     with atomic_write(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"per_seed": rows, "summary": summary, **data_options(args), "steps": steps, "lr": args.lr,
-                   "labels_per_class": args.labels_per_class, "unlabelled_fraction": args.unlabelled_fraction},
-                  f, indent=2)
+        json.dump({"per_seed": rows, "summary": summary, **{k: getattr(cfg, k) for k in DATA_OPTIONS},
+                   "steps": cfg.steps, "lr_g": cfg.lr_g, "lr_d": cfg.lr_d, "labels_per_class": cfg.labels_per_class,
+                   "unlabelled_fraction": cfg.unlabelled_fraction}, f, indent=2)
     for key, s in summary.items():
         print(f"{key:16s} {100 * s['mean']:.1f} ± {100 * s['std']:.1f} %  (n={len(seeds)} seeds)")
     return summary

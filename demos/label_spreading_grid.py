@@ -37,7 +37,8 @@ from digits_ssgan import LABEL_SPREADING, label_spreading_accuracy  # noqa: E402
 from scratchgen.backend import to_numpy  # noqa: E402
 from scratchgen.checkpoint import atomic_write  # noqa: E402
 from scratchgen.data.images import load_image_data  # noqa: E402
-from scratchgen.gan.images_cli import add_data_arguments, data_options  # noqa: E402
+from scratchgen.cli.common import add_config_arguments, cli_fields, config_kwargs  # noqa: E402
+from scratchgen.cli.images import DATA_OPTIONS  # noqa: E402
 from scratchgen.gan.ssgan import labelled_indices  # noqa: E402
 from scratchgen.gan.train_images import ImageGANConfig  # noqa: E402
 
@@ -65,15 +66,15 @@ def grid(m, knn_k=KNN_K, rbf_c=RBF_C, alpha=ALPHA):
 def main(argv=None, knn_k=KNN_K, rbf_c=RBF_C, alpha=ALPHA):
     """Run the grid (``knn_k``, ``rbf_c``, ``alpha``: its axes) with the command-line options ``argv``."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_data_arguments(p)
+    fields = cli_fields(ImageGANConfig, DATA_OPTIONS + ("labels_per_class",))  # as `scratchgen train ssgan` has them
+    add_config_arguments(p, ImageGANConfig, fields, title="data and labels (those of `scratchgen train ssgan`)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    p.add_argument("--labels-per-class", type=int, default=ImageGANConfig.labels_per_class)
     p.add_argument("--max-iter", type=int, default=1000, help="LabelSpreading's iterations at most")
     p.add_argument("--out", default=None, help="write every row to this JSON file")
     args = p.parse_args(argv)
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    cfg = ImageGANConfig(model="ssgan", labels_per_class=args.labels_per_class, **data_options(args))
+    cfg = ImageGANConfig(model="ssgan", **config_kwargs(args, fields))
     cfg.validate()
     from scratchgen.gan.train_images import (  # the SS-GAN's own stream: the same labelled images
         _labelled_seed,
@@ -98,7 +99,7 @@ def main(argv=None, knn_k=KNN_K, rbf_c=RBF_C, alpha=ALPHA):
         print(f"best {kind}: {r['setting']}, {100 * r['mean']:.1f} % (seeds {args.seeds})")
     if args.out:
         with atomic_write(args.out, "w") as f:
-            json.dump({**data_options(args), "seeds": args.seeds, "max_iter": args.max_iter, "median_sq_distance": m,
+            json.dump({**{k: getattr(cfg, k) for k in DATA_OPTIONS}, "seeds": args.seeds, "max_iter": args.max_iter, "median_sq_distance": m,
                        "rows": rows, "best": best}, f, indent=2)
     return rows, best
 

@@ -43,7 +43,7 @@ from .. import backend as _backend
 from .. import optim
 from ..autodiff.tensor import no_grad
 from ..checkpoint import load
-from ..config import Config
+from ..config import Config, option
 from ..training import TrainingDiverged, TrainingLoop, WeightAverage, write_outputs  # the scaffold of every trainer
 from .ddpm import loss_simple
 from .models import ConvDenoiser, MLPDenoiser
@@ -58,27 +58,40 @@ DATASETS = ("ring8", "grid25", "swissroll", "moons", "digits")
 
 @dataclass
 class DDPMConfig(Config):
-    """Settings of one run. The defaults are those measured in docs/results.md for the 2-D sets."""
+    """Settings of one run. The defaults are those measured in docs/results.md for the 2-D sets;
+    ``DDPMConfig.preset("digits")`` (``PRESETS["digits"]``) those of the 8×8 digits, which
+    ``scratchgen train ddpm --data digits`` applies.
 
-    data: str = "ring8"  # ring8 | grid25 | swissroll | moons | digits
-    steps: int = 20000  # Adam updates
-    batch: int = 512
-    lr: float = 1e-3  # peak Adam learning rate; cosine decay to 0
-    warmup: int = 200  # linear warm-up steps
-    betas: tuple = (0.9, 0.999)
-    grad_clip: float | None = 1.0  # clip the global gradient norm (None: off)
-    ema: float = 0.999  # decay mu of the weights' moving average (0: no EMA)
-    T: int = 1000
-    schedule: str = "linear"  # linear | cosine
-    sigma2: str = "beta_tilde"  # reverse-process variance: beta | beta_tilde
-    low_discrepancy: bool = True  # VDM timestep strata (lower-variance loss)
-    hidden: int = 256  # MLP width (2-D) / channels at 8x8 (digits: set e.g. 32)
-    n_hidden: int = 3  # MLP hidden layers
-    time_dim: int = 64  # sinusoidal embedding size
-    eval_every: int = 5000
-    n_eval: int = 2500  # samples drawn for the metrics
-    seed: int = 0
-    progress: bool = True
+    Each field is an :func:`~scratchgen.config.option`: its default, and the help text that
+    ``scratchgen train ddpm --help`` shows (the command line is generated from these fields).
+    """
+
+    data: str = option("ring8", "training data (ring8: radius 1, std 0.01; grid25: {-4..4}^2, std 0.05; "
+                                "digits: the 1,797 8x8 UCI digits, 539 held out)", choices=DATASETS)
+    steps: int = option(20000, "Adam updates")
+    batch: int = option(512, "examples per minibatch")
+    lr: float = option(1e-3, "peak learning rate, cosine decay to 0")
+    warmup: int = option(200, "linear warm-up steps")
+    betas: tuple[float, float] = option((0.9, 0.999), "Adam's beta1 and beta2", metavar=("BETA1", "BETA2"))
+    grad_clip: float | None = option(1.0, "clip the global gradient norm (none: off)")
+    ema: float = option(0.999, "EMA decay mu of the weights, which sample and are evaluated; 0 = off")
+    T: int = option(1000, "diffusion steps")
+    schedule: str = option("linear", "noise schedule", choices=("linear", "cosine"))
+    sigma2: str = option("beta_tilde", "reverse-process variance used by the evaluation sampler",
+                         choices=("beta", "beta_tilde"))
+    low_discrepancy: bool = option(True, "spread a minibatch's timesteps evenly over 1..T from one uniform draw "
+                                         "(Kingma et al. 2021, VDM): the same loss, lower variance")
+    hidden: int = option(256, "MLP width (2-D) or channels of the CNN at 8x8 (digits)")
+    n_hidden: int = option(3, "hidden layers of the MLP")
+    time_dim: int = option(64, "size of the sinusoidal time embedding")
+    eval_every: int = option(5000, "steps between evaluations/checkpoints")
+    n_eval: int = option(2500, "samples drawn for the metrics")
+    seed: int = option(0, "seed of the one generator behind data, noise and weights")
+    progress: bool = option(True, "show a progress bar")
+
+    #: The 8x8 digits train a CNN: fewer, costlier steps (see docs/results.md for the measured run).
+    PRESETS = {"digits": dict(data="digits", steps=4000, batch=64, lr=1e-3, hidden=16, time_dim=32, ema=0.995,
+                              eval_every=4000, n_eval=1000)}
 
     def validate(self):
         if self.data not in DATASETS:
@@ -104,19 +117,10 @@ class DDPMConfig(Config):
 
     @classmethod
     def for_data(cls, data: str, **overrides) -> "DDPMConfig":
-        """The config with the preset of ``data`` (:func:`presets`), then ``overrides``, applied."""
+        """The config for ``data``: its preset in ``PRESETS`` if it has one (the digits), then ``overrides``."""
         if data not in DATASETS:
             raise ValueError(f"data must be one of {DATASETS}, got {data!r}")
-        return cls(data=data, **{**presets(data), **overrides})
-
-
-# The 8x8 digits train a CNN: fewer, costlier steps (see docs/results.md for the measured run).
-_DIGITS_PRESET = dict(steps=4000, batch=64, lr=1e-3, hidden=16, time_dim=32, ema=0.995, eval_every=4000, n_eval=1000)
-
-
-def presets(data: str) -> dict:
-    """Settings that differ from :class:`DDPMConfig`'s defaults for a data set (none for the 2-D sets)."""
-    return dict(_DIGITS_PRESET) if data == "digits" else {}
+        return cls.preset(data, **overrides) if data in cls.PRESETS else cls(data=data, **overrides)
 
 
 # ---------------------------------------------------------------------------

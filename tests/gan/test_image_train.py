@@ -107,28 +107,6 @@ def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert load(tmp_path / "checkpoint.npz")["step"] == 2
 
 
-def test_cli_train_and_eval(tmp_path, capsys):
-    from scratchgen.cli import main
-
-    out = tmp_path / "run"
-    main(["train", "dcgan", "--steps", "3", "--batch", "8", "--width", "4", "--z-dim", "8", "--eval-every", "3",
-          "--n-eval", "50", "--seed", "1", "--out", str(out), "--no-progress"])
-    assert (out / "samples.png").exists() and (out / "checkpoint.npz").exists()
-    m_train = json.load(open(out / "metrics.json"))["final"]
-    capsys.readouterr()
-    main(["eval", "--samples", str(out / "samples.npy"), "--seed", "1", "--out", str(tmp_path / "m.json")])
-    printed = json.loads(capsys.readouterr().out)
-    assert printed == json.load(open(tmp_path / "m.json"))
-    # the same samples, reference and seed: the numbers of the training run
-    for k in ("fid", "kid", "is", "precision", "recall"):
-        assert printed[k] == pytest.approx(m_train[k], rel=1e-9, abs=1e-12)
-    bad = tmp_path / "bad.npy"
-    np.save(bad, np.zeros((5, 3, 8, 8), np.float32))
-    with pytest.raises(SystemExit):
-        main(["eval", "--samples", str(bad)])
-    assert "(N, 1, 8, 8)" in capsys.readouterr().err
-
-
 def _ssgan_and_baselines(seed, **data):
     """SS-GAN, labelled-only and LabelSpreading (None without scikit-learn) test accuracies for one
     seed, with the library's SS-GAN defaults and the demo's 6,000 steps; (b) is scored by the demo's
@@ -364,21 +342,8 @@ def test_ssgan_regularisers_enter_the_critic_loss_linearly():
         assert 1e-6 < omega[0] < omega[1], (option, omega)
 
 
-def test_ssgan_flags_reach_the_config_and_misplaced_options_are_errors():
-    from scratchgen.cli import build_parser
-    from scratchgen.gan.images_cli import config_from_args
-
-    args = build_parser().parse_args(["train", "ssgan", "--out", "x", "--hidden", "64", "32", "--noise", "0.6", "0.2",
-                                      "--entropy", "0.5", "--weight-norm", "--ema", "0.99", "--unsup-weight", "0.5",
-                                      "--consistency", "2", "--manifold", "0.1", "--manifold-eps", "4",
-                                      "--vat", "0.5", "--vat-eps", "1.5", "--unlabelled-fraction", "0.3", "--augment"])
-    cfg = config_from_args(args)
-    assert cfg.augment and cfg.critic == "mlp"
-    assert config_from_args(build_parser().parse_args(["train", "ssgan", "--out", "x", "--critic", "conv"])).critic == "conv"
-    assert (cfg.ss_hidden, cfg.ss_noise, cfg.ss_entropy, cfg.weight_norm, cfg.ema, cfg.steps, cfg.ss_unsup_weight) == (
-        (64, 32), (0.6, 0.2), 0.5, True, 0.99, 6000, 0.5)
-    assert (cfg.ss_consistency, cfg.ss_manifold, cfg.ss_manifold_eps, cfg.ss_vat, cfg.ss_vat_eps) == (2.0, 0.1, 4.0, 0.5, 1.5)
-    assert cfg.unlabelled_fraction == 0.3
+def test_misplaced_ssgan_options_are_errors():
+    # (the ssgan flags reaching the config: tests/cli/test_cli_images.py)
     for options, message in [
         (dict(model="dcgan", weight_norm=True), r"^weight_norm=True: only for model='ssgan', got model='dcgan' \(the "
                                                 "ssgan-only options: labels_per_class, unlabelled_fraction, critic, ss_hidden, weight_norm, "

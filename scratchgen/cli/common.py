@@ -1,0 +1,224 @@
+"""What every command shares: options generated from a config dataclass, the run options, the summary line.
+
+A ``scratchgen train MODEL`` parser is generated from the fields of the model's config
+(:mod:`scratchgen.config`): one option per field declared with ``option(..., cli=True)``, named
+``--field-name`` (or the field's ``flag``), its type read from the annotation, its help text and
+choices from the field, and its default shown as the value that will run. Parsing gives back the
+config itself (:func:`config_from_args`), so no option is written twice.
+
+How a field's annotation becomes an option:
+
+=====================  ==================================================================
+``int``/``float``/``str``  one value of that type
+``bool``               ``--flag`` / ``--no-flag``
+``X | None``           a value of type X, or ``none``
+``tuple[X, X]``        exactly that many values of type X (``--betas 0.5 0.999``)
+``tuple[X, ...]``      one or more values of type X (``--hidden 512 256``)
+=====================  ==================================================================
+
+Defaults: an option left out takes the config's default, or the preset's where the command
+applies one (``scratchgen train ssgan`` runs ``ImageGANConfig.preset("ssgan")``; ``scratchgen train
+ddpm --data digits`` runs ``DDPMConfig.preset("digits")``); ``--help`` shows those values.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+
+__all__ = ["add_config_arguments", "add_train_command", "config_from_args", "config_kwargs", "add_backend_argument",
+           "add_run_arguments", "metrics_line", "flag_of", "cli_fields"]
+
+
+def metrics_line(metrics, keys=None, skip=()):
+    """``k=v, ...`` with floats to 4 significant digits: the one-line summary a command prints.
+
+    ``keys``: only these (in the order of ``metrics``); ``skip``: all but these.
+    """
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
+                     if (keys is None or k in keys) and k not in skip)
+
+
+def add_backend_argument(p):
+    """``--backend numpy|cupy``; without it a command runs on the active backend (``SCRATCHGEN_BACKEND``, else NumPy)."""
+    p.add_argument("--backend", default=argparse.SUPPRESS, choices=["numpy", "cupy"],
+                   help="array backend (default: the active one: $SCRATCHGEN_BACKEND if set, else numpy)")
+
+
+def add_run_arguments(p):
+    """The options of a training run that are not settings of the model: ``--out``, ``--resume``, ``--backend``."""
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--resume", default=None, metavar="CHECKPOINT",
+                   help="checkpoint.npz to continue from; give the options it was trained with (only --steps and "
+                        "how the run reports may change)")
+    add_backend_argument(p)
+
+
+# ---------------------------------------------------------------------------
+# Options from a config's fields
+# ---------------------------------------------------------------------------
+def flag_of(f: dataclasses.Field) -> str:
+    """The command-line name of a config field: its ``flag``, else ``--field-name``."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def cli_fields(cls, names=None, exclude=()):
+    """The fields of ``cls`` the command line offers (``cli=True``), in the class's order; ``names``:
+    only these; ``exclude``: not these."""
+    out = [f for f in dataclasses.fields(cls) if f.metadata.get("cli", False) and f.name not in exclude
+           and (names is None or f.name in names)]
+    if names is not None:
+        unknown = sorted(set(names) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"cli_fields: {', '.join(unknown)} not among the fields of {cls.__name__}")
+    return out
+
+
+def _show(v):
+    """A value as the command line writes it: ``none``, ``on``/``off``, tuples space-separated."""
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    if isinstance(v, (tuple, list)):
+        return " ".join(_show(x) for x in v)
+    return str(v)
+
+
+def _scalar(tp, name, choices):
+    """The ``type=`` function of one value: ``tp`` (int, float or str), ``none`` for None where
+    ``None`` is allowed, checked against ``choices``."""
+    optional = typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp)
+    base = next(a for a in typing.get_args(tp) if a is not type(None)) if optional else tp
+    if base not in (int, float, str):
+        raise TypeError(f"cli: field {name} has type {tp}; the command line reads int, float, str, bool, "
+                        "X | None and tuples of int/float/str")
+
+    def convert(text):
+        if optional and text.lower() == "none":
+            value = None
+        else:
+            try:
+                value = base(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(
+                    f"expected {base.__name__}{' or none' if optional else ''}, got {text!r}") from None
+        if choices is not None and value not in choices:
+            raise argparse.ArgumentTypeError(f"expected one of {', '.join(_show(c) for c in choices)}, got {text!r}")
+        return value
+
+    convert.__name__ = base.__name__
+    return convert
+
+
+def add_config_arguments(parser, cls, fields=None, defaults=None, notes=None, title=None):
+    """Add one option per field of ``fields`` (default: every command-line field of ``cls``).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    cls : a :class:`~scratchgen.config.Config` dataclass
+    fields : list of dataclasses.Field, optional
+    defaults : instance of ``cls``, optional
+        The config that runs when no option is given (default: ``cls()``); ``--help`` shows its values.
+    notes : dict, optional
+        Field name -> text appended to the default in ``--help`` (``"; --data digits: 4000"``).
+    title : str, optional
+        The heading of these options in ``--help``.
+
+    Every option's default is ``argparse.SUPPRESS``: the parsed namespace holds the options given,
+    and :func:`config_kwargs` reads them back.
+    """
+    fields = cli_fields(cls) if fields is None else fields
+    defaults = cls() if defaults is None else defaults
+    notes = notes or {}
+    hints = typing.get_type_hints(cls)
+    group = parser.add_argument_group(title or f"settings ({cls.__name__})")
+    for f in fields:
+        tp, meta = hints[f.name], f.metadata
+        choices, metavar = meta.get("choices"), meta.get("metavar")
+        shown = f" (default: {_show(getattr(defaults, f.name))}{notes.get(f.name, '')})"
+        kw = dict(dest=f.name, default=argparse.SUPPRESS, help=meta["help"] + shown.replace("%", "%%"))
+        if tp is bool:
+            group.add_argument(flag_of(f), action=argparse.BooleanOptionalAction, **kw)
+            continue
+        if typing.get_origin(tp) is tuple:
+            args = typing.get_args(tp)
+            kw["nargs"] = "+" if len(args) == 2 and args[1] is Ellipsis else len(args)
+            tp = args[0]
+        if metavar is None:
+            metavar = ("{" + ",".join(_show(c) for c in choices) + "}" if choices is not None
+                       else flag_of(f).lstrip("-").replace("-", "_").upper())
+        group.add_argument(flag_of(f), type=_scalar(tp, f.name, choices), metavar=metavar, **kw)
+    return group
+
+
+def config_kwargs(args, fields):
+    """The settings that parsed ``args`` give for ``fields`` (the options given; tuples as tuples)."""
+    return {f.name: tuple(v) if isinstance(v, list) else v
+            for f in fields if (v := getattr(args, f.name, _MISSING)) is not _MISSING}
+
+
+_MISSING = object()
+
+
+# ---------------------------------------------------------------------------
+# A `scratchgen train MODEL` command
+# ---------------------------------------------------------------------------
+def add_train_command(models, name, cls, *, help, description, run, fixed=None, preset=None, preset_by=None,
+                      exclude=()):
+    """Add ``scratchgen train NAME``: its options generated from ``cls``, then the run options.
+
+    Parameters
+    ----------
+    models : the ``add_subparsers()`` object of ``scratchgen train``
+    name, help, description : the command's name, its line in ``scratchgen train --help``, its description
+    cls : the config dataclass the options come from
+    run : callable(args, cfg) that trains and prints; returns the run
+    fixed : dict, optional
+        Settings the command fixes (``{"model": "cgan"}``): not offered as options.
+    preset : str, optional
+        The preset of ``cls.PRESETS`` the command always applies (its values are the defaults shown).
+    preset_by : str, optional
+        A field whose value names a preset to apply when ``cls.PRESETS`` has one (``"data"``: the DDPM
+        applies ``PRESETS["digits"]`` for ``--data digits``).
+    exclude : field names the command does not offer (another command's options)
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The command's parser, for the options that are not settings (``--baseline``).
+    """
+    fixed = dict(fixed or {})
+    fields = cli_fields(cls, exclude=tuple(exclude) + tuple(fixed))
+    defaults = cls.preset(preset, **fixed) if preset else cls(**fixed)
+    notes, extra = {}, ""
+    if preset:
+        values = ", ".join(f"{k}={_show(v)}" for k, v in cls.PRESETS[preset].items() if k not in fixed)
+        extra = (f" Defaults are those of the preset {preset!r} ({cls.__name__}.preset({preset!r}) in Python: "
+                 f"{values}); the options below show them.")
+    if preset_by:
+        for key, settings in cls.PRESETS.items():
+            for k, v in settings.items():
+                if k != preset_by:
+                    notes[k] = notes.get(k, "") + f"; {flag_of(cls.__dataclass_fields__[preset_by])} {key}: {_show(v)}"
+            values = ", ".join(f"{k}={_show(v)}" for k, v in settings.items() if k != preset_by)
+            extra += (f" With {flag_of(cls.__dataclass_fields__[preset_by])} {key}, options left out take the preset "
+                      f"{key!r} ({cls.__name__}.preset({key!r}) in Python: {values}).")
+    p = models.add_parser(name, help=help, description=description + extra)
+    add_config_arguments(p, cls, fields, defaults, notes)
+    add_run_arguments(p)
+
+    def make_config(args):
+        given = {**config_kwargs(args, fields), **fixed}
+        key = given.get(preset_by, getattr(cls(), preset_by)) if preset_by else preset
+        return cls.preset(key, **given) if key in cls.PRESETS else cls(**given)
+
+    p.set_defaults(func=lambda args: run(args, make_config(args)), make_config=make_config)
+    return p
+
+
+def config_from_args(args):
+    """The config that parsed ``scratchgen train MODEL ...`` arguments ask for."""
+    return args.make_config(args)

@@ -1,0 +1,110 @@
+"""``scratchgen train ddpm`` (a denoising diffusion model) and ``scratchgen sample`` (samples from its checkpoint).
+
+    scratchgen train ddpm --data ring8 --steps 20000 --seed 0 --out runs/ddpm-ring
+    scratchgen train ddpm --data digits --out runs/ddpm-digits          # the preset "digits"
+    scratchgen sample --checkpoint runs/ddpm-ring/checkpoint.npz --sampler ddim --steps 50 --out runs/ddim50
+
+The options of ``train ddpm`` are the fields of :class:`~scratchgen.diffusion.train.DDPMConfig`; with
+``--data digits`` the options left out take ``DDPMConfig.PRESETS["digits"]``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+from .common import add_backend_argument, add_train_command, metrics_line
+
+__all__ = ["add_ddpm_command", "add_sample_command"]
+
+
+def add_ddpm_command(models):
+    """Add ``ddpm`` to the subcommands of ``scratchgen train``."""
+    from ..diffusion.train import DDPMConfig
+
+    p = add_train_command(
+        models, "ddpm", DDPMConfig, run=_run_train, preset_by="data",
+        help="train a denoising diffusion model (DDPM) on a toy 2-D set or the 8x8 digits",
+        description="Train a DDPM (Ho et al. 2020) by L_simple with Adam and an EMA of the weights (the settings of "
+                    "scratchgen.diffusion.train.DDPMConfig). The run directory gets samples.npy (n_eval samples "
+                    "from the EMA weights, in data units), metrics.json, checkpoint.npz and figures (samples.png, "
+                    "trajectory.gif: the reverse process as an animation, loss.png).")
+    p.add_argument("--no-figures", action="store_true", help="write the numbers and the checkpoint only (no PNG/GIF)")
+    return p
+
+
+def _run_train(args, cfg):
+    from ..diffusion.train import train_ddpm
+
+    run = train_ddpm(cfg, out_dir=args.out, resume=args.resume, figures=not args.no_figures)
+    print(f"{args.out}: {metrics_line(run.final)}")
+    return run
+
+
+def add_sample_command(top):
+    """Add ``scratchgen sample``: draw samples from a trained DDPM checkpoint."""
+    p = top.add_parser(
+        "sample", help="draw samples from a trained DDPM checkpoint",
+        description="Draw samples from the EMA weights of a checkpoint written by `scratchgen train ddpm`. "
+                    "--sampler ddpm is Ho's ancestral sampler (Algorithm 2) on all T steps, or on a respaced "
+                    "schedule of --steps steps (Nichol & Dhariwal 2021); --sampler ddim is Song et al.'s DDIM "
+                    "(deterministic with --eta 0). Writes samples.npy, metrics.json (the metrics against the "
+                    "held-out data and the sampling time), samples.png and trajectory.gif to --out.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--checkpoint", required=True, help="checkpoint.npz of a DDPM run")
+    p.add_argument("--sampler", default="ddpm", choices=["ddpm", "ddim"], help="ancestral (DDPM) or DDIM")
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (default: all T of the model)")
+    p.add_argument("--eta", type=float, default=0.0, help="DDIM's eta: 0 deterministic, 1 DDPM-like")
+    p.add_argument("--sigma2", default=None, choices=["beta", "beta_tilde"],
+                   help="variance of the ancestral sampler (default: the run's)")
+    p.add_argument("--n", type=int, default=2500, help="number of samples")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampler's noise")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--no-figures", action="store_true", help="write the numbers only (no PNG/GIF)")
+    add_backend_argument(p)
+    p.set_defaults(func=_run_sample)
+    return p
+
+
+def _run_sample(args):
+    from .. import backend as _backend
+    from ..diffusion.samplers import generate
+    from ..diffusion.train import evaluate_samples, load_run
+    from ..training import write_json, write_npy
+
+    if not os.path.exists(args.checkpoint):
+        raise ValueError(f"--checkpoint: no such file {args.checkpoint!r}")
+    if args.n < 2:
+        raise ValueError(f"--n must be at least 2, got {args.n}")
+    cfg, model, schedule, data = load_run(args.checkpoint)
+    sigma2 = args.sigma2 or cfg.sigma2
+    figures = not args.no_figures
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = generate(model, schedule, args.n, data.shape, args.sampler, steps=args.steps, eta=args.eta,
+                   sigma2=sigma2, seed=args.seed, return_trajectory=figures)
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
+    z = out[0] if figures else out
+    x = _backend.to_numpy(data.from_model(z))
+    metrics = evaluate_samples(data.from_model(z), data)
+    steps = schedule.T if args.steps is None else args.steps
+    result = {"checkpoint": args.checkpoint, "data": cfg.data, "sampler": args.sampler, "steps": steps,
+              "eta": args.eta if args.sampler == "ddim" else None, "sigma2": sigma2 if args.sampler == "ddpm" else None,
+              "n": args.n, "seed": args.seed, "sample_seconds": seconds, "sample_cpu_seconds": cpu_seconds,
+              **metrics}
+    os.makedirs(args.out, exist_ok=True)
+    write_npy(os.path.join(args.out, "samples.npy"), x)
+    write_json(os.path.join(args.out, "metrics.json"), result)
+    if figures:
+        from ..viz import coverage_title, samples_figure, trajectory_gif
+
+        _, traj, ts = out
+        xp = _backend.get_xp(traj)
+        keep = sorted(set(int(v) for v in xp.linspace(0, traj.shape[0] - 1, min(31, traj.shape[0])).round().astype(int)))
+        title = coverage_title(f"{args.sampler}, {steps} steps, on {cfg.data}", metrics)
+        samples_figure(x, data, os.path.join(args.out, "samples.png"), title)
+        trajectory_gif(_backend.to_numpy(data.from_model(traj[keep])), _backend.to_numpy(ts[keep]), data,
+                       os.path.join(args.out, "trajectory.gif"))
+    shown = metrics_line(result, keys=("modes_captured", "high_quality_fraction", "mmd2", "sample_seconds"))
+    print(f"{args.out}: {args.sampler} {steps} steps, n={args.n}: {shown}")
+    return result

@@ -1,0 +1,67 @@
+"""The ``scratchgen`` command line: ``train MODEL``, ``sample``, ``eval``, ``reject``.
+
+    scratchgen train --help                 # the models
+    scratchgen train gan --help             # one model's options, with the defaults that run
+    scratchgen train gan --data ring8 --loss nonsaturating --steps 5000 --seed 0 --out runs/x
+    scratchgen reject runs/x                # rejection sampling with a learnt density ratio
+
+Each family's commands live in their own module (:mod:`.gan`, :mod:`.images`, :mod:`.diffusion`);
+the options of every ``train`` command are generated from its config (:mod:`.common`).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+
+from .diffusion import add_ddpm_command, add_sample_command
+from .gan import add_gan_command, add_reject_command
+from .images import add_eval_command, add_image_commands
+
+__all__ = ["main", "build_parser"]
+
+_TRAIN_EPILOG = """\
+The settings of each model are the fields of its config, in Python:
+  gan            scratchgen.gan.train.GANConfig()
+  ddpm           scratchgen.diffusion.train.DDPMConfig() (--data digits: DDPMConfig.preset("digits"))
+  dcgan, cgan    scratchgen.gan.train_images.ImageGANConfig(model="dcgan" | "cgan")
+  ssgan          scratchgen.gan.train_images.ImageGANConfig.preset("ssgan")
+See each model's options, with the values that run, with: scratchgen train MODEL --help
+"""
+
+
+def build_parser():
+    """The parser of ``scratchgen``: each command's ``func(args)`` runs it."""
+    parser = argparse.ArgumentParser(prog="scratchgen", description="scratchgen: generative models from scratch")
+    top = parser.add_subparsers(dest="command", required=True)
+    train = top.add_parser("train", help="train a model (scratchgen train MODEL --help: its options)",
+                           description="Train a model. MODEL is one of the commands below;\n"
+                                       "`scratchgen train MODEL --help` lists its options and the defaults that run.",
+                           epilog=_TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    models = train.add_subparsers(dest="model", required=True, metavar="MODEL")
+    add_gan_command(models)  # scratchgen train gan
+    add_ddpm_command(models)  # scratchgen train ddpm
+    add_image_commands(models)  # scratchgen train dcgan|cgan|ssgan
+    add_sample_command(top)  # scratchgen sample --checkpoint ...
+    add_eval_command(top)  # scratchgen eval --samples ...
+    add_reject_command(top)  # scratchgen reject RUN_DIR
+    return parser
+
+
+def main(argv=None):
+    """Run ``scratchgen`` with ``argv`` (default: ``sys.argv[1:]``); training errors exit with one line."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .. import backend
+    from ..training import TrainingDiverged
+
+    name = getattr(args, "backend", None) or backend.get_backend()  # the flag, else the active backend
+    with contextlib.ExitStack() as stack:  # the backend for this command only (main() may run in-process)
+        try:
+            stack.enter_context(backend.use_backend(name))
+        except backend.BackendError as e:
+            parser.exit(2, f"scratchgen: error: {e}\n")
+        try:
+            args.func(args)
+        except (TrainingDiverged, ValueError) as e:  # training errors: one clear line, not a traceback
+            parser.exit(1, f"scratchgen: error: {e}\n")
+    return 0
