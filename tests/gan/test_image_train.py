@@ -109,14 +109,14 @@ def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):
 
 def _ssgan_and_baselines(seed, **data):
     """SS-GAN, labelled-only and LabelSpreading (None without scikit-learn) test accuracies for one
-    seed, with the library's SS-GAN defaults and the demo's 6,000 steps; (b) is scored by the demo's
-    ``label_spreading_accuracy``. ``data``: the config's data fields (default: the 8×8 digits)."""
+    seed, with the settings of the demo and of ``scratchgen train ssgan`` (the preset "ssgan": 6,000 steps,
+    lr 1e-3, cosine); (b) is scored by the demo's ``label_spreading_accuracy``. ``data``: the config's data
+    fields (default: the 8×8 digits)."""
     import runpy
 
     from scratchgen.data.images import load_image_data
 
-    cfg = ImageGANConfig(model="ssgan", steps=6000, lr_d=1e-3, lr_g=1e-3, lr_schedule="cosine", eval_every=6000,
-                         n_eval=100, kid_subsets=5, seed=seed, progress=False, **data)
+    cfg = ImageGANConfig.preset("ssgan", eval_every=6000, n_eval=100, kid_subsets=5, seed=seed, progress=False, **data)
     run = train_image_gan(cfg)
     demo = runpy.run_path(os.path.join(os.path.dirname(__file__), "..", "..", "demos", "digits_ssgan.py"))
     acc_b, _ = demo["label_spreading_accuracy"](load_image_data(cfg), run.labelled)
