@@ -29,9 +29,9 @@ import numpy as np
 
 from scratchgen.backend import to_numpy
 from scratchgen.checkpoint import atomic_write
-from scratchgen.data.images import load_image_data
 from scratchgen.cli.common import add_config_arguments, cli_fields, config_kwargs
 from scratchgen.cli.images import DATA_OPTIONS
+from scratchgen.data.images import load_image_data
 from scratchgen.gan.train_images import SSGAN_ONLY, ImageGANConfig, train_image_gan, train_labelled_only
 from scratchgen.viz import save_image_grid
 

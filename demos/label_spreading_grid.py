@@ -36,9 +36,9 @@ from digits_ssgan import LABEL_SPREADING, label_spreading_accuracy  # noqa: E402
 
 from scratchgen.backend import to_numpy  # noqa: E402
 from scratchgen.checkpoint import atomic_write  # noqa: E402
-from scratchgen.data.images import load_image_data  # noqa: E402
 from scratchgen.cli.common import add_config_arguments, cli_fields, config_kwargs  # noqa: E402
 from scratchgen.cli.images import DATA_OPTIONS  # noqa: E402
+from scratchgen.data.images import load_image_data  # noqa: E402
 from scratchgen.gan.ssgan import labelled_indices  # noqa: E402
 from scratchgen.gan.train_images import ImageGANConfig  # noqa: E402
 
