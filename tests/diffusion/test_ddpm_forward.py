@@ -4,7 +4,11 @@ Oracles are written out here from the Gaussian algebra (products of one-step ker
 Bayes' rule as a product of two Gaussian densities in x_{t-1}), never taken from the
 code under test.
 """
+import math
+from fractions import Fraction
+
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -15,6 +19,7 @@ from scratchgen.diffusion import (
     cosine_schedule,
     linear_schedule,
     p_mean_from_eps,
+    p_variance,
     predict_eps_from_x0,
     predict_x0_from_eps,
     q_marginal,
@@ -151,3 +156,129 @@ def test_forward_functions_work_on_tensors_and_record_the_tape():
     xt = q_sample(s, x0, 10, eps)
     xt.sum().backward()
     np.testing.assert_allclose(x0.grad.numpy(), np.full((1, 2), np.sqrt(np.prod(1 - s.beta[1:11]))), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# Documented contracts of each forward-process function, one by one
+# ---------------------------------------------------------------------------
+@given(small_betas, st.data())
+def test_q_step_is_eq2_with_one_variance_per_row(betas, data):
+    s = Schedule(np.array(betas))
+    t = data.draw(hnp.arrays(np.int64, (3,), elements=st.integers(1, s.T)))
+    x_prev, eps = data.draw(batch(3)), data.draw(batch(3))
+    b = np.array([betas[k - 1] for k in t])[:, None]  # (3, 1)
+    mean, var = q_step(s, x_prev, t)
+    assert var.shape == (3, 1)
+    np.testing.assert_allclose(mean, np.sqrt(1 - b) * x_prev, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(var, b, rtol=1e-15, atol=0)
+    # the reparameterised sample: x_t = sqrt(alpha_t) x_{t-1} + sqrt(beta_t) eps, deterministic given eps
+    np.testing.assert_allclose(q_step_sample(s, x_prev, t, eps), np.sqrt(1 - b) * x_prev + np.sqrt(b) * eps,
+                               rtol=1e-13, atol=1e-14)
+
+
+def test_marginal_variance_has_one_entry_per_row_broadcasting_over_data_axes():
+    s = Schedule(np.array([0.1, 0.2, 0.3]))
+    x0 = np.ones((2, 3, 4))
+    mean, var = q_marginal(s, x0, np.array([1, 3]))
+    assert mean.shape == (2, 3, 4) and var.shape == (2, 1, 1)
+    np.testing.assert_allclose(var[:, 0, 0], [0.1, 1 - 0.9 * 0.8 * 0.7], rtol=1e-14)
+    _, var_p = q_posterior(s, x0, x0, np.array([1, 2]))
+    assert var_p.shape == (2, 1, 1) and var_p[0, 0, 0] == 0.0  # beta_tilde_1 = 0 exactly, row by row
+
+
+@given(small_betas, st.data())
+def test_p_mean_from_eps_is_eq11_written_out(betas, data):
+    s = Schedule(np.array(betas))
+    t = data.draw(hnp.arrays(np.int64, (3,), elements=st.integers(1, s.T)))
+    xt, eps = data.draw(batch(3)), data.draw(batch(3))
+    b = np.array([betas[k - 1] for k in t])[:, None]
+    ab = np.array([np.prod(1 - np.array(betas[:k])) for k in t])[:, None]
+    expected = (xt - b / np.sqrt(1 - ab) * eps) / np.sqrt(1 - b)
+    np.testing.assert_allclose(p_mean_from_eps(s, xt, t, eps), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_predict_x0_keeps_its_digits_at_small_t():
+    # x0_hat at x_t = 0, eps = 1 is -sqrt((1 - ab_t) / ab_t). Exact oracle: rational alpha_bar of the
+    # float betas, square root in 40-digit decimals. The form sqrt(1/ab - 1) of Ho's code loses ~4 digits
+    # at t = 1 (1/ab - 1 cancels), about 1e-12 relative; the documented form must stay near 1e-16.
+    from decimal import Decimal, getcontext
+
+    getcontext().prec = 40
+    s = linear_schedule()
+    alpha_bar = Fraction(1)
+    for t in range(1, 6):
+        alpha_bar *= 1 - Fraction(float(s.beta[t]))
+        r = (1 - alpha_bar) / alpha_bar
+        exact = -(Decimal(r.numerator) / Decimal(r.denominator)).sqrt()
+        got = predict_x0_from_eps(s, np.zeros((1, 1)), t, np.ones((1, 1)))[0, 0]
+        assert abs(Decimal(float(got)) - exact) < Decimal("1e-14") * abs(exact), t
+
+
+def test_p_variance_is_beta_or_beta_tilde_clipped_at_t1_and_its_exp():
+    s = Schedule(np.array([0.1, 0.2, 0.3]))
+    like = np.zeros((4, 2), dtype=np.float64)
+    t = np.array([1, 2, 3, 1])
+    betas = np.array([0.1, 0.2, 0.3])
+
+    def bt(k):  # beta_tilde_k = (1 - ab_{k-1}) / (1 - ab_k) beta_k, Eq. 7
+        return (1 - np.prod(1 - betas[: k - 1])) / (1 - np.prod(1 - betas[:k])) * betas[k - 1]
+
+    var, log_var = p_variance(s, t, like, "beta")
+    assert var.shape == (4, 1) and log_var.shape == (4, 1)
+    np.testing.assert_allclose(var[:, 0], [0.1, 0.2, 0.3, 0.1], rtol=1e-14)
+    np.testing.assert_allclose(var, np.exp(log_var), rtol=1e-15)
+    var, log_var = p_variance(s, t, like, "beta_tilde")
+    # t = 1: log beta_tilde_2 (Ho's clipped log-variance), not log 0
+    np.testing.assert_allclose(var[:, 0], [bt(2), bt(2), bt(3), bt(2)], rtol=1e-13)
+    np.testing.assert_allclose(var, np.exp(log_var), rtol=1e-15)
+    var32, _ = p_variance(s, 2, np.zeros((3, 2), dtype=np.float32), "beta")
+    assert var32.dtype == np.float32 and var32.shape == (1, 1)
+    with pytest.raises(ValueError, match=r"sigma2 must be one of \('beta', 'beta_tilde'\), got 'large'"):
+        p_variance(s, 2, like, "large")
+
+
+def test_forward_functions_return_arrays_for_arrays_and_tensors_for_tensors():
+    s = linear_schedule(T=10)
+    x = np.array([[1.0, -2.0], [0.5, 0.0]])
+    t = np.array([3, 7])
+    calls = {
+        "q_step": lambda a: q_step(s, a, t)[0],
+        "q_step_sample": lambda a: q_step_sample(s, a, t, x),
+        "q_marginal": lambda a: q_marginal(s, a, t)[0],
+        "q_sample": lambda a: q_sample(s, a, t, x),
+        "q_posterior": lambda a: q_posterior(s, a, x, t)[0],
+        "predict_x0_from_eps": lambda a: predict_x0_from_eps(s, a, t, x),
+        "predict_eps_from_x0": lambda a: predict_eps_from_x0(s, a, t, x),
+        "p_mean_from_eps": lambda a: p_mean_from_eps(s, a, t, x),
+    }
+    for name, f in calls.items():
+        out = f(x)
+        assert isinstance(out, np.ndarray), name
+        tx = sg.tensor(x, requires_grad=True)
+        out_t = f(tx)
+        assert isinstance(out_t, sg.Tensor), name
+        np.testing.assert_allclose(out_t.numpy(), out, rtol=1e-15, atol=0, err_msg=name)
+        out_t.sum().backward()  # on the tape
+        assert tx.grad is not None, name
+
+
+def test_q_sample_with_tensor_noise_is_a_tensor_differentiable_in_the_noise():
+    s = linear_schedule()
+    eps = sg.tensor(np.array([[0.5, -0.5]]), requires_grad=True)
+    xt = q_sample(s, np.array([[1.0, 2.0]]), 10, eps)
+    assert isinstance(xt, sg.Tensor)
+    xt.sum().backward()
+    expected = np.sqrt(1 - np.prod(1 - s.beta[1:11]))  # d x_t / d eps = sqrt(1 - alpha_bar_t)
+    assert np.all(np.abs(eps.grad.numpy() - expected) < 1e-14)
+
+
+def test_bad_schedule_and_non_float_data_are_named():
+    x = np.zeros((2, 2))
+    with pytest.raises(ValueError, match="schedule must be a scratchgen.diffusion.Schedule .*got ndarray"):
+        q_sample(np.array([0.1, 0.2]), x, 1, x)
+    with pytest.raises(ValueError, match="x0 must be a float array, got dtype int64"):
+        q_marginal(linear_schedule(), np.zeros((2, 2), dtype=np.int64), 1)
+    with pytest.raises(ValueError, match=r"xt must have a batch axis, shape \(B, \.\.\.\), got shape \(\)"):
+        predict_eps_from_x0(linear_schedule(), np.float64(1.0), 1, np.float64(1.0))
+    with pytest.raises(ValueError, match=r"xt must have the shape of x0, \(2, 2\); got \(2, 1\)"):
+        q_posterior(linear_schedule(), x, np.zeros((2, 1)), 1)

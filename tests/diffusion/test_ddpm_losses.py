@@ -266,3 +266,171 @@ def test_vlb_with_discretized_decoder_and_bits_per_dim():
     # the decoder term of an 8-bit pixel is -log of a probability: >= 0 and the bits can't exceed
     # -log2(1e-12) = 39.9 per dimension (the floor)
     assert np.all(nats["terms"][:, 0] >= 0) and np.all(bpd["terms"][:, 0] <= 39.9 + 1e-9)
+
+
+# ---------------------------------------------------------------------------
+# Documented contracts, one by one: normal_kl's stable form, sample_timesteps' formula and checks,
+# loss_simple's reduction, vlb_term's decoder and its arguments, vlb's T model calls
+# ---------------------------------------------------------------------------
+@given(st.floats(-1e-6, 1e-6), st.floats(-3, 3))
+def test_normal_kl_is_accurate_and_non_negative_for_nearly_equal_variances(d, v2):
+    # equal means: KL = (e^d - 1 - d) / 2 = d^2/4 + d^3/12 + O(d^4); the naive -1 + v2 - v1 + e^(v1 - v2)
+    # loses every digit here (and can round below 0)
+    # (expm1(d) - d carries the rounding of expm1(d), half an ulp of d: the second term of the tolerance;
+    # the naive form is off by ~1e-16 absolute, far above it)
+    kl = normal_kl(np.array(0.3), np.array(v2 + d), np.array(0.3), np.array(v2)).item()
+    d_exact = (v2 + d) - v2  # the difference the function sees after rounding v1 = v2 + d
+    expected = d_exact**2 / 4 + d_exact**3 / 12 + d_exact**4 / 48
+    assert kl >= 0
+    assert abs(kl - expected) <= 1e-9 * expected + 2**-53 * abs(d_exact)
+
+
+def test_normal_kl_broadcasts_and_is_differentiable_in_every_argument():
+    # dKL/dm1 = (m1 - m2) e^-v2, dKL/dv1 = (e^(v1 - v2) - 1) / 2,
+    # dKL/dm2 = -(m1 - m2) e^-v2, dKL/dv2 = (1 - e^(v1 - v2) - (m1 - m2)^2 e^-v2) / 2
+    m1, v1 = np.array([[0.5, -1.0], [2.0, 0.0]]), np.array([[0.2], [-0.4]])  # (2, 2) and (2, 1)
+    m2, v2 = np.array([0.1, 0.3]), np.array([[0.7], [0.1]])
+    kl = normal_kl(m1, v1, m2, v2)
+    assert kl.shape == (2, 2)
+    expected = 0.5 * (-1 + v2 - v1 + np.exp(v1 - v2) + (m1 - m2) ** 2 * np.exp(-v2))
+    np.testing.assert_allclose(kl.numpy(), expected, rtol=1e-13)
+    gm1, gv1, gm2, gv2 = sg.grad(lambda a, b, c, e: normal_kl(a, b, c, e).sum(), argnums=(0, 1, 2, 3))(
+        sg.tensor(m1), sg.tensor(v1), sg.tensor(m2), sg.tensor(v2))
+    dm = (m1 - m2) * np.exp(-v2)
+    np.testing.assert_allclose(gm1.numpy(), dm, rtol=1e-13)
+    np.testing.assert_allclose(gm2.numpy(), -dm.sum(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(gv1.numpy(), (0.5 * (np.exp(v1 - v2) - 1) * np.ones((2, 2))).sum(axis=1, keepdims=True),
+                               rtol=1e-13)
+    np.testing.assert_allclose(gv2.numpy(), (0.5 * (1 - np.exp(v1 - v2) - (m1 - m2) ** 2 * np.exp(-v2))).sum(
+        axis=1, keepdims=True), rtol=1e-13)
+
+
+@given(st.integers(0, 2**31), st.integers(1, 50), st.integers(1, 20))
+def test_sample_timesteps_is_one_plus_floor_u_T_with_the_seeded_uniforms(seed, T, k):
+    # the documented formulas, on the uniforms that numpy.random.default_rng(seed) draws
+    u = np.random.default_rng(seed).random(k)
+    np.testing.assert_array_equal(sample_timesteps(T, k, seed), 1 + np.floor(u * T))
+    u0 = np.random.default_rng(seed).random()
+    np.testing.assert_array_equal(sample_timesteps(T, k, seed, low_discrepancy=True),
+                                  1 + np.floor(np.mod(u0 + np.arange(k) / k, 1.0) * T))
+    # same seed, same timesteps; a Schedule stands for its T
+    np.testing.assert_array_equal(sample_timesteps(Schedule(np.full(T, 0.1)), k, seed), sample_timesteps(T, k, seed))
+
+
+def test_sample_timesteps_maps_0_to_1_and_u_below_1_to_T_and_checks_its_arguments():
+    class Edges:  # a stand-in generator: the largest and the smallest uniforms of [0, 1)
+        def standard_normal(self, *a, **k):
+            raise AssertionError("not used")
+
+        def random(self, n=None):
+            return np.array([np.nextafter(1.0, 0.0), 0.0, 0.5])[:n]
+
+    assert sample_timesteps(1000, 3, Edges()).tolist() == [1000, 1, 501]  # the ends of 1..T
+    t = sample_timesteps(5, 4, seed=0)
+    assert t.dtype == np.int64 and t.shape == (4,)
+    for bad_T in (0, 2.0, True):
+        with pytest.raises(ValueError, match=f"sample_timesteps: T must be a positive int, got {bad_T!r}"):
+            sample_timesteps(bad_T, 3)
+    for bad_b in (0, 3.0, False):
+        with pytest.raises(ValueError, match=f"sample_timesteps: batch must be a positive int, got {bad_b!r}"):
+            sample_timesteps(10, bad_b)
+
+
+def test_loss_simple_per_example_error_averages_over_the_data_axes():
+    # reduction="none": ||eps - eps_theta||^2 / D per example, for image-shaped data (D = 1*2*3)
+    s = linear_schedule(T=20)
+    g = np.random.default_rng(7)
+    x0, eps = g.standard_normal((3, 1, 2, 3)), g.standard_normal((3, 1, 2, 3))
+    t = np.array([1, 10, 20])
+    model = lambda xt, tt: 0.5 * xt  # noqa: E731
+    per = loss_simple(s, model, x0, t=t, eps=eps, reduction="none")
+    assert per.shape == (3,)
+    ab = np.array([np.prod(1 - s.beta[1 : k + 1]) for k in t])[:, None, None, None]
+    xt = np.sqrt(ab) * x0 + np.sqrt(1 - ab) * eps
+    expected = ((eps - 0.5 * xt) ** 2).reshape(3, -1).mean(axis=1)
+    np.testing.assert_allclose(per.numpy(), expected, rtol=1e-13)
+    assert abs(loss_simple(s, model, x0, t=t, eps=eps).item() - expected.mean()) < 1e-13
+    with pytest.raises(ValueError, match="loss_simple: reduction must be 'mean' or 'none', got 'sum'"):
+        loss_simple(s, model, x0, t=t, eps=eps, reduction="sum")
+
+
+def test_loss_simple_low_discrepancy_draws_one_timestep_per_stratum():
+    s = linear_schedule(T=100)
+    seen = []
+
+    def model(xt, t):
+        seen.append(np.array(t))
+        return xt * 0
+
+    for seed in range(5):
+        loss_simple(s, model, np.zeros((10, 2)), seed=seed, low_discrepancy=True)
+        assert sorted(((seen[-1] - 1) // 10).tolist()) == list(range(10))  # stratum j: t in (10 j, 10 (j + 1)]
+
+
+def test_prior_kl_keeps_float32():
+    x0 = np.array([[0.5, -1.0]], dtype=np.float32)
+    kl = prior_kl(linear_schedule(), x0)
+    assert kl.shape == (1,) and kl.dtype == np.float32
+
+
+@pytest.mark.parametrize("sigma2", ["beta", "beta_tilde"])
+def test_vlb_term_at_t1_is_the_gaussian_decoder_and_rows_mix_terms(sigma2):
+    # L_0 = -sum_d log N(x0; mu_theta(x_1, 1), sigma_1^2), with sigma_1^2 = beta_1 or the clipped beta_tilde_2;
+    # rows with t >= 2 hold the KL of Eq. 5 (its closed form: 1/2 [log(v2/v1) + v1/v2 - 1 + (m1 - m2)^2 / v2])
+    s = Schedule(np.array([0.05, 0.2, 0.4]))
+    betas, ab = np.array([0.05, 0.2, 0.4]), np.cumprod([0.95, 0.8, 0.6])
+    x0 = np.array([[0.3, -0.7], [1.2, 0.4], [-0.5, 0.9]])
+    eps = np.array([[0.1, 0.2], [-1.0, 0.5], [0.3, -0.3]])
+    eps_theta = np.array([[0.4, -0.1], [0.2, 0.0], [-0.6, 0.8]])
+    t = np.array([1, 3, 1])
+    got = vlb_term(s, None, x0, t, eps, sigma2=sigma2, eps_theta=eps_theta).numpy()
+    beta_tilde = lambda k: (1 - (ab[k - 2] if k > 1 else 1.0)) / (1 - ab[k - 1]) * betas[k - 1]  # noqa: E731
+    for row, k in enumerate(t):
+        xt = np.sqrt(ab[k - 1]) * x0[row] + np.sqrt(1 - ab[k - 1]) * eps[row]
+        mu = (xt - betas[k - 1] / np.sqrt(1 - ab[k - 1]) * eps_theta[row]) / np.sqrt(1 - betas[k - 1])
+        var = betas[k - 1] if sigma2 == "beta" else beta_tilde(max(k, 2))
+        if k == 1:
+            expected = -stats.norm.logpdf(x0[row], mu, math.sqrt(var)).sum()
+        else:
+            ab_prev = ab[k - 2]
+            mu_tilde = (np.sqrt(ab_prev) * betas[k - 1] * x0[row] + np.sqrt(1 - betas[k - 1]) * (1 - ab_prev) * xt) / (1 - ab[k - 1])
+            v1 = beta_tilde(k)
+            expected = (0.5 * (math.log(var / v1) + v1 / var - 1 + (mu_tilde - mu) ** 2 / var)).sum()
+        assert abs(got[row] - expected) < 1e-12 * max(1, abs(expected)), (row, got[row], expected)
+
+
+def test_vlb_term_uses_the_given_eps_theta_and_checks_its_arguments():
+    s = linear_schedule(T=10)
+    x0, eps = np.zeros((2, 2)), np.ones((2, 2))
+
+    def never(xt, t):
+        raise AssertionError("eps_model must not be called when eps_theta is given")
+
+    vlb_term(s, never, x0, 5, eps, eps_theta=np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="vlb_term: decoder must be 'gaussian' or 'discretized', got 'laplace'"):
+        vlb_term(s, never, x0, 5, eps, decoder="laplace", eps_theta=np.zeros((2, 2)))
+    with pytest.raises(ValueError, match=r"eps_theta must have the shape of x_t, \(2, 2\); got \(2, 1\)"):
+        vlb_term(s, never, x0, 5, eps, eps_theta=np.zeros((2, 1)))
+
+
+def test_vlb_calls_the_model_once_per_timestep_without_a_tape_and_is_seeded():
+    s = linear_schedule(T=6)
+    w = sg.tensor(np.array(0.2), requires_grad=True)
+    calls = []
+
+    def model(xt, t):
+        out = w * xt
+        calls.append((np.array(t).tolist(), out.requires_grad))
+        return out
+
+    x0 = np.array([[0.5, -0.5], [1.0, 0.0]])
+    a = vlb(s, model, x0, seed=4)
+    assert [c[0] for c in calls] == [[k, k] for k in range(1, 7)]  # T calls, every row at the same t
+    assert not any(c[1] for c in calls)  # under no_grad
+    b = vlb(s, model, x0, seed=4)
+    for key in ("total", "prior", "terms"):
+        np.testing.assert_array_equal(a[key], b[key])
+    assert a["terms"].shape == (2, 6)
+    ab = float(np.prod(1 - s.beta[1:]))
+    expected_prior = (0.5 * (ab * x0**2 - ab - np.log1p(-ab))).sum(axis=1)  # KL(N(sqrt(ab) x, 1 - ab) || N(0, 1))
+    np.testing.assert_allclose(a["prior"], expected_prior, rtol=1e-10)

@@ -22,11 +22,13 @@ from scratchgen.diffusion import (
     ancestral_sample,
     cosine_schedule,
     ddim_sample,
+    ddim_sigma,
     ddim_step,
     ddim_timesteps,
     linear_schedule,
     p_sample_step,
 )
+from scratchgen.diffusion.samplers import generate, respace
 
 LINEAR = linear_schedule()
 MU = np.array([2.0, -1.0])
@@ -211,3 +213,209 @@ def test_samplers_accept_tensor_models_and_run_without_a_tape():
 
     x = ancestral_sample(s, model, (4, 2), seed=0)
     assert x.shape == (4, 2) and not any(seen)
+
+
+# ---------------------------------------------------------------------------
+# Documented contracts, one by one
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("sigma2", ["beta", "beta_tilde"])
+def test_p_sample_step_at_t1_adds_no_noise_even_when_given_z(sigma2):
+    # Algorithm 2, line 3: z = 0 at t = 1, whatever noise the caller passes (or None)
+    s = linear_schedule(T=10)
+    xt = np.array([[0.4, -1.3], [2.0, 0.1]])
+    eps = np.array([[0.3, 0.2], [-0.5, 1.0]])
+    b1 = float(s.beta[1])
+    mean = (xt - b1 / math.sqrt(b1) * eps) / math.sqrt(1 - b1)  # Eq. 11 at t = 1 (1 - alpha_bar_1 = beta_1)
+    for z in (np.full((2, 2), 5.0), None, np.zeros((7,))):
+        np.testing.assert_allclose(p_sample_step(s, xt, 1, eps, z, sigma2=sigma2), mean, rtol=1e-13, atol=1e-13)
+
+
+@given(st.integers(2, 1000), st.sampled_from(["beta", "beta_tilde"]), st.data())
+def test_p_sample_step_for_t_above_1_is_eq11_plus_sigma_z(t, sigma2, data):
+    arr = hnp.arrays(np.float64, (3, 2), elements=st.floats(-3, 3))
+    xt, eps, z = data.draw(arr), data.draw(arr), data.draw(arr)
+    ab = alpha_bar_of(LINEAR)
+    b = float(LINEAR.beta[t])
+    var = b if sigma2 == "beta" else (1 - ab[t - 1]) / (1 - ab[t]) * b
+    expected = (xt - b / math.sqrt(1 - ab[t]) * eps) / math.sqrt(1 - b) + math.sqrt(var) * z
+    got = p_sample_step(LINEAR, xt, t, eps, z, sigma2=sigma2)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9 * (1 + np.abs(xt).max()) / math.sqrt(ab[t]))
+
+
+def test_p_sample_step_needs_z_above_t1_and_a_proper_clip():
+    s = linear_schedule(T=10)
+    x = np.zeros((2, 3))
+    with pytest.raises(ValueError, match=r"z must be noise of x_t's shape \(2, 3\) for t > 1, got None"):
+        p_sample_step(s, x, 2, x, None)
+    with pytest.raises(ValueError, match=r"z must be noise of x_t's shape \(2, 3\) for t > 1, got \(2, 1\)"):
+        p_sample_step(s, x, 2, x, np.zeros((2, 1)))
+    with pytest.raises(ValueError, match=r"clip_x0 must be a \(low, high\) pair with low < high, got \(1, -1\)"):
+        p_sample_step(s, x, 2, x, x, clip_x0=(1, -1))
+    # a clip that does not act gives Eq. 11's mean (Eq. 7 at x0_hat equals it)
+    g = np.random.default_rng(0)
+    xt, eps, z = g.standard_normal((3, 2, 3))
+    np.testing.assert_allclose(p_sample_step(s, xt, 6, eps, z, clip_x0=(-1e6, 1e6)), p_sample_step(s, xt, 6, eps, z),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_ancestral_sample_is_seeded_and_checks_its_start():
+    s = linear_schedule(T=15)
+    eps_model = optimal_eps(s)
+    a = ancestral_sample(s, eps_model, (4, 2), seed=5, dtype=np.float64)
+    b = ancestral_sample(s, eps_model, (4, 2), seed=5, dtype=np.float64)
+    np.testing.assert_array_equal(a, b)
+    assert a.dtype == np.float64
+    assert np.abs(a - ancestral_sample(s, eps_model, (4, 2), seed=6, dtype=np.float64)).max() > 1e-3
+    # x_T given: the sampler starts there and does not modify the caller's array
+    x_T = np.ones((4, 2))
+    ancestral_sample(s, eps_model, seed=0, x_T=x_T)
+    np.testing.assert_array_equal(x_T, np.ones((4, 2)))
+    with pytest.raises(ValueError, match="give the sample shape"):
+        ancestral_sample(s, eps_model, seed=0)
+    with pytest.raises(ValueError, match=r"x_T has shape \(4, 2\) but shape=\(3, 2\) was asked for"):
+        ancestral_sample(s, eps_model, (3, 2), seed=0, x_T=x_T)
+    with pytest.raises(ValueError, match="shape must be"):
+        ancestral_sample(s, eps_model, (0, 2), seed=0)
+
+
+def test_a_model_answering_in_float64_does_not_switch_a_float32_chain():
+    s = linear_schedule(T=5)
+    seen = []
+
+    def model(xt, t):
+        seen.append(xt.dtype)
+        return xt.astype(np.float64) * 0.1
+
+    x0, traj, _ = ancestral_sample(s, model, (3, 2), seed=0, return_trajectory=True)
+    assert x0.dtype == np.float32 and traj.dtype == np.float32 and set(seen) == {np.dtype(np.float32)}
+    assert ddim_sample(s, model, (3, 2), seed=0, steps=3).dtype == np.float32
+
+
+@given(st.integers(1, 2000), st.data())
+def test_ddim_timesteps_follow_their_formula(T, data):
+    S = data.draw(st.integers(1, T))
+    taus = ddim_timesteps(T, S)
+    assert taus.dtype == np.int64 and taus.shape == (S,)
+    if S == 1:
+        assert taus.tolist() == [T]
+    else:
+        # tau_i = 1 + round((i - 1)(T - 1)/(S - 1)), i = 1..S, rounding half to even as Python's round
+        assert taus.tolist() == [1 + round(i * (T - 1) / (S - 1)) for i in range(S)]
+        assert taus[0] == 1 and taus[-1] == T and np.all(np.diff(taus) > 0)
+
+
+def test_ddim_timesteps_name_bad_arguments():
+    for bad in (0, 2.0, True):
+        with pytest.raises(ValueError, match=f"ddim_timesteps: T must be a positive int, got {bad!r}"):
+            ddim_timesteps(bad, 1)
+    with pytest.raises(ValueError, match=r"ddim_timesteps: steps must be an int in 1..T = 1..10, got 0"):
+        ddim_timesteps(10, 0)
+
+
+@given(st.integers(1, 1000), st.data(), st.floats(0, 1))
+def test_ddim_sigma_is_eq16(t, data, eta):
+    t_prev = data.draw(st.integers(0, t - 1))
+    ab = alpha_bar_of(LINEAR)
+    expected = eta * math.sqrt((1 - ab[t_prev]) / (1 - ab[t])) * math.sqrt(1 - ab[t] / ab[t_prev])
+    assert abs(ddim_sigma(LINEAR, t, t_prev, eta) - expected) <= 1e-9 * expected + 1e-15
+    assert ddim_sigma(LINEAR, t, t_prev, 0.0) == 0.0  # eta = 0: deterministic DDIM
+    assert ddim_sigma(LINEAR, t, 0, eta) == 0.0  # alpha_bar_0 = 1: no noise on the last step
+    if t_prev == t - 1 and t >= 2:  # eta = 1, consecutive steps: sigma^2 = beta_tilde_t
+        bt = (1 - ab[t - 1]) / (1 - ab[t]) * float(LINEAR.beta[t])
+        assert abs(ddim_sigma(LINEAR, t, t - 1, 1.0) ** 2 - bt) < 1e-9 * bt
+
+
+@given(st.integers(2, 1000), st.data(), st.floats(0, 1))
+def test_ddim_step_is_eq12_written_out(t, data, eta):
+    t_prev = data.draw(st.integers(1, t - 1))
+    arr = hnp.arrays(np.float64, (3, 2), elements=st.floats(-3, 3))
+    xt, eps, z = data.draw(arr), data.draw(arr), data.draw(arr)
+    ab = alpha_bar_of(LINEAR)
+    sigma = eta * math.sqrt((1 - ab[t_prev]) / (1 - ab[t])) * math.sqrt(1 - ab[t] / ab[t_prev])
+    x0_hat = (xt - math.sqrt(1 - ab[t]) * eps) / math.sqrt(ab[t])
+    expected = math.sqrt(ab[t_prev]) * x0_hat + math.sqrt(max(1 - ab[t_prev] - sigma**2, 0)) * eps + sigma * z
+    got = ddim_step(LINEAR, xt, t, t_prev, eps, eta=eta, z=z)
+    np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-8 * (1 + np.abs(xt).max()) / math.sqrt(ab[t]))
+
+
+def test_ddim_step_to_t0_returns_x0_hat_and_checks_its_arguments():
+    s = linear_schedule(T=50)
+    ab = alpha_bar_of(s)
+    xt, eps = np.array([[0.5, -2.0]]), np.array([[1.0, 0.3]])
+    x0_hat = (xt - math.sqrt(1 - ab[20]) * eps) / math.sqrt(ab[20])
+    for eta in (0.0, 1.0):  # sigma = 0 at t_prev = 0, so no z is needed
+        np.testing.assert_allclose(ddim_step(s, xt, 20, 0, eps, eta=eta), x0_hat, rtol=1e-12, atol=1e-12)
+    # clip_x0: x0_hat clipped, eps recomputed from it (Eq. 4 solved for eps), then Eq. 12
+    clipped = np.clip(x0_hat, -1, 1)
+    eps_c = (xt - math.sqrt(ab[20]) * clipped) / math.sqrt(1 - ab[20])
+    expected = math.sqrt(ab[10]) * clipped + math.sqrt(1 - ab[10]) * eps_c
+    np.testing.assert_allclose(ddim_step(s, xt, 20, 10, eps, clip_x0=(-1, 1)), expected, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match=r"eta must lie in \[0, 1\] \(0: DDIM, 1: DDPM-like\), got -0.1"):
+        ddim_step(s, xt, 20, 10, eps, eta=-0.1)
+    with pytest.raises(ValueError, match=r"ddim_step needs 1 <= t <= T = 50 and 0 <= t_prev < t, got t=20, t_prev=20"):
+        ddim_step(s, xt, 20, 20, eps)
+    with pytest.raises(ValueError, match=r"ddim_step needs 1 <= t <= T = 50 .*got t=51"):
+        ddim_step(s, xt, 51, 10, eps)
+    with pytest.raises(ValueError, match=r"z must be noise of x_t's shape \(1, 2\) when sigma > 0, got None"):
+        ddim_step(s, xt, 20, 10, eps, eta=0.5)
+
+
+def test_ddim_sample_with_explicit_timesteps_equals_steps_and_refuses_both():
+    s = cosine_schedule(T=40)
+    eps_model = optimal_eps(s)
+    x_T = np.random.default_rng(1).standard_normal((3, 2))
+    a = ddim_sample(s, eps_model, seed=0, x_T=x_T, steps=5, eta=0.3)
+    b = ddim_sample(s, eps_model, seed=0, x_T=x_T, timesteps=np.array([1, 11, 21, 30, 40]), eta=0.3)
+    np.testing.assert_array_equal(a, b)
+    # all T steps by default
+    _, _, steps = ddim_sample(s, eps_model, seed=0, x_T=x_T, return_trajectory=True)
+    assert steps.tolist() == list(range(41))
+    with pytest.raises(ValueError, match="give steps or timesteps, not both"):
+        ddim_sample(s, eps_model, seed=0, x_T=x_T, steps=5, timesteps=np.array([1, 40]))
+    with pytest.raises(ValueError, match="timesteps must be a 1-D integer array"):
+        ddim_sample(s, eps_model, seed=0, x_T=x_T, timesteps=np.array([1.0, 40.0]))
+    with pytest.raises(ValueError, match="timesteps must increase strictly"):
+        ddim_sample(s, eps_model, seed=0, x_T=x_T, timesteps=np.array([1, 20, 20, 40]))
+
+
+@given(st.integers(1, 60))
+def test_respace_keeps_alpha_bar_at_the_kept_steps(S):
+    # Nichol & Dhariwal Sec. 4: beta'_i = 1 - ab_{tau_i} / ab_{tau_{i-1}}, ab_{tau_0} = 1
+    s = cosine_schedule(T=60)
+    sub, taus = respace(s, S)
+    ab = alpha_bar_of(s)
+    assert sub.T == S and taus.shape == (S + 1,) and taus[0] == 0 and taus[-1] == 60
+    assert taus[1:].tolist() == ddim_timesteps(60, S).tolist()
+    for i in range(1, S + 1):
+        assert abs(sub.beta[i] - (1 - ab[taus[i]] / ab[taus[i - 1]])) < 1e-12
+        assert abs(sub.alpha_bar[i] - ab[taus[i]]) < 1e-12 * max(ab[taus[i]], 1e-300) + 1e-15
+
+
+def test_generate_restores_training_mode_and_returns_the_original_timesteps():
+    s = linear_schedule(T=30)
+    eps = optimal_eps(s)
+
+    class Model:
+        def __init__(self):
+            self.training, self.modes = True, []
+
+        def eval(self):
+            self.training = False
+
+        def train(self):
+            self.training = True
+
+        def __call__(self, xt, t):
+            self.modes.append(self.training)
+            return eps(xt, t)
+
+    m = Model()
+    x0, traj, taus = generate(m, s, 4, (2,), "ddpm", steps=6, seed=0, return_trajectory=True)
+    assert m.training and not any(m.modes)  # eval while sampling, training again after
+    assert taus.tolist() == [0] + ddim_timesteps(30, 6).tolist() and traj.shape == (7, 4, 2)
+    np.testing.assert_array_equal(traj[0], x0)
+    _, _, steps = generate(m, s, 4, (2,), "ddim", steps=6, seed=0, return_trajectory=True)
+    assert steps.tolist() == taus.tolist()
+    with pytest.raises(ValueError, match="steps must be an int in 1..T = 1..30, got 31"):
+        generate(m, s, 4, (2,), "ddpm", steps=31)
+    assert m.training
