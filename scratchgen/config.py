@@ -38,7 +38,8 @@ def option(default, help, *, choices=None, flag=None, metavar=None, cli=True):
     metavar : str or tuple of str, optional
         The placeholder ``--help`` shows for the value (a tuple: one per value of a fixed-length tuple).
     cli : bool
-        ``False`` for fields the command line sets itself (``progress``) or never exposes.
+        ``False`` for fields a command sets itself, never as an option (``ImageGANConfig.model``: the
+        subcommand ``dcgan``/``cgan``/``ssgan`` chooses it).
     """
     if isinstance(default, (list, dict, set)):
         raise TypeError(f"option: the default must be immutable (use a tuple), got {type(default).__name__}")
