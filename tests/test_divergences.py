@@ -364,3 +364,113 @@ def test_w2_gaussian_bad_covariance():
         dv.w2_gaussian(np.zeros(2), np.array([[1.0, 0.0], [0.0, -1.0]]), np.zeros(2), np.eye(2))
     with pytest.raises(ValueError, match=r"\(2, 2\)"):
         dv.w2_gaussian(np.zeros(2), np.eye(3), np.zeros(2), np.eye(2))
+
+
+# ---------------------------------------------------------------------------
+# Documented contracts, one by one
+# ---------------------------------------------------------------------------
+@given(dist_pair(zeros=True))
+def test_neyman_chi2_has_p_in_the_denominator(pq):
+    # Neyman: sum (P - Q)^2 / P, +inf where P = 0 < Q (the generator (1 - t)^2 / t at t = 0)
+    p, q = pq
+    got = float(dv.f_divergence(p, q, "neyman_chi2"))
+    if np.any((p == 0) & (q > 0)):
+        assert math.isinf(got)
+    else:
+        m = p > 0
+        ref = float(np.sum((p[m] - q[m]) ** 2 / p[m]))
+        assert close(got, ref, 1e-12 * max(1, ref))
+        # the argument-swapped Pearson
+        assert close(got, dv.pearson_chi2(q, p), 1e-12 * max(1, ref))
+
+
+@given(dist_pair(zeros=True, n_max=7))
+def test_total_variation_is_the_largest_difference_of_event_probabilities(pq):
+    # TV(P, Q) = sup_A |P(A) - Q(A)|, over all 2^n events A
+    p, q = pq
+    n = len(p)
+    best = max(abs(sum(p[i] - q[i] for i in range(n) if mask >> i & 1)) for mask in range(2**n))
+    assert close(dv.total_variation(p, q), best, 1e-14)
+
+
+@given(dist_pair(zeros=True))
+def test_jsd_is_symmetric_and_kl_is_zero_only_on_equal_distributions(pq):
+    p, q = pq
+    assert close(dv.jsd(p, q), dv.jsd(q, p), 1e-15)
+    assert abs(float(dv.kl(p, p))) < 1e-15
+    if np.max(np.abs(p - q)) > 1e-3 and np.all(q[p > 0] > 0):
+        assert float(dv.kl(p, q)) > 0
+
+
+def test_every_named_generator_keeps_float32():
+    p = np.array([0.5, 0.5, 0.0], dtype=np.float32)
+    q = np.array([0.0, 0.5, 0.5], dtype=np.float32)
+    for name in dv.GENERATORS:
+        assert dv.f_divergence(p, q, name).dtype == np.float32, name
+    assert dv.optimal_discriminator(p, q).dtype == np.float32
+    assert dv.gan_value(p, q, np.full(3, 0.5, dtype=np.float32)).dtype == np.float32
+    assert dv.gan_value(p, q, logits=np.zeros(3, dtype=np.float32)).dtype == np.float32
+    assert dv.density_ratio(np.full(2, 0.25, dtype=np.float32)).dtype == np.float32
+    assert dv.w1_1d(p, q).dtype == np.float32
+
+
+def test_f_divergence_refuses_what_is_not_a_generator():
+    p = np.array([0.5, 0.5])
+    with pytest.raises(ValueError, match="f must be a generator name, an FGenerator or a callable, got int"):
+        dv.f_divergence(p, p, 3)
+    with pytest.raises(ValueError, match=r"axis=2 is out of range for arrays of shape \(2,\)"):
+        dv.f_divergence(p, p, "kl", axis=2)
+    with pytest.raises(ValueError, match="at least one axis"):
+        dv.kl(np.float64(1.0), np.float64(1.0))
+    # a generator given as an FGenerator, with an explicit f_inf overriding its own
+    g = dv.GENERATORS["total_variation"]
+    assert close(dv.f_divergence(np.array([1.0, 0.0]), np.array([0.0, 1.0]), g, f_inf=2.0), 2.0 + 0.5, 1e-15)
+
+
+def test_density_ratio_of_tensor_probabilities_is_differentiable_and_arrays_give_inf_at_1():
+    # r = d / (1 - d), dr/dd = 1 / (1 - d)^2
+    d = sg.tensor(np.array([0.2, 0.5, 0.9]), requires_grad=True)
+    r = dv.density_ratio(d)
+    assert isinstance(r, sg.Tensor)
+    np.testing.assert_allclose(r.numpy(), [0.25, 1.0, 9.0], rtol=1e-14)
+    r.sum().backward()
+    np.testing.assert_allclose(d.grad.numpy(), 1 / (1 - np.array([0.2, 0.5, 0.9])) ** 2, rtol=1e-13)
+    assert dv.density_ratio(np.array([1.0]))[0] == np.inf
+    with pytest.raises(ValueError, match=r"d must lie in \[0, 1\]"):
+        dv.density_ratio(sg.tensor(np.array([0.5, -0.1])))
+    with pytest.raises(ValueError, match="exactly one"):
+        dv.density_ratio(np.array([0.5]), logits=np.array([0.0]))
+
+
+def test_gan_value_with_d_rounded_to_1_where_q_has_mass_is_minus_inf_but_logits_stay_finite():
+    p, q = np.array([0.5, 0.5]), np.array([0.5, 0.5])
+    assert float(dv.gan_value(p, q, np.array([1.0, 0.5]))) == -np.inf
+    # the same D as a logit of 800: log sigma(-800) = -800, finite
+    v = float(dv.gan_value(p, q, logits=np.array([800.0, 0.0])))
+    expected = 0.5 * (-np.log1p(np.exp(-800.0))) + 0.5 * (-800.0) + 0.5 * np.log(0.5) + 0.5 * np.log(0.5)
+    assert close(v, expected, 1e-12)
+    with pytest.raises(ValueError, match=r"weights must be one of \['goodfellow', 'half'\] or a pair of floats, got 'third'"):
+        dv.gan_value(p, q, np.array([0.5, 0.5]), weights="third")
+    with pytest.raises(ValueError, match="gan_value: pass exactly one of d= .* and logits="):
+        dv.gan_value(p, q)
+    with pytest.raises(ValueError, match=r"d must lie in \[0, 1\]"):
+        dv.gan_value(p, q, np.array([0.5, 1.5]))
+    # Tensor logits give a Tensor
+    assert isinstance(dv.gan_value(p, q, logits=sg.tensor(np.zeros(2))), sg.Tensor)
+
+
+@given(st.integers(1, 8), st.integers(1, 8), st.integers(0, 10_000), st.floats(-5, 5))
+def test_w1_is_symmetric_translation_equivariant_and_a_0d_array(n, m, seed, c):
+    r = np.random.default_rng(seed)
+    x, y = r.normal(size=n), r.normal(size=m) * 2
+    w = dv.w1_1d(x, y)
+    assert w.shape == ()
+    assert close(w, dv.w1_1d(y, x), 1e-12)
+    assert close(dv.w1_1d(x + c, y + c), w, 1e-9)
+
+
+def test_w2_gaussian_means_must_match():
+    with pytest.raises(ValueError, match=r"mu1 and mu2 must be vectors of the same length, got shapes \(2,\) and \(3,\)"):
+        dv.w2_gaussian(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
+    assert dv.w2_gaussian(0.0, 1.0, 3.0, 4.0).shape == ()  # 0-d: (0 - 3)^2 + (1 - 2)^2 = 10
+    assert close(dv.w2_gaussian(0.0, 1.0, 3.0, 4.0), math.sqrt(10), 1e-12)

@@ -161,3 +161,74 @@ def test_float32_kept_and_errors():
         mmd.rbf_kernel(x, y, sigma=-1.0)
     with pytest.raises(ValueError, match="Gram"):
         mmd.mmd2(x, y, kernel=lambda a, b: (a * 0).sum())
+
+
+# ---------------------------------------------------------------------------
+# Documented contracts, one by one
+# ---------------------------------------------------------------------------
+@given(st.integers(1, 6), st.integers(1, 6), st.integers(1, 4), st.integers(0, 10_000))
+def test_sq_distances_are_the_pairwise_squared_norms_and_never_negative(m, n, d, seed):
+    r = np.random.default_rng(seed)
+    x, y = r.normal(size=(m, d)) * 100, r.normal(size=(n, d)) * 100
+    D = mmd.sq_distances(x, y).numpy()
+    assert D.shape == (m, n)
+    ref = np.array([[np.sum((x[i] - y[j]) ** 2) for j in range(n)] for i in range(m)])
+    assert np.all(np.abs(D - ref) <= 1e-12 * (np.sum(x**2, 1)[:, None] + np.sum(y**2, 1)[None, :]))
+    # on a point and itself the expansion ||x||^2 + ||x||^2 - 2 x.x may round below 0: clipped to >= 0
+    assert np.all(mmd.sq_distances(x, x).numpy() >= 0)
+
+
+def test_median_heuristic_of_one_sample_and_its_point_count_check():
+    x = np.array([[0.0], [1.0], [3.0], [7.0]])  # pairwise distances 1, 3, 7, 2, 6, 4: median 3.5
+    assert mmd.median_heuristic(x) == 3.5
+    assert isinstance(mmd.median_heuristic(sg.tensor(x, requires_grad=True)), float)
+    with pytest.raises(ValueError, match="median_heuristic: needs at least 2 points, got 1"):
+        mmd.median_heuristic(x[:1])
+
+
+def test_the_median_bandwidth_is_held_constant_in_the_gradient():
+    # grad of mmd2 with sigma="median" equals the grad with sigma fixed at the median's value
+    r = np.random.default_rng(17)
+    x, y = r.normal(size=(5, 2)), r.normal(size=(4, 2)) + 1
+    sigma = mmd.median_heuristic(x, y)
+    g_med = sg.grad(lambda a: mmd.mmd2(a, y))(sg.tensor(x)).numpy()
+    g_fix = sg.grad(lambda a: mmd.mmd2(a, y, sigma=sigma))(sg.tensor(x)).numpy()
+    np.testing.assert_array_equal(g_med, g_fix)
+
+
+@given(st.floats(0.1, 3), st.floats(-2, -0.1), st.integers(0, 10_000))
+def test_imq_kernel_formula_and_the_wae_form(c, beta, seed):
+    r = np.random.default_rng(seed)
+    x, y = r.normal(size=(3, 2)), r.normal(size=(4, 2))
+    d2 = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+    np.testing.assert_allclose(mmd.imq_kernel(x, y, c=c, beta=beta).numpy(), (c**2 + d2) ** beta, rtol=1e-12)
+    # Tolstikhin et al.: C / (C + ||x - y||^2) = c^2 imq(x, y, c, beta=-1) with C = c^2
+    np.testing.assert_allclose(c**2 * mmd.imq_kernel(x, y, c=c, beta=-1.0).numpy(), c**2 / (c**2 + d2), rtol=1e-12)
+
+
+def test_imq_and_polynomial_kernels_name_bad_parameters():
+    x = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="imq_kernel: needs c > 0 and beta < 0, got c=0, beta=-0.5"):
+        mmd.imq_kernel(x, x, c=0)
+    with pytest.raises(ValueError, match="imq_kernel: needs c > 0 and beta < 0, got c=1.0, beta=0.5"):
+        mmd.imq_kernel(x, x, beta=0.5)
+    with pytest.raises(ValueError, match="polynomial_kernel: degree must be an integer >= 1, got 2.5"):
+        mmd.polynomial_kernel(x, x, degree=2.5)
+
+
+def test_polynomial_kernel_formula_with_its_defaults_and_given_parameters():
+    r = np.random.default_rng(18)
+    x, y = r.normal(size=(3, 4)), r.normal(size=(2, 4))
+    np.testing.assert_allclose(mmd.polynomial_kernel(x, y).numpy(), (x @ y.T / 4 + 1) ** 3, rtol=1e-13)
+    np.testing.assert_allclose(mmd.polynomial_kernel(x, y, degree=2, gamma=0.5, coef0=-1.0).numpy(),
+                               (0.5 * x @ y.T - 1) ** 2, rtol=1e-13)
+
+
+def test_mmd2_refuses_kernel_parameters_with_a_callable_and_non_kernels():
+    x, y = np.zeros((3, 2)), np.ones((3, 2))
+    with pytest.raises(ValueError, match="keyword parameters go with a kernel name"):
+        mmd.mmd2(x, y, kernel=mmd.rbf_kernel, sigma=1.0)
+    with pytest.raises(ValueError, match="mmd2: kernel must be a name or a callable, got int"):
+        mmd.mmd2(x, y, kernel=3)
+    # the biased estimate needs one sample each, not two
+    assert abs(float(mmd.mmd2(x[:1], y[:1], unbiased=False, sigma=1.0)) - 2 * (1 - math.exp(-1.0))) < 1e-14

@@ -4,7 +4,6 @@ Oracles are written out here from the Gaussian algebra (products of one-step ker
 Bayes' rule as a product of two Gaussian densities in x_{t-1}), never taken from the
 code under test.
 """
-import math
 from fractions import Fraction
 
 import numpy as np

@@ -111,3 +111,32 @@ def test_unlabelled_indices_keep_the_labelled_images_and_a_share_of_the_others()
     assert not np.array_equal(unlabelled_indices(1258, lab, 0.5, seed=7), unlabelled_indices(1258, lab, 0.5, seed=8))
     with pytest.raises(ValueError, match=r"fraction must be a number in \[0, 1\], got 1.5"):
         unlabelled_indices(1258, lab, 1.5, seed=0)
+
+
+def test_generator_projects_z_to_a_2w_by_s4_map_and_the_conditional_critic_reads_two_channels():
+    for size in (8, 28):
+        G = DCGANGenerator(z_dim=16, size=size, width=8, generator=0)
+        lin, unflat = G.net[0], G.net[1]
+        assert isinstance(lin, nn.Linear) and lin.weight.shape == (2 * 8 * (size // 4) ** 2, 16)
+        h = unflat(lin(_z(2)))
+        assert h.shape == (2, 16, size // 4, size // 4)  # (2w, s/4, s/4): "project and reshape"
+    Dc = DCGANDiscriminator(size=8, width=8, n_classes=10, generator=0)
+    assert Dc.features[0].weight.shape[1] == 2  # the image and the label's map
+    Gc = DCGANGenerator(z_dim=16, size=8, width=8, n_classes=10, embed_dim=5, generator=0)
+    assert Gc.net[0].weight.shape[1] == 16 + 5  # z ⊕ e(y)
+
+
+def test_same_generator_seed_same_weights_and_discriminator_errors_are_named():
+    a, b = DCGANGenerator(z_dim=16, size=8, width=8, generator=4), DCGANGenerator(z_dim=16, size=8, width=8, generator=4)
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
+    with pytest.raises(ValueError, match="DCGANDiscriminator: size must be 8 or 28, received 16"):
+        DCGANDiscriminator(size=16)
+    D = DCGANDiscriminator(size=8, width=8, n_classes=10, generator=0)
+    x = tensor(np.zeros((3, 1, 8, 8), np.float32))
+    with pytest.raises(ValueError, match=r"DCGANDiscriminator: labels must be ints of shape \(3,\), received dtype float64"):
+        D(x, np.array([0.0, 1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"DCGANDiscriminator: labels must be in \[0, 10\), received range \[-1, 2\]"):
+        D(x, np.array([-1, 0, 2]))
+    with pytest.raises(ValueError, match="DCGANGenerator: a conditional generator needs labels y"):
+        DCGANGenerator(z_dim=16, size=8, width=8, n_classes=10, generator=0)(_z(3))

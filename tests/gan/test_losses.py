@@ -319,3 +319,73 @@ def test_shapes_are_not_broadcast_together():
         L.d_loss(np.zeros(0), lf)
     with pytest.raises(ValueError, match="float"):
         L.wgan_g_loss(np.arange(3))
+
+
+# ---------------------------------------------------------------------------
+# Documented contracts, one by one
+# ---------------------------------------------------------------------------
+PAIRED = {  # losses of (real, fake); each input is averaged over all of its elements
+    "d_loss": (L.d_loss, lambda r, f: np.mean(np.logaddexp(0, -r)) + np.mean(np.logaddexp(0, f))),
+    "d_loss_label_smoothing": (lambda r, f: L.d_loss_label_smoothing(r, f, alpha=0.8),
+                               lambda r, f: np.mean(0.8 * np.logaddexp(0, -r) + 0.2 * np.logaddexp(0, r))
+                               + np.mean(np.logaddexp(0, f))),
+    "lsgan_d_loss": (lambda r, f: L.lsgan_d_loss(r, f, a=-1.0, b=1.0),
+                     lambda r, f: 0.5 * np.mean((r - 1) ** 2) + 0.5 * np.mean((f + 1) ** 2)),
+    "wgan_critic_loss": (L.wgan_critic_loss, lambda r, f: np.mean(f) - np.mean(r)),
+    "hinge_d_loss": (L.hinge_d_loss, lambda r, f: np.mean(np.maximum(0, 1 - r)) + np.mean(np.maximum(0, 1 + f))),
+    "g_loss_minimax": (lambda r, f: L.g_loss_minimax(f), lambda r, f: -np.mean(np.logaddexp(0, f))),
+    "g_loss_nonsaturating": (lambda r, f: L.g_loss_nonsaturating(f), lambda r, f: np.mean(np.logaddexp(0, -f))),
+    "lsgan_g_loss": (lambda r, f: L.lsgan_g_loss(f, c=0.5, real_scores=r),
+                     lambda r, f: 0.5 * np.mean((f - 0.5) ** 2) + 0.5 * np.mean((r - 0.5) ** 2)),
+    "wgan_g_loss": (lambda r, f: L.wgan_g_loss(f), lambda r, f: -np.mean(f)),
+    "hinge_g_loss": (lambda r, f: L.hinge_g_loss(f), lambda r, f: -np.mean(f)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAIRED))
+def test_patch_maps_are_averaged_over_all_elements_and_batches_may_differ(name):
+    # a (B, H, W) patch-discriminator output is averaged like a flat vector; B and B' differ
+    fn, oracle = PAIRED[name]
+    r = np.random.default_rng(8)
+    real, fake = r.normal(size=(3, 2, 4)) * 2, r.normal(size=(5, 2, 4)) * 2
+    got = fn(real, fake)
+    assert got.shape == ()
+    assert abs(float(got) - oracle(real, fake)) < 1e-13
+    assert abs(float(got) - float(fn(real.ravel(), fake.ravel()))) < 1e-14
+
+
+@pytest.mark.parametrize("name", sorted(PAIRED))
+def test_tensor_inputs_carry_gradients_and_arrays_are_constants(name):
+    fn, _ = PAIRED[name]
+    r = np.random.default_rng(9)
+    real, fake = sg.tensor(r.normal(size=4), requires_grad=True), sg.tensor(r.normal(size=3), requires_grad=True)
+    assert not fn(real.numpy(), fake.numpy()).requires_grad  # arrays: constants, nothing on the tape
+    fn(real, fake).backward()
+    assert float(np.abs(fake.grad.numpy()).sum()) > 0
+    uses_real = name not in ("g_loss_minimax", "g_loss_nonsaturating", "wgan_g_loss", "hinge_g_loss")
+    assert (real.grad is not None and float(np.abs(real.grad.numpy()).sum()) > 0) == uses_real
+
+
+def test_losses_on_logits_of_magnitude_1e4_have_their_exact_values():
+    # softplus(1e4) = 1e4 and softplus(-1e4) = 0 (to float32): log D and log(1 - D) never pass through D
+    big = np.array([1e4], dtype=np.float32)
+    assert float(L.d_loss(big, -big)) == 0.0  # a perfect discriminator
+    assert float(L.d_loss(-big, big)) == 2e4  # the worst one: -log sigma(-1e4) - log(1 - sigma(1e4))
+    assert float(L.g_loss_nonsaturating(-big)) == 1e4
+    assert float(L.g_loss_minimax(big)) == -1e4
+
+
+def test_lsgan_defaults_are_the_0_1_coding():
+    # a = 0, b = 1, c = 1 (the paper's experiments)
+    dr, df = np.array([0.2, 0.9]), np.array([0.4, -0.3, 0.1])
+    assert abs(float(L.lsgan_d_loss(dr, df)) - (0.5 * np.mean((dr - 1) ** 2) + 0.5 * np.mean(df**2))) < 1e-15
+    assert abs(float(L.lsgan_g_loss(df)) - 0.5 * np.mean((df - 1) ** 2)) < 1e-15
+
+
+def test_label_smoothing_refuses_alpha_above_1_and_feature_matching_needs_a_feature_axis():
+    with pytest.raises(ValueError, match=r"alpha must be in \(0, 1\], got 1.1"):
+        L.d_loss_label_smoothing(np.zeros(2), np.zeros(2), alpha=1.1)
+    with pytest.raises(ValueError, match=r"features must be \(batch, features\.\.\.\).*real_features.shape=\(4,\)"):
+        L.feature_matching_loss(np.zeros(4), np.zeros(4))
+    with pytest.raises(ValueError, match="hinge_g_loss: fake_scores is empty"):
+        L.hinge_g_loss(np.zeros((0, 1)))

@@ -158,3 +158,62 @@ def test_bad_inputs():
     a = float(P.gradient_penalty(lambda t: t @ w, x, x, eps=np.full(4, 0.5)))
     b = float(P.gradient_penalty(lambda t: t @ w.reshape(3, 1), x, x, eps=np.full(4, 0.5)))
     assert abs(a - b) < 1e-14 and abs(a - 10 * (np.linalg.norm(w) - 1) ** 2) < 1e-12
+
+
+# ---------------------------------------------------------------------------
+# Documented contracts, one by one
+# ---------------------------------------------------------------------------
+def test_no_gradient_flows_into_real_or_fake():
+    # the interpolates are built from the values of real and fake: the penalty constrains the critic only
+    r = np.random.default_rng(4)
+    real = sg.tensor(r.normal(size=(3, 2)), requires_grad=True)
+    fake = sg.tensor(r.normal(size=(3, 2)), requires_grad=True)
+    W1 = sg.tensor(r.normal(size=(2, 3)), requires_grad=True)
+    w2 = r.normal(size=3)
+    P.gradient_penalty(_mlp_critic(W1, w2), real, fake, eps=np.full(3, 0.4)).backward()
+    assert real.grad is None and fake.grad is None
+    assert W1.grad is not None and float(np.abs(W1.grad.numpy()).max()) > 0
+    P.r1_penalty(_mlp_critic(W1, w2), real).backward()
+    assert real.grad is None
+
+
+def test_penalty_of_a_critic_with_zero_gradient_is_lambda_with_a_finite_parameter_gradient():
+    # ||grad|| = 0: the penalty is lam (0 - 1)^2 = lam, and d||g||/dg stays finite there
+    x = np.random.default_rng(5).normal(size=(4, 3))
+    w = sg.tensor(np.zeros(3), requires_grad=True)
+    gp = P.gradient_penalty(lambda t: t @ w, x, x[::-1].copy(), lam=7.0, eps=np.full(4, 0.5))
+    assert abs(float(gp) - 7.0) < 1e-12
+    gp.backward()
+    assert np.all(np.isfinite(w.grad.numpy()))
+    norms = P.critic_grad_norms(lambda t: t @ w, x)
+    assert norms.shape == (4,) and np.all(np.abs(norms.numpy()) < 1e-14)
+
+
+def test_r1_accepts_b_by_1_scores_and_uses_the_per_sample_squared_norm():
+    r = np.random.default_rng(6)
+    real = r.normal(size=(5, 2, 2))
+    # D(x) = sum over non-batch axes of x^3 / 3: gradient x^2, squared norm sum x^4
+    critic = lambda t: (t * t * t).reshape(t.shape[0], -1).sum(axis=1, keepdims=True) * (1 / 3)  # noqa: E731
+    expected = 0.5 * 3.0 * np.mean((real**4).sum(axis=(1, 2)))
+    assert abs(float(P.r1_penalty(critic, real, gamma=3.0)) - expected) < 1e-12
+
+
+def test_bad_arguments_are_named():
+    x = np.zeros((3, 2))
+    with pytest.raises(ValueError, match=r"gradient_penalty: eps must lie in \[0, 1\]"):
+        P.gradient_penalty(square_critic, x, x, eps=np.array([0.5, 1.5, 0.0]))
+    with pytest.raises(ValueError, match="critic_grad_norms: critic must return a Tensor, got ndarray"):
+        P.critic_grad_norms(lambda t: np.zeros(3), x)
+    with pytest.raises(ValueError, match="r1_penalty: real must be a float array or Tensor, got int64"):
+        P.r1_penalty(square_critic, np.zeros((3, 2), dtype=np.int64))
+    with pytest.raises(ValueError, match=r"gradient_penalty: fake must have a non-empty batch axis first, got shape \(0, 2\)"):
+        P.gradient_penalty(square_critic, x, np.zeros((0, 2)))
+    with pytest.raises(ValueError, match=r"clip_weights: params\[1\] must be a Tensor, got ndarray"):
+        P.clip_weights([sg.tensor(np.ones(2)), np.ones(2)])
+
+
+def test_clip_weights_records_no_tape():
+    w = sg.tensor(np.array([0.5, -0.5]), requires_grad=True)
+    P.clip_weights([w], c=0.1)
+    assert w.requires_grad and w.grad is None and w.is_leaf
+    np.testing.assert_array_equal(w.numpy(), [0.1, -0.1])

@@ -152,3 +152,89 @@ def test_reusing_the_classifier_gives_the_same_samples_and_refuses_other_setting
     with pytest.raises(ValueError, match="n must be a positive int, got 0"):  # before any training
         rejection_sample_run(str(out), steps=10**9, n=0, progress=False)
 
+
+# ---------------------------------------------------------------------------
+# Documented contracts, one by one
+# ---------------------------------------------------------------------------
+def _counting_proposals():
+    """propose(k): the next k integers 0, 1, 2, ... as a (k, 1) array (the order of the proposals is visible)."""
+    state = {"next": 0}
+
+    def propose(k):
+        out = np.arange(state["next"], state["next"] + k, dtype=np.float64)[:, None]
+        state["next"] += k
+        return out
+
+    return propose
+
+
+def even_only(x):
+    """log ratio 0 on even proposals (accepted whenever log u < 0), -1000 on odd ones (never accepted)."""
+    return np.where(x[:, 0] % 2 == 0, 0.0, -1000.0)
+
+
+def test_samples_are_the_first_n_accepted_proposals_in_order_and_counts_are_kept():
+    res = rejection_sample(_counting_proposals(), even_only, 5, rng=np.random.default_rng(0), log_m=0.0, chunk=4)
+    assert res.samples[:, 0].tolist() == [0, 2, 4, 6, 8]
+    assert (res.proposals, res.accepted, res.clipped, res.log_m) == (12, 6, 0, 0.0)  # a batch overshoots n
+    assert res.acceptance_rate == 0.5
+
+
+def test_burn_in_proposals_set_log_m_and_are_discarded():
+    res = rejection_sample(_counting_proposals(), even_only, 3, rng=np.random.default_rng(0), burn_in=6, chunk=2)
+    assert res.log_m == 0.0  # the largest log ratio over proposals 0..5
+    assert res.samples[:, 0].tolist() == [6, 8, 10] and res.proposals == 6  # judged: 6..11 only
+
+
+def test_log_m_must_be_finite():
+    for bad in (float("inf"), float("nan"), True, "1"):
+        with pytest.raises(ValueError, match="log_m must be None or a finite number, got"):
+            rejection_sample(_counting_proposals(), even_only, 1, rng=np.random.default_rng(0), log_m=bad)
+
+
+def test_log_ratio_fn_returns_the_logits_as_a_flat_array_without_a_tape():
+    from scratchgen.gan.rejection import log_ratio_classifier
+
+    D = log_ratio_classifier(3, hidden=5, generator=np.random.default_rng(0))
+    x = np.random.default_rng(1).normal(size=(4, 3))  # float64 in: cast to the classifier's dtype
+    ell = log_ratio_fn(D)(x)
+    assert isinstance(ell, np.ndarray) and ell.shape == (4,)
+    with no_grad():
+        np.testing.assert_array_equal(ell, D(tensor(x.astype(np.float32))).data[:, 0])
+    # the classifier's shape: dim -> hidden -> hidden -> 1
+    weights = [p.shape for name, p in D.named_parameters() if name.endswith("weight")]
+    assert weights == [(5, 3), (5, 5), (1, 5)]
+
+
+def test_fit_log_ratio_is_seeded_returns_eval_mode_and_takes_no_gradient_into_the_samplers():
+    g = np.random.default_rng(0)
+    leaks = []
+
+    def sample_q(k):  # a generator's output on the tape: the fit must not backpropagate into it
+        w = tensor(np.ones((1, 1), np.float32), requires_grad=True)
+        leaks.append(w)
+        return tensor(g.standard_normal((k, 1)).astype(np.float32)) * w
+
+    def sample_p(k):
+        return 1.0 + g.standard_normal((k, 1)).astype(np.float32)
+
+    fits = [fit_log_ratio(sample_p, sample_q, 1, hidden=4, steps=3, batch=8, rng=np.random.default_rng(7))
+            for _ in range(2)]
+    assert all(not D.training for D in fits)
+    assert all(w.grad is None for w in leaks) and len(leaks) == 6
+    g = np.random.default_rng(0)  # the same data and the same rng: the same classifier
+    again = fit_log_ratio(sample_p, sample_q, 1, hidden=4, steps=3, batch=8, rng=np.random.default_rng(7))
+    for p, q in zip(fits[0].parameters(), again.parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
+    for name, bad in (("dim", 0), ("hidden", 1.5), ("steps", -1), ("batch", True)):
+        kw = dict(dim=1, hidden=4, steps=3, batch=8)
+        kw[name] = bad
+        with pytest.raises(ValueError, match=f"{name} must be a positive int, got {bad!r}"):
+            fit_log_ratio(sample_p, sample_q, **kw)
+
+
+def test_rejection_sample_run_names_a_bad_seed_and_a_missing_run(tmp_path):
+    with pytest.raises(ValueError, match="seed must be an int >= 0, got -1"):
+        rejection_sample_run(str(tmp_path), seed=-1, progress=False)
+    with pytest.raises(ValueError, match="no checkpoint.npz in run_dir="):
+        rejection_sample_run(str(tmp_path), progress=False)

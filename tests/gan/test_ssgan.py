@@ -152,3 +152,86 @@ def test_class_entropy_is_log_k_when_undecided_and_zero_when_certain():
     certain = np.full((1, 10), -60.0)
     certain[0, 3] = 60.0
     assert abs(float(S.class_entropy(sg.tensor(certain), form="K").numpy()[0])) < 1e-40
+
+
+# ---------------------------------------------------------------------------
+# Documented contracts, one by one
+# ---------------------------------------------------------------------------
+def test_predict_excludes_fake_and_breaks_ties_toward_the_lowest_index():
+    l = np.array([[1.0, 3.0, 3.0, 9.0],  # the fake logit is the largest: still a real class
+                  [2.0, 2.0, 2.0, 0.0],  # a three-way tie
+                  [-5.0, -1.0, -3.0, -2.0]])
+    pred = S.predict(l, form="K+1")
+    assert pred.tolist() == [1, 0, 1]
+    assert S.predict(l[:, :3], form="K").tolist() == [1, 0, 1]
+
+
+@given(critic_batch())
+def test_log_p_class_in_the_k_plus_1_form_against_a_softmax_oracle(batch):
+    K, ll, _, _, _ = batch
+    p = softmax_np(ll)  # (B, K+1), column K is "fake"
+    joint = S.log_p_class(ll, form="K+1").numpy()
+    cond = S.log_p_class(ll, form="K+1", conditional=True).numpy()
+    assert joint.shape == cond.shape == (ll.shape[0], K)
+    np.testing.assert_allclose(joint, np.log(p[:, :K]), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(cond, np.log(p[:, :K] / p[:, :K].sum(axis=1, keepdims=True)), rtol=1e-9, atol=1e-9)
+    # log p(k|x) = log p(k|x, real) + log D(x)
+    np.testing.assert_allclose(joint, cond + S.log_p_real(ll, form="K+1").numpy()[:, None], rtol=1e-12, atol=1e-12)
+
+
+def test_log_p_real_stays_finite_where_p_fake_rounds_to_1():
+    # K+1 logits (0, 0, 50): p(fake) = 1 - 2e-22 rounds to 1, so log(1 - p) = -inf; log D = -log(1 + e^(50 - log 2))
+    l = np.array([[0.0, 0.0, 50.0]])
+    expected = -np.logaddexp(0.0, 50.0 - np.log(2.0))
+    got = float(S.log_p_real(l).numpy()[0])
+    assert np.isfinite(got) and abs(got - expected) < 1e-12
+    assert abs(float(S.log_p_fake(l).numpy()[0]) + np.logaddexp(0.0, np.log(2.0) - 50.0)) < 1e-30
+
+
+@pytest.mark.parametrize("logit", [-40.0, -10.0, 0.0, 3.0])
+def test_only_the_nonsaturating_generator_gradient_survives_a_rejecting_critic(logit):
+    # K = 1, form "K": log Z = l. Minimax L = log sigma(-l), dL/dl = -sigma(l) -> 0 as l -> -inf;
+    # non-saturating L = -log sigma(l), dL/dl = -(1 - sigma(l)) -> -1
+    l = np.array([[logit]])
+    d = 1 / (1 + np.exp(-logit))
+    g_mm = float(sg.grad(lambda t: S.generator_loss(t, form="K", kind="minimax"))(sg.tensor(l)).numpy()[0, 0])
+    g_ns = float(sg.grad(lambda t: S.generator_loss(t, form="K"))(sg.tensor(l)).numpy()[0, 0])
+    assert abs(g_mm + d) < 1e-14 and abs(g_ns + (1 - d)) < 1e-14
+
+
+def test_critic_loss_names_a_bad_supervised_option():
+    l = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="supervised must be 'joint' or 'conditional', got 'both'"):
+        S.critic_loss(l, np.array([0, 1]), l, l, supervised="both")
+
+
+def test_gaussian_noise_with_sigma_0_is_the_identity_in_training():
+    n = S.GaussianNoise(0.0, generator=0)
+    x = sg.tensor(np.ones((3, 2), np.float32))
+    assert n.training and n(x) is x
+    assert "sigma=0.5" in repr(S.GaussianNoise(0.5))
+
+
+def test_ss_critic_returns_logits_and_its_last_hidden_features_with_noise_only_in_training():
+    C = S.SSCritic(16, hidden=(8, 5), n_classes=4, generator=0)
+    x = sg.tensor(np.random.default_rng(0).uniform(-1, 1, (3, 1, 4, 4)).astype(np.float32))
+    (l1, f1), (l2, _) = C(x), C(x)
+    assert l1.shape == (3, 4) and f1.shape == (3, 5)
+    assert float(np.abs(l1.numpy() - l2.numpy()).max()) > 1e-4  # noise differs between passes
+    C.eval()
+    (l3, f3), (l4, _) = C(x), C(x)
+    np.testing.assert_array_equal(l3.numpy(), l4.numpy())
+    # the logits are the head (a Linear) applied to the features
+    np.testing.assert_allclose(l3.numpy(), f3.numpy() @ C.head.weight.data.T + C.head.bias.data, rtol=1e-5, atol=1e-6)
+    # no hidden layer: the features are the flattened input itself (noise off in eval)
+    C0 = S.SSCritic(16, hidden=(), n_classes=4, generator=0)
+    C0.eval()
+    np.testing.assert_array_equal(C0(x)[1].numpy(), x.numpy().reshape(3, 16))
+
+
+def test_ss_generator_makes_images_in_minus_1_1():
+    G = S.SSGenerator(z_dim=6, hidden=12, size=4, generator=0)
+    z = sg.tensor(np.random.default_rng(1).standard_normal((5, 6)).astype(np.float32) * 10)
+    x = G(z).numpy()
+    assert x.shape == (5, 1, 4, 4) and x.dtype == np.float32
+    assert np.all(np.abs(x) <= 1.0)
