@@ -54,3 +54,45 @@ def test_metrics_of_a_set_against_itself_and_real_vs_noise(split):
     assert bad["is"] < real["is"]
     # FID is symmetric (up to the round-off of the two eigendecompositions, ~1e-9 relative here)
     assert image_metrics(split.x_test, noise, kid_subsets=2)["fid"] == pytest.approx(bad["fid"], rel=1e-8)
+
+
+# ---------------------------------------------------------------------------
+# Documented contracts, one by one
+# ---------------------------------------------------------------------------
+def test_digits_split_is_stratified_by_round_of_the_fraction_and_seeded():
+    from scratchgen.data.digits import load_digits
+
+    y_all = load_digits().labels
+    n_k = np.bincount(y_all, minlength=10)
+    s = digits_split(test_fraction=0.5, seed=1)
+    assert np.bincount(s.y_test, minlength=10).tolist() == [int(round(0.5 * n)) for n in n_k]
+    assert (np.bincount(s.y_train, minlength=10) + np.bincount(s.y_test, minlength=10)).tolist() == n_k.tolist()
+    assert s.x_train.shape == (len(s.y_train), 1, 8, 8) and s.x_test.shape == (len(s.y_test), 1, 8, 8)
+    again, other = digits_split(test_fraction=0.5, seed=1), digits_split(test_fraction=0.5, seed=2)
+    assert np.array_equal(s.y_test, again.y_test) and np.array_equal(s.x_test, again.x_test)
+    assert not np.array_equal(s.x_test, other.x_test)
+
+
+def test_check_images_and_image_metrics_name_bad_inputs(split):
+    with pytest.raises(ValueError, match="digit_log_probs: expected float images in \\[-1, 1\\], received dtype int64"):
+        check_images(np.zeros((2, 1, 8, 8), np.int64), "digit_log_probs")
+    with pytest.raises(ValueError, match=r"received shape \(0, 1, 8, 8\)"):
+        check_images(np.zeros((0, 1, 8, 8), np.float32), "digit_features")
+    with pytest.raises(ValueError, match=r"image_metrics: labels must have shape \(20,\), received \(19,\)"):
+        image_metrics(split.x_test[:20], split.x_test[20:60], labels=split.y_test[:19], kid_subsets=1)
+
+
+def test_image_metrics_reports_every_documented_key(split):
+    m = image_metrics(split.x_test[:40], split.x_test[40:100], labels=split.y_test[:40], kid_subset=20, kid_subsets=3)
+    assert set(m) == {"fid", "kid", "kid_std", "is", "precision", "recall", "n_samples", "n_reference", "class_accuracy"}
+    assert (m["n_samples"], m["n_reference"]) == (40, 60)
+    assert 1.0 <= m["is"] <= 10.0 and 0 <= m["precision"] <= 1 and 0 <= m["recall"] <= 1
+    pred = np.argmax(digit_log_probs(split.x_test[:40]), axis=1)
+    assert m["class_accuracy"] == float((pred == split.y_test[:40]).mean())
+
+
+def test_the_shipped_classifier_is_cached_and_a_missing_file_is_named(tmp_path):
+    assert load_feature_classifier() is load_feature_classifier()
+    assert not load_feature_classifier().training
+    with pytest.raises(FileNotFoundError, match="missing; rebuild it with `python demos/train_feature_classifier.py`"):
+        load_feature_classifier(str(tmp_path / "none.npz"))
