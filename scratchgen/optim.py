@@ -24,7 +24,7 @@ from .backend import asarray, get_xp
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "RMSprop",
-    "clip_grad_norm_", "clip_grad_value_", "clip_weights_",
+    "clip_grad_norm_", "clip_grad_value_",
     "LRScheduler", "StepLR", "CosineAnnealingLR", "LinearWarmup", "LambdaLR",
 ]
 
@@ -333,16 +333,6 @@ def clip_grad_value_(params, clip_value):
         if p.grad is not None:
             xp = get_xp(p.grad.data)
             xp.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)
-
-
-def clip_weights_(params, c=0.01):
-    r"""WGAN's weight clipping (Arjovsky et al. 2017, Algorithm 1, line 7):
-    :math:`w \leftarrow \operatorname{clip}(w, -c, c)`, in place, for a critic's parameters."""
-    if c <= 0:
-        raise ValueError(f"clip_weights_: c must be > 0, received {c}")
-    for p in _params_list(params):
-        xp = get_xp(p.data)
-        xp.clip(p.data, -c, c, out=p.data)
 
 
 # ---------------------------------------------------------------------------

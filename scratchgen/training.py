@@ -201,7 +201,7 @@ class TrainingLoop:
         What trains (``"gan"``, ``"image_gan"``, ``"ddpm"``): written into each checkpoint, so that
         resuming a checkpoint of another kind is refused with its name.
     cfg : config dataclass
-        Must have ``steps``, ``eval_every``, ``seed`` and ``progress``; it is saved in each
+        Must have ``steps``, ``eval_every`` and ``progress``; it is saved in each
         checkpoint and checked on resume (:func:`check_resume_config`).
     gen : HostGenerator
         The training stream: every random draw of ``step`` comes from it. Saved with each
@@ -238,7 +238,7 @@ class TrainingLoop:
         self.optimizers, self.schedulers = dict(optimizers or {}), dict(schedulers or {})
         self.averages = {k: v for k, v in (averages or {}).items() if v is not None}
         names = [*self.modules, *self.optimizers, *self.schedulers, *self.averages]
-        reserved = {"kind", "step", "rng", "history", "config", "seconds"} & set(names)
+        reserved = {"kind", "step", "rng", "history", "config", "timing_seconds"} & set(names)
         if len(set(names)) != len(names) or reserved:
             raise ValueError(f"TrainingLoop: the state names must be distinct and not {sorted(reserved)}, got {names}")
         self.eval_seed, self.may_differ, self.hint = eval_seed, tuple(may_differ), hint
@@ -250,7 +250,7 @@ class TrainingLoop:
     def state(self, step):
         """Everything a checkpoint holds after ``step`` steps."""
         state = {"kind": self.kind, "step": step, "rng": self.gen, "config": dataclasses.asdict(self.cfg),
-                 "seconds": dict(self.seconds),  # so that a resumed run reports the time of the whole run
+                 "timing_seconds": dict(self.seconds),  # so that a resumed run reports the time of the whole run
                  "history": dict(self.history, eval=[json.dumps(e) for e in self.history["eval"]])}
         for group in (self.modules, self.optimizers, self.schedulers):
             state.update({name: obj.state_dict() for name, obj in group.items()})
@@ -268,7 +268,7 @@ class TrainingLoop:
         self.gen.bit_generator.state = state["rng"].bit_generator.state  # in place: layers holding gen see it
         self.history = {k: list(v) for k, v in state["history"].items()}
         self.history["eval"] = [json.loads(e) if isinstance(e, str) else e for e in self.history.get("eval", [])]
-        self.seconds.update(state.get("seconds", {}))
+        self.seconds.update(state.get("timing_seconds", {}))
         return int(state["step"])
 
     # -- evaluation ------------------------------------------------------------------------------

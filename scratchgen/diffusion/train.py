@@ -44,16 +44,23 @@ from .. import optim
 from ..autodiff.tensor import no_grad
 from ..checkpoint import load
 from ..config import Config, option
-from ..training import TrainingDiverged, TrainingLoop, WeightAverage, write_outputs  # the scaffold of every trainer
+from ..data.toy import TOY_DATASETS
+from ..training import (  # the scaffold of every trainer
+    TrainingDiverged,
+    TrainingLoop,
+    WeightAverage,
+    write_outputs,
+)
 from .ddpm import loss_simple
 from .models import ConvDenoiser, MLPDenoiser
-from .samplers import SAMPLERS, generate, respace
+from .samplers import SAMPLERS, generate
 from .schedules import Schedule, make_schedule
 
 __all__ = ["DDPMConfig", "DDPMRun", "TrainingDiverged", "DATASETS", "SAMPLERS", "build_model", "data_scaling",
-           "respace", "generate", "train_ddpm", "load_run", "evaluate_samples"]
+           "train_ddpm", "load_run", "evaluate_samples"]
 
-DATASETS = ("ring8", "grid25", "swissroll", "moons", "digits")
+# the 2-D toy sets (one registry: scratchgen.data.toy.TOY_DATASETS) and the 8×8 digits
+DATASETS = tuple(name for name in TOY_DATASETS if name != "mixture1d") + ("digits",)
 
 
 @dataclass

@@ -37,7 +37,7 @@ from ..metrics import mode_coverage
 from ..mmd import mmd2
 from ..training import TrainingDiverged, TrainingLoop, WeightAverage, write_outputs
 from . import losses as L
-from .penalties import gradient_penalty, r1_penalty
+from .penalties import clip_weights, gradient_penalty, r1_penalty
 from .tricks import instance_noise_std, mmd_weight_at, pack, top_k_count, top_k_scores, unrolled_g_loss
 
 __all__ = ["GANConfig", "LOSSES", "DATASETS", "TrainingDiverged", "build_models", "mlp_critic", "train_gan",
@@ -278,7 +278,7 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
             loss_d.backward()
             opt_D.step()
             if cfg.clip is not None:
-                optim.clip_weights_(D.parameters(), cfg.clip)
+                clip_weights(D.parameters(), cfg.clip)
         # 2. generator update: descend L_G on fresh noise
         z = draw.z(B)
         if cfg.unrolled:
