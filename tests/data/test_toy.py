@@ -77,8 +77,11 @@ def test_mixture_1d_density_integrates_to_one_and_matches_samples():
 
 
 def test_load_toy_names():
-    for name in D.TOY_DATASETS:
-        assert D.load_toy(name, 50, seed=0).x.shape == (50, 2)
+    # ring8, grid25, swissroll, moons are 2-D; mixture1d is 1-D (load_toy's docstring)
+    dims = {"ring8": 2, "grid25": 2, "swissroll": 2, "moons": 2, "mixture1d": 1}
+    assert set(D.TOY_DATASETS) == set(dims)
+    for name, d in dims.items():
+        assert D.load_toy(name, 50, seed=0).x.shape == (50, d), name
     with pytest.raises(ValueError, match="unknown toy data set 'rings'"):
         D.load_toy("rings", 10)
 
@@ -103,7 +106,7 @@ def test_two_moons_lie_on_their_half_circles():
 
 
 def test_random_shift_moves_each_image_by_its_own_offset():
-    from scratchgen.metrics.features import _random_shift
+    from scratchgen.data.digits import random_shift as _random_shift
 
     x = np.random.default_rng(0).uniform(-1, 1, (6, 2, 5, 4)).astype(np.float32)
     offsets = [np.array([0, 1, 2, 2, 0, 1]), np.array([2, 0, 1, 2, 1, 0])]  # dy, then dx: what g draws
@@ -119,3 +122,68 @@ def test_random_shift_moves_each_image_by_its_own_offset():
     for b in range(6):  # image b seen through the window at (dy_b, dx_b) of its padded copy
         np.testing.assert_array_equal(out[b], pad[b, :, dy[b]:dy[b] + 5, dx[b]:dx[b] + 4])
     assert out.flags["C_CONTIGUOUS"] and out.dtype == np.float32
+
+
+# ---------------------------------------------------------------------------
+# Documented contracts, one by one
+# ---------------------------------------------------------------------------
+def test_grid_centres_follow_their_formula_and_centres_are_float32():
+    # (i - (k-1)/2) spacing per axis, in the order of meshgrid(axis, axis, indexing="ij")
+    k, spacing = 4, 1.5
+    c = D.grid_centres(k, spacing)
+    axis = (np.arange(k) - (k - 1) / 2) * spacing
+    expected = np.array([[axis[i], axis[j]] for i in range(k) for j in range(k)])
+    np.testing.assert_array_equal(c, expected.astype(np.float32))
+    assert c.dtype == np.float32 and D.ring_centres().dtype == np.float32
+    r = D.ring_centres(5, 2.5)
+    np.testing.assert_allclose(np.linalg.norm(r, axis=1), 2.5, rtol=1e-6)
+    np.testing.assert_allclose(r[1], [2.5 * math.cos(2 * math.pi / 5), 2.5 * math.sin(2 * math.pi / 5)], rtol=1e-6)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: D.ring_centres(0), "ring needs modes >= 1 and radius > 0, got modes=0, radius=1.0"),
+    (lambda: D.ring_centres(8, -1.0), "ring needs modes >= 1 and radius > 0, got modes=8, radius=-1.0"),
+    (lambda: D.grid_centres(0), "grid needs k >= 1 and spacing > 0, got k=0, spacing=2.0"),
+    (lambda: D.grid(10, spacing=0.0), "grid needs k >= 1 and spacing > 0, got k=5, spacing=0.0"),
+    (lambda: D.ring(0), "n must be a positive int, got 0"),
+    (lambda: D.two_moons(2.5), "n must be a positive int, got 2.5"),
+    (lambda: D.ring(10, std=-0.1), "std must be >= 0, got -0.1"),
+    (lambda: D.mixture_1d(10, stds=(0.5, 0.0)), "stds must be positive"),
+])
+def test_bad_toy_arguments_are_named(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+@pytest.mark.parametrize("make, modes", [(D.ring, 8), (D.grid, 25)])
+def test_each_component_is_picked_uniformly(make, modes):
+    d = make(20000, seed=5)
+    nearest = np.argmin(((d.x[:, None, :] - d.centres[None]) ** 2).sum(-1), axis=1)
+    counts = np.bincount(nearest, minlength=modes)
+    p = 1 / modes  # each count is Binomial(n, 1/M): 5 standard errors
+    assert np.all(np.abs(counts - 20000 * p) < 5 * math.sqrt(20000 * p * (1 - p)))
+    assert d.std == (0.01 if modes == 8 else 0.05)
+
+
+def test_swiss_roll_moons_and_1d_mixture_are_seeded():
+    for make in (D.swiss_roll, D.two_moons, D.mixture_1d):
+        a, b = make(300, seed=2), make(300, seed=2)
+        np.testing.assert_array_equal(a.x, b.x)
+        assert a.x.dtype == np.float32
+        assert not np.array_equal(a.x, make(300, seed=3).x)
+
+
+def test_mixture_1d_returns_its_means_as_centres_and_its_pdf_is_the_weighted_sum():
+    from scipy import stats
+
+    d = D.mixture_1d(10, means=(-1.0, 0.5, 3.0), stds=(0.2, 1.0, 0.7), weights=(0.2, 0.5, 0.3), seed=0)
+    assert d.x.shape == (10, 1)
+    np.testing.assert_array_equal(d.centres, [[-1.0], [0.5], [3.0]])
+    x = np.linspace(-4, 6, 101).reshape(1, 101)  # any shape
+    p = D.mixture_1d_pdf(x, means=(-1.0, 0.5, 3.0), stds=(0.2, 1.0, 0.7), weights=(0.2, 0.5, 0.3))
+    expected = (0.2 * stats.norm.pdf(x, -1, 0.2) + 0.5 * stats.norm.pdf(x, 0.5, 1.0) + 0.3 * stats.norm.pdf(x, 3, 0.7))
+    assert p.shape == (1, 101)
+    np.testing.assert_allclose(p, expected, rtol=1e-12, atol=1e-300)
+    # one std for every component, equal weights by default
+    np.testing.assert_allclose(D.mixture_1d_pdf(0.0), 0.5 * stats.norm.pdf(0, -2, 0.5) + 0.5 * stats.norm.pdf(0, 2, 0.5),
+                               rtol=1e-12)
