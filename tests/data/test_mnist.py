@@ -10,6 +10,7 @@ from scratchgen.data.mnist import (
     MNIST_FILES,
     ChecksumError,
     IDXFormatError,
+    file_hash,
     load_mnist,
     read_idx,
     write_idx,
@@ -127,3 +128,70 @@ def test_write_idx_never_leaves_a_half_written_file(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert path.read_bytes() == old and [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file
     assert np.array_equal(read_idx(path), np.arange(5))
+
+
+# ---------------------------------------------------------------------------
+# Documented contracts, one by one
+# ---------------------------------------------------------------------------
+def test_write_idx_gives_the_same_bytes_for_the_same_array_and_refuses_non_bytes(tmp_path):
+    a = np.arange(60, dtype=np.uint8).reshape(3, 4, 5)
+    p, q = tmp_path / "a-idx3-ubyte.gz", tmp_path / "b-idx3-ubyte.gz"
+    write_idx(p, a)
+    write_idx(q, a)
+    raw = p.read_bytes()
+    assert raw[4:8] == b"\x00\x00\x00\x00"  # the gzip header's time stamp (MTIME) is 0
+    assert raw[:3] == b"\x1f\x8b\x08"  # a gzip file, since the name ends in .gz
+    # the same array gives the same bytes: only the name stored in the header differs
+    assert gzip.decompress(raw) == gzip.decompress(q.read_bytes())
+    assert raw.replace(b"a-idx3", b"b-idx3") == q.read_bytes()
+    u = write_idx(tmp_path / "c-idx3-ubyte", a)  # no .gz: the raw IDX bytes
+    assert open(u, "rb").read() == b"\x00\x00\x08\x03" + struct.pack(">III", 3, 4, 5) + a.tobytes()
+    with pytest.raises(ValueError, match="write_idx: array must be uint8, got int64"):
+        write_idx(tmp_path / "d", np.zeros(3, dtype=np.int64))
+
+
+def test_file_hash_is_hashlib_read_in_chunks(tmp_path):
+    p = tmp_path / "f.bin"
+    p.write_bytes(bytes(range(256)) * 10)
+    assert file_hash(p) == hashlib.md5(p.read_bytes()).hexdigest()
+    assert file_hash(p, "sha256", chunk=7) == hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_checksum_error_carries_the_file_and_both_hashes(mnist_dir):
+    d, _, _, sums = mnist_dir
+    fl = MNIST_FILES["train"][1]
+    with pytest.raises(ChecksumError) as e:
+        load_mnist(d, "train", checksums=dict(sums, **{fl: "a" * 64}))
+    err = e.value
+    assert err.path.endswith(fl) and err.algorithm == "sha256" and err.expected == "a" * 64
+    assert err.got == hashlib.sha256(open(d / fl, "rb").read()).hexdigest()
+
+
+def test_load_mnist_names_bad_options_and_keeps_the_dtype(mnist_dir):
+    d, images, _, sums = mnist_dir
+    with pytest.raises(ValueError, match="load_mnist: scale must be 'unit' or 'raw', got 'pm1'"):
+        load_mnist(d, "train", scale="pm1", checksums=sums)
+    with pytest.raises(TypeError, match="load_mnist: checksums must be 'standard', a dict or None, got list"):
+        load_mnist(d, "train", checksums=[])
+    fi = MNIST_FILES["train"][0]
+    with pytest.raises(ValueError, match=f"load_mnist: no checksum given for {fi}"):
+        load_mnist(d, "train", checksums={MNIST_FILES["train"][1]: sums[MNIST_FILES["train"][1]]})
+    with pytest.raises(ValueError, match=r"must be 32 \(MD5\) or 64 \(SHA-256\) hex digits, got 'xyz'"):
+        load_mnist(d, "train", checksums=dict(sums, **{fi: "xyz"}))
+    x = load_mnist(d, "train", scale="raw", checksums=sums, dtype=np.float64).images
+    assert x.dtype == np.float64 and np.array_equal(x[:, 0], images.astype(np.float64))
+
+
+def test_images_and_labels_must_agree_and_headers_must_be_complete(tmp_path):
+    fi, fl = MNIST_FILES["test"]
+    write_idx(tmp_path / fi, np.zeros((3, 28, 28), np.uint8))
+    write_idx(tmp_path / fl, np.zeros(2, np.uint8))
+    with pytest.raises(IDXFormatError, match=r"expected images \(N, H, W\) and labels \(N,\), got \(3, 28, 28\)"):
+        load_mnist(tmp_path, "test", checksums=None)
+    p = tmp_path / "short"
+    p.write_bytes(b"\x00\x00")
+    with pytest.raises(IDXFormatError, match="too short for an IDX header"):
+        read_idx(p)
+    p.write_bytes(b"\x00\x00\x08\x03" + struct.pack(">I", 2))  # 3 sizes announced, 1 present
+    with pytest.raises(IDXFormatError, match="header announces 3 dimensions but the file has 8 bytes"):
+        read_idx(p)
