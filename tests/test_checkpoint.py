@@ -157,3 +157,63 @@ def test_atomic_write_in_text_mode_and_its_mode_check(tmp_path):
     with pytest.raises(ValueError, match="atomic_write: mode must be 'wb' or 'w', got 'a'"):
         with atomic_write(path, "a"):
             pass
+
+
+# ---------------------------------------------------------------------------
+# Documented contracts, one by one
+# ---------------------------------------------------------------------------
+def test_lists_and_tuples_keep_their_type_and_a_host_generator_its_stream(tmp_path):
+    gen = sg.rng(11)
+    gen.standard_normal(5)
+    path = tmp_path / "ck.npz"
+    sg.save({"l": [1, (2.0, "x")], "t": (np.zeros(2), [None]), "g": gen}, path)
+    out = sg.load(path)
+    assert out["l"] == [1, (2.0, "x")] and isinstance(out["l"][1], tuple)
+    assert isinstance(out["t"], tuple) and isinstance(out["t"][1], list)
+    assert isinstance(out["g"], np.random.Generator)
+    np.testing.assert_array_equal(out["g"].standard_normal(4), gen.standard_normal(4))
+
+
+def test_every_array_is_stored_under_its_path_in_the_structure(tmp_path):
+    path = tmp_path / "ck.npz"
+    sg.save({"G": {"0.weight": np.ones((2, 2))}, "opt": [np.zeros(3)]}, path)
+    with np.load(path) as z:
+        assert sorted(z.files) == ["G/0.weight", "__scratchgen__", "opt/0"]
+
+
+def test_save_refuses_colliding_keys_bad_dict_keys_and_non_numeric_arrays(tmp_path):
+    with pytest.raises(ValueError, match="save: two arrays would be stored under the key 'a/b'"):
+        sg.save({"a": {"b": np.ones(1)}, "a/b": np.ones(1)}, tmp_path / "x.npz")
+    with pytest.raises(TypeError, match=r"save: dict keys must be str or int, received 1.5 under 'm'"):
+        sg.save({"m": {1.5: 0}}, tmp_path / "x.npz")
+    with pytest.raises(TypeError, match="save: dict keys must be str or int, received True"):
+        sg.save({True: 0}, tmp_path / "x.npz")
+    with pytest.raises(TypeError, match="save: key 'names' holds an array of dtype <U1; only numeric arrays are saved"):
+        sg.save({"names": np.array(["a", "b"])}, tmp_path / "x.npz")
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_load_names_a_single_npy_an_unknown_version_and_a_template_of_another_length(tmp_path):
+    npy = tmp_path / "a.npy"
+    np.save(npy, np.ones(3))
+    with pytest.raises(CheckpointError, match="is a single .npy array, not a scratchgen checkpoint"):
+        sg.load(npy)
+    path = tmp_path / "ck.npz"
+    sg.save({"opt": [np.zeros(2), np.ones(2)], "extra": 1}, path)
+    # the template may describe part of the file (no "extra" here)
+    assert sg.load(path, like={"opt": [np.zeros(2), np.zeros(2)]})["extra"] == 1
+    with pytest.raises(CheckpointError, match=r"ck.npz'.*key 'opt' holds 2 items, expected 3"):
+        sg.load(path, like={"opt": [np.zeros(2)] * 3})
+    # an index from a future format version
+    import json
+    import zipfile
+
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(bytes(arrays["__scratchgen__"]).decode())
+    meta["version"] = 99
+    arrays["__scratchgen__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    assert zipfile.is_zipfile(path)
+    with pytest.raises(CheckpointError, match="format version 99, expected 1"):
+        sg.load(path)

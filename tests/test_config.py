@@ -76,3 +76,31 @@ def test_from_saved_reads_json_lists_back_as_tuples_and_drops_unknown_fields():
 def test_option_refuses_what_the_command_line_could_not_show(kwargs, error, message):
     with pytest.raises(error, match=message):
         option(**kwargs)
+
+
+# ---------------------------------------------------------------------------
+# Documented contracts, one by one
+# ---------------------------------------------------------------------------
+def test_option_keeps_its_default_and_every_piece_of_metadata():
+    @dataclasses.dataclass
+    class _Opts(Config):
+        width: int = option(16, "layer width", flag="--hidden", metavar="N")
+        betas: tuple = option((0.5, 0.9), "Adam betas", metavar=("B1", "B2"))
+        mode: str | None = option(None, "a mode or none", choices=(None, "a", "b"))
+        model: str = option("dcgan", "set by the subcommand, never an option", cli=False)
+
+    fields = {f.name: f for f in dataclasses.fields(_Opts)}
+    assert _Opts() == _Opts(16, (0.5, 0.9), None, "dcgan")  # the defaults are the library's defaults
+    assert fields["width"].metadata == {"help": "layer width", "choices": None, "flag": "--hidden", "metavar": "N",
+                                        "cli": True}
+    assert fields["betas"].metadata["metavar"] == ("B1", "B2")
+    assert fields["mode"].metadata["choices"] == (None, "a", "b")
+    assert fields["model"].metadata["cli"] is False
+
+
+def test_from_saved_fills_fields_the_checkpoint_lacks_with_their_defaults_and_to_dict_is_plain():
+    assert _Toy.from_saved({"act": "tanh"}) == _Toy(act="tanh")
+    d = _Toy(sizes=(1, 2)).to_dict()
+    assert d == {"lr": 1e-3, "sizes": (1, 2), "act": "relu"} and type(d) is dict
+    with pytest.raises(TypeError, match="the default must be immutable .*got dict"):
+        option({}, "x")
