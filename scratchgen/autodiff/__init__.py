@@ -1,11 +1,13 @@
 """Reverse-mode automatic differentiation over NumPy / CuPy arrays.
 
-``tensor.py`` holds the tape and the backward pass, ``primitives.py`` the
+``tape.py`` holds the tape and the backward pass, ``primitives.py`` the
 operations and their VJP rules, ``functional.py`` composites without rules
-of their own, ``api.py`` the functional interface, ``gradcheck.py`` the
-checker against central differences.
+of their own (and the activations), ``tensor.py`` the ``Tensor`` class with
+its operators, each a call of a primitive, ``conv.py`` the convolutions,
+``api.py`` the functional interface, ``gradcheck.py`` the checker against
+central differences. Imports point one way:
+``tape <- primitives <- functional <- tensor <- api, gradcheck``.
 """
-from . import methods as _methods  # noqa: F401  (binds operators to Tensor)
 from .api import grad, hvp, value_and_grad, vjp
 from .conv import conv2d, conv_transpose2d
 from .functional import (

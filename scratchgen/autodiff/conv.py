@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import numbers
 
-from .tensor import primitive
+from .tape import primitive
 
 __all__ = ["conv2d", "conv_transpose2d", "conv2d_weight", "conv_output_size", "im2col", "col2im"]
 

@@ -11,8 +11,8 @@ order. The naive form of each function, and how it fails, is in its docstring.
 from __future__ import annotations
 
 from ..backend import get_xp
-from .primitives import _axes, exp, log, reshape, sum
-from .tensor import Tensor, primitive, tensor
+from .primitives import _axes, exp, log, reshape, subtract, sum
+from .tape import Node, as_array, primitive
 
 __all__ = [
     "sigmoid", "log_sigmoid", "softplus", "relu", "leaky_relu",
@@ -104,12 +104,12 @@ def _shift_by_max(x, axis):
     need not be differentiated (no tie rule of ``max`` is involved). An
     infinite max is replaced by 0, since inf - inf would give nan.
     """
-    if not isinstance(x, Tensor):
-        x = tensor(x)
+    if not isinstance(x, Node):  # an array or Python numbers: a constant (floats become float32)
+        x = Node(as_array(x))
     xp = get_xp(x.data)
     m = xp.max(x.data, axis=axis, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, 0).astype(x.dtype)
-    return x - m, m
+    m = xp.where(xp.isfinite(m), m, 0).astype(x.data.dtype)
+    return subtract(x, m), m
 
 
 def logsumexp(x, axis=None, keepdims=False):

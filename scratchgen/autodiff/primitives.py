@@ -23,7 +23,7 @@ import math
 import numbers
 
 from ..backend import get_xp
-from .tensor import Tensor, primitive, unbroadcast
+from .tape import Node, primitive, unbroadcast
 
 __all__ = [
     "add", "subtract", "multiply", "divide", "negative", "power", "matmul",
@@ -36,7 +36,7 @@ __all__ = [
 
 
 def _data(x):
-    return x.data if isinstance(x, Tensor) else x
+    return x.data if isinstance(x, Node) else x
 
 
 # ---------------------------------------------------------------------------
