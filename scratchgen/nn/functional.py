@@ -26,7 +26,7 @@ from ..autodiff import functional as _AF
 from ..autodiff.conv import conv2d, conv_transpose2d  # noqa: F401  (re-exported)
 from ..autodiff.functional import leaky_relu, relu  # noqa: F401  (re-exported)
 from ..autodiff.primitives import matmul, mean, reshape, sum, tanh, transpose
-from ..autodiff.tensor import Tensor, is_grad_enabled, primitive, tensor
+from ..autodiff.tensor import Tensor, is_grad_enabled, primitive, tensor, unbroadcast
 from ..backend import get_xp
 from ..backend import rng as _rng
 
@@ -151,8 +151,6 @@ def _normalize_vjp_x(g, ans, x, gamma, beta, axes, eps, saved):
 
 def _reduce_to(t, shape):
     """Sum a full-size gradient over the axes where ``shape`` broadcasts."""
-    from ..autodiff.tensor import unbroadcast
-
     return unbroadcast(t, tuple(shape))
 
 

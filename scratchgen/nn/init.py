@@ -129,16 +129,21 @@ def orthogonal_(t, gain=1.0, generator=None):
 def dcgan_init_(module, generator=None):
     r"""DCGAN initialisation (Radford et al. 2016, sec. 4) applied to every sub-module:
     conv, transposed-conv and linear weights :math:`\sim\mathcal N(0, 0.02^2)`, biases 0;
-    batch-norm :math:`\gamma \sim \mathcal N(1, 0.02^2)`, :math:`\beta = 0`."""
-    from .layers import BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Linear
+    batch-norm :math:`\gamma \sim \mathcal N(1, 0.02^2)`, :math:`\beta = 0`.
 
+    A layer says which rule is its own by its class attribute ``init_kind``:
+    ``"linear_map"`` (``Linear``, ``Conv2d``, ``ConvTranspose2d``) or ``"batch_norm"``
+    (``BatchNorm1d``, ``BatchNorm2d``); other modules are left as they are. (The layers
+    use the initialisers above, so this module does not import them.)
+    """
     gen = _rng(generator)
     for m in module.modules():
-        if isinstance(m, (Conv2d, ConvTranspose2d, Linear)):
+        kind = getattr(type(m), "init_kind", None)
+        if kind == "linear_map":
             normal_(m.weight, 0.0, 0.02, gen)
             if m.bias is not None:
                 zeros_(m.bias)
-        elif isinstance(m, (BatchNorm1d, BatchNorm2d)) and m.weight is not None:
+        elif kind == "batch_norm" and m.weight is not None:
             normal_(m.weight, 1.0, 0.02, gen)
             zeros_(m.bias)
     return module

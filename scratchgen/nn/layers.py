@@ -4,6 +4,11 @@ Each layer checks its input and names itself, the expected and the received
 shape in the error: ``Linear(in_features=2, out_features=256): expected input
 of shape (..., 2), received (256, 3)``.
 
+Dtypes are not mixed silently (as in PyTorch): a float input whose dtype differs
+from the layer's parameters raises ``TypeError`` naming the layer, both dtypes and
+the fix (:func:`match_input_dtype`); an integer input is cast to the parameters'
+dtype. Cast a whole model with ``Module.to(dtype)``, ``.double()`` or ``.float()``.
+
 Default initialisation is PyTorch's: weights and biases of ``Linear`` and the
 convolutions :math:`\sim\mathcal U(-1/\sqrt{\text{fan}_{in}}, 1/\sqrt{\text{fan}_{in}})`
 (``kaiming_uniform_`` with :math:`a=\sqrt5`); use :func:`~scratchgen.nn.init.dcgan_init_`
@@ -23,6 +28,7 @@ from . import init
 from .module import Module, Parameter
 
 __all__ = [
+    "match_input_dtype",
     "Identity", "Linear", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
     "Embedding", "Dropout", "Flatten", "Unflatten",
     "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "SiLU",
@@ -32,6 +38,39 @@ __all__ = [
 def _empty(shape, dtype):
     dt = default_dtype() if dtype is None else dtype
     return get_xp().zeros(shape, dtype=dt)
+
+
+def _module_cast(dtype) -> str:
+    """The Module method that casts parameters to ``dtype``: ``.double()``, ``.float()``, ``.to(...)``."""
+    return {"float64": ".double()", "float32": ".float()"}.get(str(dtype), f".to('{dtype}')")
+
+
+def match_input_dtype(layer, x, dtype):
+    """``x`` in the parameters' float ``dtype``: an integer input is cast, another float dtype is an error.
+
+    Parameters
+    ----------
+    layer : Module
+        Named in the error (its ``repr``).
+    x : Tensor or array
+        The input.
+    dtype : dtype
+        The dtype of the layer's parameters.
+
+    Raises
+    ------
+    TypeError
+        ``x`` has a float (or any non-integer) dtype other than ``dtype``. NumPy would promote
+        float32 weights to a float64 input's precision; the layer refuses instead, as PyTorch does.
+    """
+    if x.dtype == dtype:  # equal but not the same object (callers test identity first)
+        return x
+    if x.dtype.kind in "iu":
+        return x.astype(dtype)
+    raise TypeError(
+        f"{layer!r}: input is {x.dtype} but the weights are {dtype}; cast the input with "
+        f"x.astype('{dtype}') or the module with {_module_cast(x.dtype)}"
+    )
 
 
 def _check_ndim(layer, x, allowed, like):
@@ -60,6 +99,8 @@ class Linear(Module):
     ``weight`` ``(out_features, in_features)``, ``bias`` ``(out_features,)``.
     """
 
+    init_kind = "linear_map"  # how model-wide initialisers treat it (nn.init.dcgan_init_)
+
     def __init__(self, in_features, out_features, bias=True, dtype=None, generator=None):
         super().__init__()
         self.in_features, self.out_features = int(in_features), int(out_features)
@@ -77,13 +118,18 @@ class Linear(Module):
             raise ValueError(
                 f"{self!r}: expected input of shape (..., {self.in_features}), received {tuple(x.shape)}"
             )
-        return F.linear(x, self.weight, self.bias)
+        W = self.weight
+        if x.dtype is not W.data.dtype:  # equal dtypes are one object: an identity test in the hot path
+            x = match_input_dtype(self, x, W.data.dtype)
+        return F.linear(x, W, self.bias)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
 class _ConvNd(Module):
+    init_kind = "linear_map"  # how model-wide initialisers treat it (nn.init.dcgan_init_)
+
     def _setup(self, in_channels, out_channels, kernel_size, stride, padding, dilation, bias, dtype,
                generator, transposed):
         who = type(self).__name__
@@ -109,6 +155,7 @@ class _ConvNd(Module):
             init.uniform_(self.bias, -bound, bound, gen)
 
     def _check_input(self, x):
+        """``x`` checked for shape and channels, and in the weights' dtype (see :func:`match_input_dtype`)."""
         if x.ndim != 4:
             raise ValueError(
                 f"{self!r}: expected input of shape (B, {self.in_channels}, H, W), received {tuple(x.shape)}"
@@ -118,6 +165,9 @@ class _ConvNd(Module):
                 f"{self!r}: expected {self.in_channels} input channels, received {x.shape[1]} "
                 f"(input shape {tuple(x.shape)})"
             )
+        if x.dtype is not self.weight.data.dtype:
+            x = match_input_dtype(self, x, self.weight.data.dtype)
+        return x
 
     def _add_bias(self, y):
         if self.bias is None:
@@ -140,7 +190,7 @@ class Conv2d(_ConvNd):
                     generator, transposed=False)
 
     def forward(self, x):
-        self._check_input(x)
+        x = self._check_input(x)
         y = F.conv2d(x, self.weight, self.stride, self.padding, self.dilation, who=repr(self))
         return self._add_bias(y)
 
@@ -169,7 +219,7 @@ class ConvTranspose2d(_ConvNd):
             )
 
     def forward(self, x):
-        self._check_input(x)
+        x = self._check_input(x)
         y = F.conv_transpose2d(x, self.weight, self.stride, self.padding, self.output_padding, self.dilation,
                                who=repr(self))
         return self._add_bias(y)
@@ -180,6 +230,7 @@ class ConvTranspose2d(_ConvNd):
 
 
 class _BatchNorm(Module):
+    init_kind = "batch_norm"  # how model-wide initialisers treat it (nn.init.dcgan_init_)
     _ndims = ()
     _like = ""
 
@@ -206,6 +257,9 @@ class _BatchNorm(Module):
                 f"{self!r}: expected {self.num_features} channels on axis 1, received {x.shape[1]} "
                 f"(input shape {tuple(x.shape)})"
             )
+        ref = self.weight if self.weight is not None else self.running_mean  # None: nothing to match
+        if ref is not None and x.dtype is not ref.dtype:
+            x = match_input_dtype(self, x, ref.dtype)
         use_batch = self.training or self.running_mean is None
         if self.training and self.running_mean is not None:
             self.num_batches_tracked += 1
@@ -257,6 +311,8 @@ class LayerNorm(Module):
                 f"{self!r}: expected input of shape (..., {', '.join(map(str, self.normalized_shape))}), "
                 f"received {tuple(x.shape)}"
             )
+        if self.weight is not None and x.dtype is not self.weight.data.dtype:
+            x = match_input_dtype(self, x, self.weight.data.dtype)
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):

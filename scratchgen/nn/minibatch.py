@@ -13,6 +13,7 @@ from ..autodiff.primitives import abs, broadcast_to, concatenate, exp, mean, res
 from ..backend import default_dtype, get_xp
 from ..backend import rng as _rng
 from . import init
+from .layers import match_input_dtype
 from .module import Module, Parameter
 
 __all__ = ["MinibatchDiscrimination", "MinibatchStdDev"]
@@ -45,6 +46,8 @@ class MinibatchDiscrimination(Module):
     def forward(self, f):
         if f.ndim != 2 or f.shape[1] != self.in_features:
             raise ValueError(f"{self!r}: expected input of shape (N, {self.in_features}), received {tuple(f.shape)}")
+        if f.dtype is not self.T.data.dtype:
+            f = match_input_dtype(self, f, self.T.data.dtype)
         N = f.shape[0]
         M = reshape(f @ self.T, (N, 1, self.out_features, self.kernel_dims))  # (N, 1, B, C)
         M_t = reshape(M, (1, N, self.out_features, self.kernel_dims))  # (1, N, B, C)

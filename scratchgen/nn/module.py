@@ -11,6 +11,11 @@ Conventions (as in PyTorch's ``torch.nn``, so that knowledge transfers):
 * ``state_dict()`` maps dotted names (``"0.weight"``, ``"net.bn.running_mean"``)
   to arrays; ``load_state_dict`` checks every key and shape before writing
   anything, and names the module, the key, the expected and the received.
+* Dtypes: ``to(dtype)``, ``double()`` and ``float()`` cast the float parameters and
+  buffers in place (the same ``Parameter`` objects, new arrays) and return the module.
+  ``load_state_dict`` casts a saved array into the parameter's dtype, as PyTorch
+  does (float64 weights loaded into a float32 module are rounded to float32); with
+  ``keep_dtype=True`` the parameter takes the saved array's dtype instead.
 """
 from __future__ import annotations
 
@@ -153,6 +158,51 @@ class Module:
             p.requires_grad = flag
         return self
 
+    # --- dtype -------------------------------------------------------------------
+    def to(self, dtype) -> "Module":
+        """Cast every float parameter and buffer to the float ``dtype``, in place; returns ``self``.
+
+        The parameters stay the same objects (a hook or an optimiser holding them sees the new
+        arrays), their gradients are cast too; integer buffers (``num_batches_tracked``) are kept.
+        Create optimisers after the cast: their state takes the parameters' dtype when first used.
+
+        Parameters
+        ----------
+        dtype : dtype or str
+            A float dtype: ``"float32"``, ``"float64"``, ``numpy.float64``, ...
+
+        Raises
+        ------
+        TypeError
+            ``dtype`` is not a float dtype.
+        """
+        xp = get_xp()
+        try:
+            dt = xp.dtype(dtype)
+        except TypeError as e:
+            raise TypeError(f"{type(self).__name__}.to: dtype must be a float dtype, received {dtype!r}") from e
+        if dt.kind != "f":
+            raise TypeError(f"{type(self).__name__}.to: dtype must be a float dtype (float32, float64), received {dt}")
+        for p in self.parameters():
+            if p.data.dtype != dt:
+                p.data = p.data.astype(dt)
+            if p.grad is not None and p.grad.dtype != dt:
+                p.grad = Tensor(p.grad.data.astype(dt))
+        for mod in self.modules():
+            for name in mod._buffers:
+                buf = getattr(mod, name)
+                if buf is not None and buf.dtype.kind == "f" and buf.dtype != dt:
+                    setattr(mod, name, buf.astype(dt))
+        return self
+
+    def double(self) -> "Module":
+        """``to("float64")``: every float parameter and buffer in double precision; returns ``self``."""
+        return self.to("float64")
+
+    def float(self) -> "Module":
+        """``to("float32")``: every float parameter and buffer in single precision; returns ``self``."""
+        return self.to("float32")
+
     # --- state -----------------------------------------------------------------
     def state_dict(self) -> "OrderedDict[str, object]":
         """Parameters and buffers by dotted name, as copies (NumPy or CuPy arrays)."""
@@ -164,17 +214,29 @@ class Module:
                 sd[name] = b.copy()
         return sd
 
-    def load_state_dict(self, state_dict, strict: bool = True) -> None:
+    def load_state_dict(self, state_dict, strict: bool = True, keep_dtype: bool = False) -> None:
         """Copy arrays from ``state_dict`` into the parameters and buffers.
 
         Every key and shape is checked before anything is written, so a bad
         state dict leaves the module unchanged.
 
+        Parameters
+        ----------
+        state_dict : mapping of str to array
+        strict : bool
+            Every key of the module must be present, and no other.
+        keep_dtype : bool
+            False (default, as PyTorch): each array is cast into the existing parameter's or
+            buffer's dtype, so float64 weights loaded into a float32 module are rounded to
+            float32 (round to nearest), and a module cast with ``.double()`` keeps them exactly.
+            True: each parameter and buffer takes the saved array's dtype (a copy of it).
+
         Raises
         ------
         StateDictError
-            Missing or unexpected keys (``strict``), or a shape that differs:
-            the message names the module, the key, the expected and the received.
+            Missing or unexpected keys (``strict``), a shape that differs, or (``keep_dtype``)
+            a non-float array for a parameter: the message names the module, the key, the
+            expected and the received.
         """
         own = OrderedDict(self.named_parameters())
         owners = {}
@@ -204,15 +266,26 @@ class Module:
                     f"{who}.load_state_dict: key {key!r} has the wrong shape: expected {tuple(expected)}, "
                     f"received {received}"
                 )
+            kind = getattr(getattr(value, "dtype", None), "kind", None)
+            if keep_dtype and key in own and kind != "f":
+                raise StateDictError(
+                    f"{who}.load_state_dict: key {key!r} is a parameter and needs a float array with "
+                    f"keep_dtype=True, received dtype {getattr(value, 'dtype', type(value).__name__)}"
+                )
         for key, value in state_dict.items():
             if key in own:
                 p = own[key]
-                p.data[...] = asarray(value, xp=get_xp(p.data))  # onto the parameter's backend
+                if keep_dtype:
+                    p.data = asarray(value, xp=get_xp(p.data)).copy()
+                else:
+                    p.data[...] = asarray(value, xp=get_xp(p.data))  # onto the parameter's backend
             elif key in owners:
                 mod, name = owners[key]
                 buf = getattr(mod, name)
                 if buf is None:
                     setattr(mod, name, asarray(value).copy())
+                elif keep_dtype:
+                    setattr(mod, name, asarray(value, xp=get_xp(buf)).copy())
                 else:
                     buf[...] = asarray(value, xp=get_xp(buf))
 

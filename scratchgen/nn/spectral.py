@@ -23,6 +23,7 @@ from __future__ import annotations
 from ..autodiff.primitives import matmul
 from ..backend import get_xp
 from ..backend import rng as _rng
+from .layers import ConvTranspose2d
 from .module import Parameter
 
 __all__ = ["spectral_norm", "remove_spectral_norm", "power_iteration"]
@@ -101,8 +102,6 @@ def spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=No
     -------
     The same module.
     """
-    from .layers import ConvTranspose2d
-
     W = getattr(module, name, None)
     if not isinstance(W, Parameter):
         raise TypeError(

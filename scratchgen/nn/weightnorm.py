@@ -26,6 +26,7 @@ layer computes exactly what it computed before.
 """
 from __future__ import annotations
 
+from .layers import ConvTranspose2d
 from .module import Parameter
 
 __all__ = ["weight_norm", "remove_weight_norm"]
@@ -68,8 +69,6 @@ def weight_norm(module, name="weight", dim=None):
     -------
     The same module.
     """
-    from .layers import ConvTranspose2d
-
     if module.find_forward_pre_hook(_WeightNorm, name) is not None:
         raise ValueError(f"weight_norm: {type(module).__name__}.{name} is already weight-normalised")
     W = getattr(module, name, None)
