@@ -164,7 +164,9 @@ class Module:
 
         The parameters stay the same objects (a hook or an optimiser holding them sees the new
         arrays), their gradients are cast too; integer buffers (``num_batches_tracked``) are kept.
-        Create optimisers after the cast: their state takes the parameters' dtype when first used.
+        A weight that a forward pre-hook computes (spectral or weight norm) is recomputed from the
+        cast parameters at the next call. Create optimisers after the cast: their state takes the
+        parameters' dtype when first used.
 
         Parameters
         ----------
