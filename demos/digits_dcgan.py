@@ -12,8 +12,9 @@ import argparse
 import json
 import os
 
+from scratchgen.data.digits import digits_split
 from scratchgen.gan.train_images import ImageGANConfig, train_image_gan
-from scratchgen.metrics.features import digits_split, image_metrics
+from scratchgen.metrics.features import image_metrics
 
 
 def main(argv=None, model="dcgan"):

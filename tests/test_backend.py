@@ -261,10 +261,10 @@ def test_generator_state_survives_a_checkpoint(tmp_path):
 @pytest.mark.gpu
 @pytest.mark.skipif(not _gpu_available(), reason="needs CuPy and a CUDA GPU")
 def test_same_draws_and_first_losses_on_cupy_and_numpy():
+    from scratchgen.data.digits import digits_split
     from scratchgen.data.toy import ring
     from scratchgen.gan.train import GANConfig, train_gan
     from scratchgen.gan.train_images import ImageGANConfig, train_image_gan
-    from scratchgen.metrics.features import digits_split
 
     def runs():  # a 2-D GAN, a conditional DCGAN (labels into G and D) and an SS-GAN with augmentation: one step each
         return (train_gan(GANConfig(data="ring8", steps=1, eval_every=1, n_eval=64, progress=False)),

@@ -121,8 +121,9 @@ def test_the_stand_in_keeps_cupys_rules(on_device):
 def _toy_and_metrics():
     from scratchgen import mmd
     from scratchgen.data import toy
+    from scratchgen.data.digits import digits_split
     from scratchgen.metrics import mode_coverage
-    from scratchgen.metrics.features import digits_split, image_metrics
+    from scratchgen.metrics.features import image_metrics
 
     x = toy.ring(200, seed=1).x
     out = {"ring": x, "grid": toy.grid(50, seed=2).x, "roll": toy.swiss_roll(50, seed=3).x,

@@ -120,7 +120,8 @@ def _run_eval(args):
     import numpy  # file I/O
 
     from ..backend import asarray
-    from ..metrics.features import digits_split, image_metrics
+    from ..data.digits import digits_split
+    from ..metrics.features import image_metrics
 
     x = _read_images(args.samples, "--samples")
     if args.reference in ("digits-test", "digits-train"):

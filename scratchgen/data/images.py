@@ -3,7 +3,7 @@
 :func:`load_image_data` returns the training and held-out images and labels as
 (N, 1, s, s) arrays in [-1, 1], whichever the source:
 
-* ``data="digits"``: the stratified 70/30 split of :func:`scratchgen.metrics.features.digits_split`
+* ``data="digits"``: the stratified 70/30 split of :func:`scratchgen.data.digits.digits_split`
   (the metrics classifier never saw the 30 %), s = 8;
 * ``data="mnist"``: the train and test IDX files at ``mnist_path``
   (:func:`scratchgen.data.mnist.load_mnist`), checked as ``mnist_checksums`` says
@@ -34,7 +34,7 @@ class ImageData(NamedTuple):
 def load_image_data(cfg) -> ImageData:
     """The images a run trains and is scored on.
 
-    Digits: the 70/30 split of :func:`scratchgen.metrics.features.digits_split` (the metrics
+    Digits: the 70/30 split of :func:`scratchgen.data.digits.digits_split` (the metrics
     classifier never saw the 30 %). MNIST: the train and test files at ``cfg.mnist_path``, checked
     as ``cfg.mnist_checksums`` says.
 
@@ -50,7 +50,7 @@ def load_image_data(cfg) -> ImageData:
         ``x_train`` (N, 1, s, s) in [-1, 1], ``y_train`` (N,), ``x_test``, ``y_test``, ``size`` s (8 or 28).
     """
     if cfg.data == "digits":
-        from ..metrics.features import digits_split
+        from ..data.digits import digits_split
 
         s = digits_split()
         return ImageData(s.x_train, s.y_train, s.x_test, s.y_test, 8)

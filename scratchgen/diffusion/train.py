@@ -139,7 +139,7 @@ class _Data:
     def __init__(self, cfg: DDPMConfig):
         self.name = cfg.data
         if cfg.data == "digits":
-            from ..metrics.features import digits_split
+            from ..data.digits import digits_split
 
             split = digits_split()  # the library's stratified split, images in [-1, 1] (x/8 - 1)
             self.train_x = split.x_train  # (1258, 1, 8, 8)

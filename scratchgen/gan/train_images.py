@@ -28,6 +28,7 @@ from .. import nn, optim
 from ..autodiff import functional as AF
 from ..autodiff.tensor import no_grad, tensor
 from ..config import Config, option
+from ..data.digits import random_shift
 from ..data.images import N_CLASSES, load_image_data
 from ..training import (
     RESUMABLE_CHANGES,
@@ -247,7 +248,7 @@ class _Draws:
 
     def batch(self, x, y=None, augment=False):
         idx = self.gen.integers(0, x.shape[0], self.cfg.batch)
-        xb = _random_shift(x[idx], self.gen) if augment else x[idx]
+        xb = random_shift(x[idx], self.gen) if augment else x[idx]
         return tensor(xb), (None if y is None else y[idx])
 
     def z(self, n=None):
@@ -425,7 +426,7 @@ def train_labelled_only(cfg: ImageGANConfig) -> float:
 
     def step(t):  # descend the cross-entropy of a labelled batch
         idx = gen.integers(0, x_lab.shape[0], cfg.batch)
-        xb = _random_shift(x_lab[idx], gen) if cfg.augment else x_lab[idx]
+        xb = random_shift(x_lab[idx], gen) if cfg.augment else x_lab[idx]
         loss = _cross_entropy(C(tensor(xb))[0], y_lab[idx])
         _adam_step(opt, loss)
         for sc in sched.values():
@@ -443,13 +444,6 @@ def train_labelled_only(cfg: ImageGANConfig) -> float:
                         evaluate=evaluate, modules={"C": C}, optimizers={"opt": opt}, schedulers=sched,
                         averages={"C_ema": C_avg}, eval_seed=cfg.seed + 20_000, desc="labelled only")
     return loop.run()[1]
-
-
-def _random_shift(x, g):
-    """Each image (B, 1, s, s) moved by (dy, dx) in {-1, 0, 1}², background (-1) shifted in."""
-    from ..metrics.features import _random_shift as shift
-
-    return shift(x, g)
 
 
 # ---------------------------------------------------------------------------

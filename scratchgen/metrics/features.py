@@ -25,53 +25,22 @@ Conventions
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
 
 from .. import nn, optim
 from ..autodiff import functional as AF
 from ..autodiff.tensor import no_grad, tensor
 from ..backend import default_dtype, get_xp, to_numpy, unwrap
 from ..backend import rng as _rng
+from ..data.digits import digits_split, random_shift
 from .images import frechet_distance, inception_score, kid, precision_recall
 
 __all__ = [
-    "CLASSIFIER_PATH", "DigitsClassifier", "digits_split", "DigitsSplit", "train_feature_classifier",
+    "CLASSIFIER_PATH", "DigitsClassifier", "train_feature_classifier",
     "load_feature_classifier", "digit_features", "digit_log_probs", "image_metrics", "check_images",
 ]
 
 CLASSIFIER_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "digits_classifier.npz")
-SPLIT_SEED = 0
-TEST_FRACTION = 0.3
 FEATURE_DIM = 64
-
-
-class DigitsSplit(NamedTuple):
-    x_train: object  # (N_train, 1, 8, 8) in [-1, 1]
-    y_train: object  # (N_train,)
-    x_test: object  # (N_test, 1, 8, 8)
-    y_test: object  # (N_test,)
-
-
-def digits_split(test_fraction=TEST_FRACTION, seed=SPLIT_SEED) -> DigitsSplit:
-    """The 8×8 digits split into train and held-out test sets, stratified by class.
-
-    From each class, ``round(test_fraction · n_k)`` images, chosen with ``scratchgen.backend.rng(seed).permutation``, go to the test
-    set. With the defaults: 1,258 train and 539 test images.
-    """
-    from ..data.digits import load_digits
-
-    x, y = load_digits(scale="unit")
-    xp = get_xp(x)
-    g = _rng(seed)
-    test = []
-    for k in range(10):
-        idx = xp.nonzero(y == k)[0]
-        idx = idx[g.permutation(idx.shape[0])]
-        test.append(idx[: int(round(test_fraction * idx.shape[0]))])
-    test = xp.sort(xp.concatenate(test))
-    mask = xp.ones(y.shape[0], dtype=bool)
-    mask[test] = False
-    return DigitsSplit(x[mask], y[mask], x[test], y[test])
 
 
 def check_images(x, who, size=8):
@@ -132,7 +101,7 @@ def train_feature_classifier(epochs=80, batch=64, lr=1e-3, seed=0, split=None, p
         perm = g.permutation(n)
         for i in range(0, n, batch):
             idx = perm[i:i + batch]
-            xb = _random_shift(x[idx], g)
+            xb = random_shift(x[idx], g)
             logits = model(tensor(xb))
             loss = -AF.log_softmax(logits, axis=1)[xp.arange(idx.shape[0]), y[idx]].mean()
             opt.zero_grad()
@@ -142,18 +111,6 @@ def train_feature_classifier(epochs=80, batch=64, lr=1e-3, seed=0, split=None, p
         if progress:
             print(f"epoch {epoch + 1}: loss {float(loss.item()):.4f}, test accuracy {accuracy(model, split):.4f}")
     return model, accuracy(model, split)
-
-
-def _random_shift(x, g):
-    """Each image moved by (dy, dx) in {-1, 0, 1}², zeros (value -1, the background) shifted in."""
-    xp = get_xp(x)
-    B, _, H, W = x.shape
-    pad = xp.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-1)  # (B, C, H + 2, W + 2)
-    dy, dx = g.integers(0, 3, B), g.integers(0, 3, B)  # the window of image b starts at (dy_b, dx_b)
-    rows = (dy[:, None] + xp.arange(H))[:, :, None]  # (B, H, 1)
-    cols = (dx[:, None] + xp.arange(W))[:, None, :]  # (B, 1, W)
-    out = pad.transpose(0, 2, 3, 1)[xp.arange(B)[:, None, None], rows, cols]  # one gather: (B, H, W, C)
-    return xp.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
 
 def accuracy(model, split) -> float:

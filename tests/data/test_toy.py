@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import scratchgen as sg
 import scratchgen.data as D
 from scratchgen.metrics import mode_coverage
 
@@ -103,25 +102,6 @@ def test_two_moons_lie_on_their_half_circles():
     assert np.all(upper | lower)
     assert np.all(x[upper & ~lower, 1] >= -1e-6) and np.all(x[lower & ~upper, 1] <= 0.5 + 1e-6)
     assert abs(upper.mean() - 0.5) < 0.05
-
-
-def test_random_shift_moves_each_image_by_its_own_offset():
-    from scratchgen.data.digits import random_shift as _random_shift
-
-    x = np.random.default_rng(0).uniform(-1, 1, (6, 2, 5, 4)).astype(np.float32)
-    offsets = [np.array([0, 1, 2, 2, 0, 1]), np.array([2, 0, 1, 2, 1, 0])]  # dy, then dx: what g draws
-
-    class Offsets:
-        def integers(self, low, high, n):
-            assert (low, high, n) == (0, 3, 6)
-            return sg.backend.asarray(offsets.pop(0))
-
-    dy, dx = offsets[0].copy(), offsets[1].copy()
-    out = sg.to_numpy(_random_shift(sg.backend.asarray(x), Offsets()))
-    pad = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-1)
-    for b in range(6):  # image b seen through the window at (dy_b, dx_b) of its padded copy
-        np.testing.assert_array_equal(out[b], pad[b, :, dy[b]:dy[b] + 5, dx[b]:dx[b] + 4])
-    assert out.flags["C_CONTIGUOUS"] and out.dtype == np.float32
 
 
 # ---------------------------------------------------------------------------

@@ -4,10 +4,10 @@ import pytest
 
 from scratchgen import nn
 from scratchgen.autodiff.tensor import no_grad, tensor
+from scratchgen.data.digits import digits_split
 from scratchgen.gan.dcgan import DCGANDiscriminator, DCGANGenerator
 from scratchgen.gan.ssgan import GaussianNoise, SSCritic, labelled_indices, unlabelled_indices
 from scratchgen.gan.train_images import ImageGANConfig
-from scratchgen.metrics.features import digits_split
 
 
 def _z(B, d=16, seed=0):

@@ -2,13 +2,13 @@
 import numpy as np
 import pytest
 
+from scratchgen.data.digits import digits_split
 from scratchgen.metrics.features import (
     FEATURE_DIM,
     accuracy,
     check_images,
     digit_features,
     digit_log_probs,
-    digits_split,
     image_metrics,
     load_feature_classifier,
 )
@@ -59,20 +59,6 @@ def test_metrics_of_a_set_against_itself_and_real_vs_noise(split):
 # ---------------------------------------------------------------------------
 # Documented contracts, one by one
 # ---------------------------------------------------------------------------
-def test_digits_split_is_stratified_by_round_of_the_fraction_and_seeded():
-    from scratchgen.data.digits import load_digits
-
-    y_all = load_digits().labels
-    n_k = np.bincount(y_all, minlength=10)
-    s = digits_split(test_fraction=0.5, seed=1)
-    assert np.bincount(s.y_test, minlength=10).tolist() == [int(round(0.5 * n)) for n in n_k]
-    assert (np.bincount(s.y_train, minlength=10) + np.bincount(s.y_test, minlength=10)).tolist() == n_k.tolist()
-    assert s.x_train.shape == (len(s.y_train), 1, 8, 8) and s.x_test.shape == (len(s.y_test), 1, 8, 8)
-    again, other = digits_split(test_fraction=0.5, seed=1), digits_split(test_fraction=0.5, seed=2)
-    assert np.array_equal(s.y_test, again.y_test) and np.array_equal(s.x_test, again.x_test)
-    assert not np.array_equal(s.x_test, other.x_test)
-
-
 def test_check_images_and_image_metrics_name_bad_inputs(split):
     with pytest.raises(ValueError, match="digit_log_probs: expected float images in \\[-1, 1\\], received dtype int64"):
         check_images(np.zeros((2, 1, 8, 8), np.int64), "digit_log_probs")
