@@ -1,12 +1,18 @@
-"""Figures are written atomically: a failed or killed save leaves the old file (or none), never half of one."""
+"""Figures are written atomically: a failed or killed save leaves the old file (or none), never half of one;
+and each figure helper of scratchgen.viz does what its docstring says (critic scores of packs in chunks, the
+mosaic's layout, the files each figure function writes)."""
 import os
+from types import SimpleNamespace
 
 import matplotlib
+import numpy as np
 import pytest
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+import scratchgen as sg  # noqa: E402
+from scratchgen import viz  # noqa: E402
 from scratchgen.checkpoint import atomic_path, remove_partial_files  # noqa: E402
 from scratchgen.viz import save_figure  # noqa: E402
 
@@ -54,3 +60,131 @@ def test_remove_partial_files_removes_only_the_temporaries_of_atomic_writes(tmp_
         (tmp_path / name).write_text("x")
     assert sorted(remove_partial_files(tmp_path)) == sorted(ours)
     assert sorted(os.listdir(tmp_path)) == sorted(keep)
+
+
+# ---------------------------------------------------------------------------
+# Documented contracts of every figure helper
+# ---------------------------------------------------------------------------
+GIF_MAGIC = b"GIF89a"
+
+
+class _LinearCritic:
+    """D(y) = y . w, row by row, recording its mode and the rows of each call."""
+
+    def __init__(self, w):
+        self.w, self.training, self.calls = np.asarray(w, dtype=np.float32), True, []
+
+    def eval(self):
+        self.training = False
+
+    def train(self):
+        self.training = True
+
+    def __call__(self, t):
+        self.calls.append((t.shape[0], self.training))
+        return sg.tensor(t.numpy() @ self.w[:, None])
+
+
+def test_critic_scores_score_a_point_as_the_pack_of_m_copies_in_chunks():
+    pts = np.random.default_rng(0).normal(size=(7, 2))
+    D = _LinearCritic([1.0, -2.0, 0.5, 3.0])  # a critic of packs of m = 2 samples of dimension 2
+    s = viz.critic_scores(D, pts, pack=2, chunk=3)
+    assert isinstance(s, np.ndarray) and s.shape == (7,)
+    # D(x ⊕ x) = x . (w_1 + w_2)
+    np.testing.assert_allclose(s, pts.astype(np.float32) @ np.array([1.5, 1.0], dtype=np.float32), rtol=1e-6)
+    assert [c[0] for c in D.calls] == [3, 3, 1] and not any(c[1] for c in D.calls)  # chunks of 3, in eval mode
+    assert D.training  # the mode it had is restored
+    D.eval()
+    viz.critic_scores(D, pts, pack=2)
+    assert not D.training
+    assert viz.critic_scores(D, np.zeros((0, 2)), pack=2).shape == (0,)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match=f"critic_scores: chunk must be a positive int, got {bad!r}"):
+            viz.critic_scores(D, pts, chunk=bad)
+
+
+def test_coverage_title_adds_the_modes_line_only_with_mode_coverage():
+    assert viz.coverage_title("run", {"mmd2": 0.1}) == "run"
+    m = {"modes_captured": 7, "n_modes": 8, "high_quality_fraction": 0.875}
+    assert viz.coverage_title("run", m) == "run\nmodes 7/8, high-quality 87.5%"
+
+
+def test_image_grid_places_image_i_at_row_i_div_nrow_with_minus_1_gaps():
+    x = np.arange(5 * 3 * 3, dtype=np.float32).reshape(5, 1, 3, 3) / 100
+    g = viz.image_grid(x, nrow=2)
+    assert g.shape == (3 * 4 + 1, 2 * 4 + 1) and g.dtype == np.float32  # rows = ceil(5 / 2) = 3
+    for i in range(5):
+        r, c = divmod(i, 2)
+        np.testing.assert_array_equal(g[1 + 4 * r:4 + 4 * r, 1 + 4 * c:4 + 4 * c], x[i, 0])
+    mask = np.ones_like(g, dtype=bool)
+    for i in range(5):
+        r, c = divmod(i, 2)
+        mask[1 + 4 * r:4 + 4 * r, 1 + 4 * c:4 + 4 * c] = False
+    assert np.all(g[mask] == -1.0)  # gaps and the empty sixth cell
+    with pytest.raises(ValueError, match=r"image_grid: expected images of shape \(N, 1, s, s\), received \(5, 3, 3\)"):
+        viz.image_grid(x[:, 0])
+
+
+def test_save_image_grid_writes_a_png_and_returns_its_path(tmp_path):
+    x = np.zeros((3, 1, 4, 4), np.float32)
+    path = tmp_path / "g.png"
+    assert viz.save_image_grid(x, path, nrow=2, title="t") == path
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    with pytest.raises(ValueError, match=r"save_image_grid: expected images of shape \(N, 1, s, s\)"):
+        viz.save_image_grid(np.zeros((3, 4, 4)), tmp_path / "h.png")
+
+
+def test_grid_order_takes_the_first_samples_or_per_class_of_each_class_in_order():
+    s = np.arange(30)
+    assert viz.grid_order(s, n_classes=2, per_class=3).tolist() == [0, 1, 2, 3, 4, 5]
+    labels = np.arange(30) % 3
+    assert viz.grid_order(s, labels, n_classes=3, per_class=2).tolist() == [0, 3, 1, 4, 2, 5]
+
+
+def test_samples_over_data_sets_the_square_limits():
+    fig, ax = plt.subplots()
+    viz.samples_over_data(ax, np.zeros((3, 2)), np.ones((4, 2)), title="x", lim=2.5)
+    assert ax.get_xlim() == (-2.5, 2.5) and ax.get_ylim() == (-2.5, 2.5) and ax.get_title() == "x"
+    assert len(ax.collections) == 2
+    cs = viz.critic_contours(ax, _LinearCritic([1.0, 1.0]), 2.0, n=10)
+    assert cs.levels.size > 1
+    plt.close(fig)
+
+
+def test_ddpm_figures_are_a_png_and_a_gif(tmp_path):
+    data = SimpleNamespace(eval_x=np.random.default_rng(0).normal(size=(50, 2)))
+    viz.samples_figure(np.zeros((20, 2)), data, tmp_path / "s.png", title="t")
+    viz.samples_figure(np.zeros((5, 1, 4, 4)), data, tmp_path / "i.png")
+    viz.loss_figure({"step": [1, 2, 3], "loss": [1.0, 0.5, 0.25]}, tmp_path / "l.png")
+    viz.loss_figure({"step": [], "loss": []}, tmp_path / "e.png")  # no steps yet: an empty plot
+    traj = np.random.default_rng(1).normal(size=(3, 10, 2))
+    viz.trajectory_gif(traj, np.arange(3), data, tmp_path / "t.gif", max_points=5)
+    for name in ("s.png", "i.png", "l.png", "e.png"):
+        assert (tmp_path / name).read_bytes()[:8] == PNG_MAGIC, name
+    assert (tmp_path / "t.gif").read_bytes()[:6] == GIF_MAGIC
+    assert sorted(os.listdir(tmp_path)) == ["e.png", "i.png", "l.png", "s.png", "t.gif"]  # no temporaries
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+def test_gan_figures_write_samples_losses_and_modes(tmp_path, dim):
+    r = np.random.default_rng(2)
+    run = SimpleNamespace(
+        config=SimpleNamespace(loss="wgan", data="toy", steps=4, pack=1), D=_LinearCritic(np.ones(dim)),
+        samples=r.normal(size=(30, dim)), final={"modes_captured": 3, "n_modes": 8, "high_quality_fraction": 0.5},
+        history={"step": [1, 2, 3, 4], "loss_d": [1, 0.8, 0.6, 0.5], "loss_g": [0, 0.1, 0.2, 0.1],
+                 "eval": [{"modes": 2}, {"modes": 3}], "eval_step": [2, 4]})
+    viz.gan_figures(run, SimpleNamespace(x=r.normal(size=(40, dim))), str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == ["losses.png", "modes.png", "samples.png"]
+    assert (tmp_path / "samples.png").read_bytes()[:8] == PNG_MAGIC
+    run.history["eval"] = [{}, {}]  # no mode coverage: no modes figure
+    (tmp_path / "b").mkdir()
+    viz.gan_figures(run, SimpleNamespace(x=r.normal(size=(40, dim))), str(tmp_path / "b"))
+    assert sorted(os.listdir(tmp_path / "b")) == ["losses.png", "samples.png"]
+
+
+def test_rejection_figure_writes_its_two_panels(tmp_path):
+    r = np.random.default_rng(3)
+    report = {"generator": {}, "rejection": {}, "acceptance_rate": 0.25}
+    viz.rejection_figure(r.normal(size=(20, 2)), r.normal(size=(20, 2)), r.normal(size=(5, 2)), _LinearCritic([1.0, 0.0]),
+                         report, tmp_path / "r.png")
+    assert (tmp_path / "r.png").read_bytes()[:8] == PNG_MAGIC
