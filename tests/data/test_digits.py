@@ -32,3 +32,13 @@ def test_random_shift_moves_each_image_by_its_own_offset():
     for b in range(6):  # image b seen through the window at (dy_b, dx_b) of its padded copy
         np.testing.assert_array_equal(out[b], pad[b, :, dy[b]:dy[b] + 5, dx[b]:dx[b] + 4])
     assert out.flags["C_CONTIGUOUS"] and out.dtype == np.float32
+
+
+def test_load_digits_takes_a_dtype_and_scales_to_x_over_8_minus_1():
+    raw = load_digits(dtype=np.float64)
+    assert raw.images.dtype == np.float64 and raw.images.shape == (1797, 1, 8, 8)
+    assert raw.labels.dtype == np.int64 and raw.labels.shape == (1797,)
+    unit = load_digits("unit", dtype=np.float64).images
+    assert unit.dtype == np.float64
+    np.testing.assert_array_equal(unit, raw.images / 8 - 1)  # exact in float64: k / 8 is a binary fraction
+    assert load_digits().images.dtype == np.float32  # the library default

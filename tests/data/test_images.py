@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from scratchgen.data.digits import digits_split
 from scratchgen.data.images import N_CLASSES, ImageData, load_image_data
 from scratchgen.data.mnist import MNIST_FILES, ChecksumError, file_hash, write_idx
-from scratchgen.metrics.features import digits_split
 
 
 def _files(d, side=28, n=(4, 3)):
