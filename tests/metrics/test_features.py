@@ -2,15 +2,18 @@
 import numpy as np
 import pytest
 
-from scratchgen.data.digits import digits_split
+from scratchgen.autodiff.tensor import tensor
+from scratchgen.data.digits import DigitsSplit, digits_split
 from scratchgen.metrics.features import (
     FEATURE_DIM,
+    DigitsClassifier,
     accuracy,
     check_images,
     digit_features,
     digit_log_probs,
     image_metrics,
     load_feature_classifier,
+    train_feature_classifier,
 )
 
 
@@ -82,3 +85,22 @@ def test_the_shipped_classifier_is_cached_and_a_missing_file_is_named(tmp_path):
     assert not load_feature_classifier().training
     with pytest.raises(FileNotFoundError, match="missing; rebuild it with `python demos/train_feature_classifier.py`"):
         load_feature_classifier(str(tmp_path / "none.npz"))
+
+
+def test_digits_classifier_logits_are_the_head_of_its_64_features():
+    m = DigitsClassifier(generator=0)
+    m.eval()  # dropout off
+    x = tensor(np.random.default_rng(0).uniform(-1, 1, (3, 1, 8, 8)).astype(np.float32))
+    f = m.features(x).numpy()
+    assert f.shape == (3, FEATURE_DIM) and np.all(f >= 0)  # after a ReLU
+    np.testing.assert_allclose(m(x).numpy(), f @ m.head.weight.data.T + m.head.bias.data, rtol=1e-5, atol=1e-6)
+
+
+def test_train_feature_classifier_returns_the_model_and_its_test_accuracy_and_is_seeded(split):
+    small = DigitsSplit(split.x_train[:64], split.y_train[:64], split.x_test[:50], split.y_test[:50])
+    model, acc = train_feature_classifier(epochs=1, batch=32, seed=3, split=small)
+    assert acc == accuracy(model, small) and abs(acc * 50 - round(acc * 50)) < 1e-9
+    again, acc2 = train_feature_classifier(epochs=1, batch=32, seed=3, split=small)
+    assert acc2 == acc
+    for p, q in zip(model.parameters(), again.parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
