@@ -1,8 +1,9 @@
 """The shipped 8×8 digits: the held-out split of the library's metrics, and the one-pixel shifts."""
 import numpy as np
+import pytest
 
 import scratchgen as sg
-from scratchgen.data.digits import digits_split, load_digits, random_shift
+from scratchgen.data.digits import DIGITS_PATH, build_digits_file, digits_split, load_digits, random_shift
 
 
 def test_digits_split_is_stratified_by_round_of_the_fraction_and_seeded():
@@ -42,3 +43,12 @@ def test_load_digits_takes_a_dtype_and_scales_to_x_over_8_minus_1():
     assert unit.dtype == np.float64
     np.testing.assert_array_equal(unit, raw.images / 8 - 1)  # exact in float64: k / 8 is a binary fraction
     assert load_digits().images.dtype == np.float32  # the library default
+
+
+def test_the_shipped_file_is_what_build_digits_file_writes_from_scikit_learns_copy(tmp_path):
+    pytest.importorskip("sklearn")
+    path = build_digits_file(str(tmp_path / "digits.npz"))
+    with np.load(path) as built, np.load(DIGITS_PATH) as shipped:
+        assert built["images"].dtype == np.uint8 and built["images"].shape == (1797, 8, 8)
+        np.testing.assert_array_equal(built["images"], shipped["images"])
+        np.testing.assert_array_equal(built["labels"], shipped["labels"])
