@@ -434,3 +434,11 @@ def test_vlb_calls_the_model_once_per_timestep_without_a_tape_and_is_seeded():
     ab = float(np.prod(1 - s.beta[1:]))
     expected_prior = (0.5 * (ab * x0**2 - ab - np.log1p(-ab))).sum(axis=1)  # KL(N(sqrt(ab) x, 1 - ab) || N(0, 1))
     np.testing.assert_allclose(a["prior"], expected_prior, rtol=1e-10)
+
+
+def test_discretized_decoder_floors_each_probability_at_1e_minus_12():
+    # a decoder centred far from the data: every bin's probability underflows, and its log is log(1e-12)
+    x = np.array([[-1.0, 127 / 127.5 - 1, 1.0]])  # the bottom bin, a middle one, the top one
+    logp = discretized_gaussian_log_likelihood(x, np.array(50.0), np.array(-10.0)).numpy()
+    np.testing.assert_array_equal(logp[0, :2], np.log(1e-12))
+    assert logp[0, 2] == 0.0  # the top bin [1 - 1/255, inf) holds all the mass of N(50, e^-10)

@@ -235,3 +235,11 @@ def test_ss_generator_makes_images_in_minus_1_1():
     x = G(z).numpy()
     assert x.shape == (5, 1, 4, 4) and x.dtype == np.float32
     assert np.all(np.abs(x) <= 1.0)
+
+
+def test_unlabelled_share_rounds_halves_to_even():
+    # n = 10, two labelled: 8 others; fraction 0.3125 -> 2.5 others -> 2; 0.4375 -> 3.5 -> 4 (Python's round)
+    lab = np.array([3, 7])
+    for fraction, others in ((0.3125, 2), (0.4375, 4), (0.0, 0), (1.0, 8)):
+        u = S.unlabelled_indices(10, lab, fraction, seed=0)
+        assert u.shape == (2 + others,) and np.isin(lab, u).all() and np.array_equal(u, np.sort(u))
