@@ -214,6 +214,7 @@ def mlp_autograd():
 def dcgan_scratchgen():
     import scratchgen as sg
     from scratchgen import nn, optim
+    from scratchgen.gan.dcgan import dcgan_init_
     from scratchgen.nn import functional as F
 
     gen = np.random.default_rng(1)
@@ -228,8 +229,8 @@ def dcgan_scratchgen():
         nn.Conv2d(64, 128, 4, 2, 1, generator=gen), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
         nn.Flatten(), nn.Linear(128 * 7 * 7, 1, generator=gen),
     )
-    nn.init.dcgan_init_(G, gen)
-    nn.init.dcgan_init_(D, gen)
+    dcgan_init_(G, gen)
+    dcgan_init_(D, gen)
     opt_G = optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_D = optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     r = np.random.default_rng(0)

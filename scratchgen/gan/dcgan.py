@@ -4,7 +4,7 @@ References
 ----------
 * [DCGAN]  Radford, Metz & Chintala, "Unsupervised Representation Learning with Deep
   Convolutional Generative Adversarial Networks", ICLR 2016, Section 3 (the architecture
-  guidelines) and Section 4 (N(0, 0.02²) initialisation, :func:`scratchgen.nn.init.dcgan_init_`;
+  guidelines) and Section 4 (N(0, 0.02²) initialisation, :func:`dcgan_init_`;
   Adam with lr 2e-4 and β₁ = 0.5).
 * [cGAN]   Mirza & Osindero, "Conditional Generative Adversarial Nets", 2014, Eq. 2:
   :math:`\min_G\max_D \mathbb E_{x,y}[\log D(x|y)] + \mathbb E_{z,y}[\log(1 - D(G(z|y)|y))]`.
@@ -35,7 +35,7 @@ from .. import nn
 from ..autodiff.primitives import concatenate, reshape
 from ..data.images import N_CLASSES
 
-__all__ = ["DCGANGenerator", "DCGANDiscriminator"]
+__all__ = ["DCGANGenerator", "DCGANDiscriminator", "dcgan_init_"]
 
 
 def _check_labels(y, B, who, K=N_CLASSES):
@@ -46,6 +46,23 @@ def _check_labels(y, B, who, K=N_CLASSES):
     if B and (int(y.min()) < 0 or int(y.max()) >= K):
         raise ValueError(f"{who}: labels must be in [0, {K}), received range [{int(y.min())}, {int(y.max())}]")
     return y
+
+
+def dcgan_init_(module, generator=None):
+    r"""DCGAN initialisation ([DCGAN] Section 4) of every sub-module, in place: the weights of linear,
+    convolution and transposed-convolution layers :math:`\sim\mathcal N(0, 0.02^2)`, their biases 0;
+    batch norm's :math:`\gamma \sim \mathcal N(1, 0.02^2)`, :math:`\beta = 0`. Other modules are left
+    as they are. Returns ``module``."""
+    gen = _backend.rng(generator)
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02, gen)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and m.weight is not None:
+            nn.init.normal_(m.weight, 1.0, 0.02, gen)
+            nn.init.zeros_(m.bias)
+    return module
 
 
 class DCGANGenerator(nn.Module):

@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass, field
 
 from .. import backend as _backend
-from .. import nn, optim
+from .. import optim
 from ..autodiff import functional as AF
 from ..autodiff.tensor import no_grad, tensor
 from ..config import Config, option
@@ -40,7 +40,7 @@ from ..training import (
 )
 from . import losses as L
 from . import ssgan
-from .dcgan import DCGANDiscriminator, DCGANGenerator
+from .dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_init_
 from .ssgan import (
     SSConvCritic,
     SSCritic,
@@ -178,7 +178,7 @@ class ImageGANConfig(Config):
 
 
 def build_image_models(cfg: ImageGANConfig, size, generator):
-    """(G, D) for ``cfg.model``; DCGAN-family weights get :func:`~scratchgen.nn.init.dcgan_init_`."""
+    """(G, D) for ``cfg.model``; DCGAN-family weights get :func:`~scratchgen.gan.dcgan.dcgan_init_`."""
     g = _backend.rng(generator)
     if cfg.model == "ssgan":
         G = SSGenerator(cfg.z_dim, 4 * cfg.width, size, generator=g)
@@ -192,8 +192,8 @@ def build_image_models(cfg: ImageGANConfig, size, generator):
     k = N_CLASSES if cfg.model == "cgan" else 0
     G = DCGANGenerator(cfg.z_dim, size, cfg.width, n_classes=k, generator=g)
     D = DCGANDiscriminator(size, cfg.width, n_classes=k, generator=g)
-    nn.init.dcgan_init_(G, g)
-    nn.init.dcgan_init_(D, g)
+    dcgan_init_(G, g)
+    dcgan_init_(D, g)
     return G, D
 
 

@@ -19,7 +19,6 @@ from ..backend import rng as _rng
 __all__ = [
     "calculate_fan", "calculate_gain", "normal_", "uniform_", "zeros_", "ones_", "constant_",
     "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_",
-    "dcgan_init_",
 ]
 
 
@@ -126,24 +125,3 @@ def orthogonal_(t, gain=1.0, generator=None):
     return t
 
 
-def dcgan_init_(module, generator=None):
-    r"""DCGAN initialisation (Radford et al. 2016, sec. 4) applied to every sub-module:
-    conv, transposed-conv and linear weights :math:`\sim\mathcal N(0, 0.02^2)`, biases 0;
-    batch-norm :math:`\gamma \sim \mathcal N(1, 0.02^2)`, :math:`\beta = 0`.
-
-    A layer says which rule is its own by its class attribute ``init_kind``:
-    ``"linear_map"`` (``Linear``, ``Conv2d``, ``ConvTranspose2d``) or ``"batch_norm"``
-    (``BatchNorm1d``, ``BatchNorm2d``); other modules are left as they are. (The layers
-    use the initialisers above, so this module does not import them.)
-    """
-    gen = _rng(generator)
-    for m in module.modules():
-        kind = getattr(type(m), "init_kind", None)
-        if kind == "linear_map":
-            normal_(m.weight, 0.0, 0.02, gen)
-            if m.bias is not None:
-                zeros_(m.bias)
-        elif kind == "batch_norm" and m.weight is not None:
-            normal_(m.weight, 1.0, 0.02, gen)
-            zeros_(m.bias)
-    return module

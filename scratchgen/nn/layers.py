@@ -11,7 +11,7 @@ dtype. Cast a whole model with ``Module.to(dtype)``, ``.double()`` or ``.float()
 
 Default initialisation is PyTorch's: weights and biases of ``Linear`` and the
 convolutions :math:`\sim\mathcal U(-1/\sqrt{\text{fan}_{in}}, 1/\sqrt{\text{fan}_{in}})`
-(``kaiming_uniform_`` with :math:`a=\sqrt5`); use :func:`~scratchgen.nn.init.dcgan_init_`
+(``kaiming_uniform_`` with :math:`a=\sqrt5`); use :func:`~scratchgen.gan.dcgan.dcgan_init_`
 for DCGAN's :math:`\mathcal N(0, 0.02^2)`.
 """
 from __future__ import annotations
@@ -99,8 +99,6 @@ class Linear(Module):
     ``weight`` ``(out_features, in_features)``, ``bias`` ``(out_features,)``.
     """
 
-    init_kind = "linear_map"  # how model-wide initialisers treat it (nn.init.dcgan_init_)
-
     def __init__(self, in_features, out_features, bias=True, dtype=None, generator=None):
         super().__init__()
         self.in_features, self.out_features = int(in_features), int(out_features)
@@ -128,8 +126,6 @@ class Linear(Module):
 
 
 class _ConvNd(Module):
-    init_kind = "linear_map"  # how model-wide initialisers treat it (nn.init.dcgan_init_)
-
     def _setup(self, in_channels, out_channels, kernel_size, stride, padding, dilation, bias, dtype,
                generator, transposed):
         who = type(self).__name__
@@ -230,7 +226,6 @@ class ConvTranspose2d(_ConvNd):
 
 
 class _BatchNorm(Module):
-    init_kind = "batch_norm"  # how model-wide initialisers treat it (nn.init.dcgan_init_)
     _ndims = ()
     _like = ""
 

@@ -5,7 +5,7 @@ import pytest
 from scratchgen import nn
 from scratchgen.autodiff.tensor import no_grad, tensor
 from scratchgen.data.digits import digits_split
-from scratchgen.gan.dcgan import DCGANDiscriminator, DCGANGenerator
+from scratchgen.gan.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_init_
 from scratchgen.gan.ssgan import GaussianNoise, SSCritic, labelled_indices, unlabelled_indices
 from scratchgen.gan.train_images import ImageGANConfig
 
@@ -140,3 +140,23 @@ def test_same_generator_seed_same_weights_and_discriminator_errors_are_named():
         D(x, np.array([-1, 0, 2]))
     with pytest.raises(ValueError, match="DCGANGenerator: a conditional generator needs labels y"):
         DCGANGenerator(z_dim=16, size=8, width=8, n_classes=10, generator=0)(_z(3))
+
+
+def test_dcgan_init():
+    G = nn.Sequential(nn.ConvTranspose2d(4, 3, 4), nn.BatchNorm2d(3), nn.Linear(3, 5))
+    dcgan_init_(G, generator=0)
+    assert abs(float(G[0].weight.data.std()) - 0.02) < 0.005
+    assert float(np.abs(G[0].bias.data).max()) == 0
+    assert abs(float(G[1].weight.data.mean()) - 1) < 0.05
+
+
+def test_dcgan_init_leaves_other_modules_alone():
+    net = nn.Sequential(nn.Linear(3, 4, generator=0), nn.LayerNorm(4), nn.Embedding(5, 4, generator=1),
+                        nn.BatchNorm1d(4, affine=False), nn.MinibatchDiscrimination(4, 2, generator=2))
+    before = {name: p.data.copy() for name, p in net.named_parameters()}
+    dcgan_init_(net, generator=0)
+    after = dict(net.named_parameters())
+    assert not np.array_equal(after["0.weight"].data, before["0.weight"])
+    np.testing.assert_array_equal(after["0.bias"].data, np.zeros(4, dtype=np.float32))
+    for name in ("1.weight", "1.bias", "2.weight", "4.T"):  # LayerNorm, Embedding, minibatch discrimination
+        np.testing.assert_array_equal(after[name].data, before[name])

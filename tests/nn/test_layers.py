@@ -349,30 +349,6 @@ def test_initialisers_statistics_and_seeds():
     np.testing.assert_allclose(m.T @ m, 4 * np.eye(18), atol=1e-12)
 
 
-def test_dcgan_init():
-    G = nn.Sequential(nn.ConvTranspose2d(4, 3, 4), nn.BatchNorm2d(3), nn.Linear(3, 5))
-    nn.init.dcgan_init_(G, generator=0)
-    assert abs(float(G[0].weight.data.std()) - 0.02) < 0.005
-    assert float(np.abs(G[0].bias.data).max()) == 0
-    assert abs(float(G[1].weight.data.mean()) - 1) < 0.05
-
-
-def test_dcgan_init_leaves_modules_without_an_init_kind_alone():
-    # nn.init does not import the layers: the rule comes from each layer's class attribute init_kind
-    net = nn.Sequential(nn.Linear(3, 4, generator=0), nn.LayerNorm(4), nn.Embedding(5, 4, generator=1),
-                        nn.BatchNorm1d(4, affine=False), nn.MinibatchDiscrimination(4, 2, generator=2))
-    before = {name: p.data.copy() for name, p in net.named_parameters()}
-    nn.init.dcgan_init_(net, generator=0)
-    after = dict(net.named_parameters())
-    assert not np.array_equal(after["0.weight"].data, before["0.weight"])
-    np.testing.assert_array_equal(after["0.bias"].data, np.zeros(4, dtype=np.float32))
-    for name in ("1.weight", "1.bias", "2.weight", "4.T"):  # LayerNorm, Embedding, minibatch discrimination
-        np.testing.assert_array_equal(after[name].data, before[name])
-    assert [type(m).init_kind for m in (nn.Linear(1, 1), nn.Conv2d(1, 1, 1), nn.ConvTranspose2d(1, 1, 1))] == \
-        ["linear_map"] * 3
-    assert nn.BatchNorm1d(1).init_kind == nn.BatchNorm2d(1).init_kind == "batch_norm"
-
-
 def test_sequential_rejects_non_modules():
     with pytest.raises(TypeError, match="Sequential: argument 1 must be a Module, received function"):
         nn.Sequential(nn.ReLU(), lambda x: x)
