@@ -25,7 +25,6 @@ from .. import autodiff as ad
 from ..autodiff import Tensor
 from ..backend import default_dtype, get_xp, to_numpy
 from ..backend import rng as _rng
-from .schedules import Schedule
 from .ddpm import (
     _check_schedule,
     _check_sigma2,
@@ -35,6 +34,7 @@ from .ddpm import (
     predict_x0_from_eps,
     q_posterior,
 )
+from .schedules import Schedule
 
 __all__ = ["p_sample_step", "ancestral_sample", "ddim_timesteps", "ddim_sigma", "ddim_step", "ddim_sample",
            "respace", "generate", "SAMPLERS"]
