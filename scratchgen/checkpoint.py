@@ -112,25 +112,23 @@ def save(state, path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_write(path, mode="wb"):
-    """``with atomic_write(path) as f: ...`` writes ``path`` so that it is never left half-written.
+def atomic_path(path):
+    """``with atomic_path(path) as tmp: writer.save(tmp)`` writes ``path`` so that it is never left half-written,
+    for writers that take a file name (matplotlib's animation writers; :func:`atomic_write` for file objects).
 
-    ``f`` is a temporary file in the same folder (opened with ``mode``, ``"wb"`` or ``"w"``). When the
-    block ends without an error, the file is flushed and ``os.fsync``-ed, then moved over ``path``
-    with ``os.replace`` (atomic on POSIX and Windows), and the folder is fsync-ed where the platform
-    allows. The file gets the permissions that ``open`` would give it (0666 less the umask). When
-    the block raises, the temporary file is deleted and ``path`` keeps its old content.
+    ``tmp`` is a new file in the same folder, ``.NAME.XXXXXXXX.tmp.EXT`` (ending like ``path``, so a writer
+    picks the same format). When the block ends without an error, the file gets the permissions that
+    ``open`` would give it (0666 less the umask) and is moved over ``path`` with ``os.replace`` (atomic on
+    POSIX and Windows), and the folder is fsync-ed where the platform allows. When the block raises, the
+    temporary file is deleted and ``path`` keeps its old content.
     """
-    if mode not in ("wb", "w"):
-        raise ValueError(f"atomic_write: mode must be 'wb' or 'w', got {mode!r}")
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp" + os.path.splitext(path)[1],
+                               dir=directory)
+    os.close(fd)
     try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
         umask = os.umask(0)  # mkstemp makes the file 0600; give it the mode open() would (0666 & ~umask)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
@@ -154,25 +152,20 @@ def atomic_write(path, mode="wb"):
 
 
 @contextlib.contextmanager
-def atomic_path(path):
-    """``with atomic_path(path) as tmp: writer.save(tmp)`` for writers that take a file name, not a file
-    (matplotlib's animation writers): ``tmp`` is a new name in the same folder, ending like ``path``
-    (so the writer picks the same format); on success it is moved over ``path`` with ``os.replace``,
-    on an error it is deleted and ``path`` keeps its old content."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    ext = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp" + ext, dir=directory)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+def atomic_write(path, mode="wb"):
+    """``with atomic_write(path) as f: ...`` writes ``path`` so that it is never left half-written.
+
+    ``f`` is a temporary file in the same folder (opened with ``mode``, ``"wb"`` or ``"w"``); when the block
+    ends without an error it is flushed and ``os.fsync``-ed, then moved over ``path`` as
+    :func:`atomic_path` says; when the block raises, it is deleted and ``path`` keeps its old content.
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_write: mode must be 'wb' or 'w', got {mode!r}")
+    with atomic_path(path) as tmp:
+        with open(tmp, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def remove_partial_files(directory):
