@@ -82,7 +82,7 @@ def _run_sample(args):
     figures = not args.no_figures
     t0, c0 = time.perf_counter(), time.process_time()
     out = generate(model, schedule, args.n, data.shape, args.sampler, steps=args.steps, eta=args.eta,
-                   sigma2=sigma2, seed=args.seed, return_trajectory=figures)
+                   sigma2=sigma2, seed=args.seed, return_trajectory=figures, progress=True)
     seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     z = out[0] if figures else out
     x = _backend.to_numpy(data.from_model(z))

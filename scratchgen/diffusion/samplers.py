@@ -12,6 +12,8 @@ Conventions
 * t runs 1..T as in Ho (see :mod:`scratchgen.diffusion.schedules`); :math:`\bar\alpha_0 = 1`.
 * Samplers run under ``no_grad`` and return arrays of the active backend. The model is
   called as ``eps_model(x_t, t)`` with ``x_t`` an array (B, ...) and ``t`` an int64 array (B,).
+* ``progress=True`` shows a tqdm bar over the sampling steps, with an ETA (on stderr; it is left on
+  screen unless another bar, such as a trainer's, is open).
 * ``return_trajectory=True`` returns ``(x0, trajectory, steps)``: ``trajectory[i]`` is the
   state at timestep ``steps[i]``, in increasing order, so ``steps[0] = 0`` and
   ``trajectory[0]`` is the sample. For the ancestral sampler ``steps = 0..T`` and
@@ -35,6 +37,13 @@ from .ddpm import (
     q_posterior,
 )
 from .schedules import Schedule
+
+
+def _steps_bar(steps, total, desc, progress):
+    """``steps``, wrapped in a tqdm bar (steps done, rate and ETA) when ``progress`` is true."""
+    from tqdm.auto import tqdm
+
+    return tqdm(steps, total=total, desc=desc, unit="step", disable=not progress, leave=None)
 
 __all__ = ["p_sample_step", "ancestral_sample", "ddim_timesteps", "ddim_sigma", "ddim_step", "ddim_sample",
            "respace", "generate", "SAMPLERS"]
@@ -124,7 +133,7 @@ def p_sample_step(schedule, xt, t: int, eps_theta, z, sigma2="beta", clip_x0=Non
 
 
 def ancestral_sample(schedule, eps_model, shape=None, seed=None, sigma2="beta", x_T=None, dtype=None,
-                     clip_x0=None, return_trajectory=False):
+                     clip_x0=None, return_trajectory=False, progress=False):
     r"""Ancestral sampling, Algorithm 2 of Ho et al.
 
     .. code-block:: text
@@ -149,6 +158,8 @@ def ancestral_sample(schedule, eps_model, shape=None, seed=None, sigma2="beta", 
         See :func:`p_sample_step`.
     return_trajectory : bool
         Also return every :math:`x_t`: ``(x0, trajectory (T+1, B, ...), steps = 0..T)``.
+    progress : bool
+        Show a progress bar over the T steps, with an ETA.
 
     Returns
     -------
@@ -165,7 +176,7 @@ def ancestral_sample(schedule, eps_model, shape=None, seed=None, sigma2="beta", 
         traj = xp.empty((T + 1,) + tuple(xt.shape), dtype=xt.dtype)  # (T+1, B, ...)
         traj[T] = xt
     with ad.no_grad():
-        for t in range(T, 0, -1):
+        for t in _steps_bar(range(T, 0, -1), T, "sampling (ancestral)", progress):
             eps_theta = _eps(eps_model, xt, t)
             z = g.standard_normal(xt.shape, dtype=xt.dtype) if t > 1 else None
             xt = p_sample_step(schedule, xt, t, eps_theta, z, sigma2, clip_x0)  # x_{t-1}
@@ -252,7 +263,7 @@ def ddim_step(schedule, xt, t: int, t_prev: int, eps_theta, eta: float = 0.0, z=
 
 
 def ddim_sample(schedule, eps_model, shape=None, seed=None, steps=None, timesteps=None, eta=0.0, x_T=None,
-                dtype=None, clip_x0=None, return_trajectory=False):
+                dtype=None, clip_x0=None, return_trajectory=False, progress=False):
     r"""DDIM sampling on a subsequence :math:`\tau` of 1..T (Song et al. Eq. 12, Sec. 4.2).
 
     Starts from :math:`x_{\tau_S} = x_T \sim \mathcal N(0, I)` and applies :func:`ddim_step`
@@ -269,6 +280,8 @@ def ddim_sample(schedule, eps_model, shape=None, seed=None, steps=None, timestep
     eta : float in [0, 1]
     return_trajectory : bool
         Also return ``(trajectory (S+1, B, ...), steps [0, tau_1, ..., tau_S])``.
+    progress : bool
+        Show a progress bar over the S steps, with an ETA.
     """
     _check_schedule(schedule)
     if not 0 <= eta <= 1:
@@ -298,7 +311,7 @@ def ddim_sample(schedule, eps_model, shape=None, seed=None, steps=None, timestep
         traj[S] = xt
     prevs = [0] + taus[:-1]
     with ad.no_grad():
-        for i in range(S - 1, -1, -1):
+        for i in _steps_bar(range(S - 1, -1, -1), S, "sampling (DDIM)", progress):
             t, t_prev = taus[i], prevs[i]
             eps_theta = _eps(eps_model, xt, t)
             needs_z = ddim_sigma(schedule, t, t_prev, eta) > 0
@@ -338,13 +351,13 @@ def respace(schedule: Schedule, steps: int):
 
 
 def generate(model, schedule: Schedule, n: int, data_shape, sampler="ddpm", steps=None, eta=0.0,
-             sigma2="beta_tilde", seed=None, return_trajectory=False):
+             sigma2="beta_tilde", seed=None, return_trajectory=False, progress=False):
     """Draw ``n`` samples (in the model's scaled space) with the ancestral sampler or DDIM.
 
     ``sampler="ddpm"``: Ho's Algorithm 2 with all T steps, or, with ``steps`` = S < T, on the
     respaced schedule of :func:`respace`. ``sampler="ddim"``: Song et al. with S steps and ``eta``.
     Returns what the sampler returns (``x0`` or ``(x0, trajectory, timesteps)``; the timesteps
-    are those of the original T-step process).
+    are those of the original T-step process). ``progress=True`` shows a bar over the S steps.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
@@ -357,16 +370,17 @@ def generate(model, schedule: Schedule, n: int, data_shape, sampler="ddpm", step
     try:
         if sampler == "ddim":
             return ddim_sample(schedule, model, shape, seed=seed, steps=S, eta=eta,
-                               return_trajectory=return_trajectory)
+                               return_trajectory=return_trajectory, progress=progress)
         if S == schedule.T:
             return ancestral_sample(schedule, model, shape, seed=seed, sigma2=sigma2,
-                                    return_trajectory=return_trajectory)
+                                    return_trajectory=return_trajectory, progress=progress)
         sched_s, taus = respace(schedule, S)
 
         def model_s(xt, i):  # the S-step sampler is at i; the model was trained at tau_i
             return model(xt, taus[i])
 
-        out = ancestral_sample(sched_s, model_s, shape, seed=seed, sigma2=sigma2, return_trajectory=return_trajectory)
+        out = ancestral_sample(sched_s, model_s, shape, seed=seed, sigma2=sigma2, return_trajectory=return_trajectory,
+                               progress=progress)
         if return_trajectory:
             return out[0], out[1], taus
         return out

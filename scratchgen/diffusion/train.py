@@ -303,7 +303,7 @@ def train_ddpm(cfg: DDPMConfig, out_dir=None, resume=None, callback=None, figure
 
     def evaluate(t, gen_eval, final):  # samples from the average by Algorithm 2; the reverse trajectory at the end
         out = generate(model_avg.module() if model_avg else model, schedule, cfg.n_eval, data.shape, "ddpm",
-                       sigma2=cfg.sigma2, seed=gen_eval, return_trajectory=final)
+                       sigma2=cfg.sigma2, seed=gen_eval, return_trajectory=final, progress=cfg.progress)
         x = data.from_model(out[0] if final else out)
         return evaluate_samples(x, data), (x, out)
 

@@ -178,7 +178,7 @@ class RejectionSample:
 
 
 def rejection_sample(propose, log_ratio, n, *, rng, log_m=None, burn_in=10000, chunk=5000,
-                     max_proposals=10_000_000):
+                     max_proposals=10_000_000, progress=False):
     r"""Samples of p from proposals of q: accept x with probability :math:`\min(1, \exp(\ell(x) - \log M))`.
 
     Parameters
@@ -202,6 +202,8 @@ def rejection_sample(propose, log_ratio, n, *, rng, log_m=None, burn_in=10000, c
     max_proposals : int
         Stop with a ``RuntimeError`` after this many proposals (an acceptance rate near 0 means the
         log ratio has a few huge values: M is far above the typical ratio).
+    progress : bool
+        Show a tqdm bar of the accepted samples out of n, with the proposals judged and an ETA.
 
     Returns
     -------
@@ -230,20 +232,25 @@ def rejection_sample(propose, log_ratio, n, *, rng, log_m=None, burn_in=10000, c
 
     if log_m is None:
         log_m = float(scored(burn_in)[1].max())
-    kept, accepted, clipped, proposals = [], 0, 0, 0
-    while accepted < n:
-        if proposals >= max_proposals:
-            raise RuntimeError(f"rejection_sample: only {accepted} of n={n} samples accepted after "
-                               f"{proposals} proposals (log M = {log_m:.3g}); the log ratio has rare large values")
-        x, ell, xp = scored(chunk)
-        u = rng.random(chunk)
-        if _backend.get_xp(u) is not xp:  # the generator lives on another backend than the ratio
-            u = xp.asarray(_backend.to_numpy(u))
-        keep = xp.log(u) < ell - log_m  # u < exp(l - log M), in log space; always true where l > log M
-        kept.append(x[keep])
-        accepted += int(keep.sum())
-        clipped += int((ell > log_m).sum())
-        proposals += chunk
+    from tqdm.auto import tqdm
+
+    with tqdm(total=n, desc="rejection sampling", unit="sample", disable=not progress, leave=None) as bar:
+        kept, accepted, clipped, proposals = [], 0, 0, 0
+        while accepted < n:
+            if proposals >= max_proposals:
+                raise RuntimeError(f"rejection_sample: only {accepted} of n={n} samples accepted after "
+                                   f"{proposals} proposals (log M = {log_m:.3g}); the log ratio has rare large values")
+            x, ell, xp = scored(chunk)
+            u = rng.random(chunk)
+            if _backend.get_xp(u) is not xp:  # the generator lives on another backend than the ratio
+                u = xp.asarray(_backend.to_numpy(u))
+            keep = xp.log(u) < ell - log_m  # u < exp(l - log M), in log space; always true where l > log M
+            kept.append(x[keep])
+            accepted += int(keep.sum())
+            clipped += int((ell > log_m).sum())
+            proposals += chunk
+            bar.update(min(accepted, n) - bar.n)
+            bar.set_postfix(proposals=proposals, refresh=False)
     return RejectionSample(xp.concatenate(kept)[:n], proposals, accepted, clipped, log_m)
 
 
@@ -345,7 +352,7 @@ def rejection_sample_run(run_dir, *, steps=40000, batch=512, hidden=None, lr=1e-
         D = fit_log_ratio(sample_p, generator(gen), dim, hidden=hidden, steps=steps, batch=batch, lr=lr, rng=gen,
                           progress=progress)
     sampler = _backend.rng(seed + 100_000)  # the sampler's own stream: the same with or without reuse
-    result = rejection_sample(generator(sampler), log_ratio_fn(D), n, rng=sampler)
+    result = rejection_sample(generator(sampler), log_ratio_fn(D), n, rng=sampler, progress=progress)
     proposals = generator(sampler)(n)  # the generator alone, on as many fresh samples
     # the classifier's logistic loss L on fresh samples. Its minimum over classifiers is log 4 - 2 JSD(p, q)
     # ([GAN] Theorem 1, with L = -V(G, D)), so L >= log 4 - 2 JSD and JSD >= (log 4 - L) / 2

@@ -226,6 +226,18 @@ def test_train_writes_samples_metrics_checkpoint_and_figures(tmp_path):
         np.testing.assert_array_equal(p.data, q.data, err_msg=k)
 
 
+def test_the_sampling_of_each_evaluation_shows_a_bar_after_the_training_bar_only_with_progress(capsys):
+    train_ddpm(DDPMConfig(**TINY))
+    assert capsys.readouterr().err == ""
+    train_ddpm(DDPMConfig(**{**TINY, "progress": True}))
+    err = capsys.readouterr().err.replace("\r", "\n")
+    assert "ddpm ring8" in err and "12/12" in err  # the training bar
+    # a bar over the T = 20 sampling steps opens at each of the 2 evaluations (and is cleared when done:
+    # it sits below the training bar)
+    opened = [s for s in err.split("\n") if s.startswith("sampling (ancestral):   0%") and "0/20" in s]
+    assert len(opened) == 2
+
+
 def test_resume_with_another_config_is_refused(tmp_path):
     train_ddpm(DDPMConfig(**{**TINY, "steps": 6}), out_dir=str(tmp_path), figures=False)
     with pytest.raises(ValueError, match=r"lr: checkpoint .*, this run 0\.5"):

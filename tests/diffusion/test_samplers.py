@@ -419,3 +419,34 @@ def test_generate_restores_training_mode_and_returns_the_original_timesteps():
     with pytest.raises(ValueError, match="steps must be an int in 1..T = 1..30, got 31"):
         generate(m, s, 4, (2,), "ddpm", steps=31)
     assert m.training
+
+
+# ---------------------------------------------------------------------------
+# Progress bars: on stderr when asked for, with the step count and an ETA; nothing otherwise
+# ---------------------------------------------------------------------------
+def _bar_lines(err):
+    """tqdm redraws its bar in place with carriage returns: the drawn states."""
+    return [s for s in err.replace("\r", "\n").split("\n") if s.strip()]
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
+def test_samplers_show_a_progress_bar_only_when_asked_and_sample_the_same(sampler, capsys):
+    s = linear_schedule(T=30)
+    eps = optimal_eps(s)
+    sample = ancestral_sample if sampler == "ddpm" else ddim_sample
+    label = "sampling (ancestral)" if sampler == "ddpm" else "sampling (DDIM)"
+    quiet = sample(s, eps, (4, 2), seed=0)
+    out = capsys.readouterr()
+    assert out.err == "" and out.out == ""
+    shown = sample(s, eps, (4, 2), seed=0, progress=True)
+    out = capsys.readouterr()
+    np.testing.assert_array_equal(shown, quiet)  # the bar changes no draw
+    last = _bar_lines(out.err)[-1]
+    assert out.out == "" and label in last and "30/30" in last and "<" in last  # elapsed<remaining: the ETA
+    # generate passes it on, on the respaced schedule too (6 steps)
+    model = sg.nn.Module()  # eval() and train() for generate; the optimal eps as its forward
+    model.forward = eps
+    generate(model, s, 4, (2,), sampler, steps=6, seed=0)
+    assert capsys.readouterr().err == ""
+    generate(model, s, 4, (2,), sampler, steps=6, seed=0, progress=True)
+    assert "6/6" in _bar_lines(capsys.readouterr().err)[-1]

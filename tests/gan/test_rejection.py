@@ -238,3 +238,14 @@ def test_rejection_sample_run_names_a_bad_seed_and_a_missing_run(tmp_path):
         rejection_sample_run(str(tmp_path), seed=-1, progress=False)
     with pytest.raises(ValueError, match="no checkpoint.npz in run_dir="):
         rejection_sample_run(str(tmp_path), progress=False)
+
+
+def test_the_sampling_loop_shows_accepted_of_n_only_when_asked(capsys):
+    quiet = rejection_sample(_counting_proposals(), even_only, 5, rng=np.random.default_rng(0), log_m=0.0, chunk=4)
+    assert capsys.readouterr().err == ""
+    shown = rejection_sample(_counting_proposals(), even_only, 5, rng=np.random.default_rng(0), log_m=0.0, chunk=4,
+                             progress=True)
+    last = [s for s in capsys.readouterr().err.replace("\r", "\n").split("\n") if s.strip()][-1]
+    # accepted 2, 4, then 6 >= 5 after 12 proposals: the bar ends at 5/5, with the proposals judged
+    assert last.startswith("rejection sampling: 100%") and "5/5" in last and "proposals=12" in last
+    assert shown.samples[:, 0].tolist() == quiet.samples[:, 0].tolist() == [0, 2, 4, 6, 8]
