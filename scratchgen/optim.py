@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 
 from .autodiff.tensor import Tensor
 from .backend import asarray, get_xp
+from .validate import check_bool, check_int, check_number, check_pair
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "RMSprop",
@@ -62,10 +62,21 @@ class Optimizer:
         self._check_hyper(group)
         self.param_groups.append(group)
 
+    #: the range of each hyper-parameter: keyword arguments of :func:`~scratchgen.validate.check_number`
+    #: ("bool": True or False; "pair": two numbers, each in the range that follows)
+    HYPER = {"lr": dict(min=0)}
+
     def _check_hyper(self, group):
-        lr = group.get("lr")
-        if not isinstance(lr, numbers.Real) or lr < 0:
-            raise ValueError(f"{type(self).__name__}: lr must be a number >= 0, received {lr!r}")
+        """Check every hyper-parameter of ``group`` (the constructor's and a group's own) before any step."""
+        who = type(self).__name__
+        for name, rule in self.HYPER.items():
+            value = group.get(name)
+            if rule == "bool":
+                check_bool(value, name, who)
+            elif "pair" in rule:
+                check_pair(value, name, who, **{k: v for k, v in rule.items() if k != "pair"})
+            else:
+                check_number(value, name, who, **rule)
 
     def zero_grad(self):
         """Forget the gradients (``p.grad = None``), as ``set_to_none=True`` in PyTorch."""
@@ -159,7 +170,12 @@ class SGD(Optimizer):
     (plain SGD when :math:`\mu = 0`), as ``torch.optim.SGD``.
     """
 
+    HYPER = {"lr": dict(min=0), "momentum": dict(min=0, max=1, max_open=True), "dampening": dict(min=0, max=1),
+             "weight_decay": dict(min=0), "nesterov": "bool"}
+
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+        check_number(momentum, "momentum", "SGD", min=0, max=1, max_open=True)
+        check_number(dampening, "dampening", "SGD", min=0, max=1)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
@@ -196,13 +212,12 @@ class Adam(Optimizer):
     """
 
     decoupled = False
+    HYPER = {"lr": dict(min=0), "betas": dict(pair=True, min=0, max=1, max_open=True), "eps": dict(min=0),
+             "weight_decay": dict(min=0)}
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        b1, b2 = betas
-        if not (0 <= b1 < 1 and 0 <= b2 < 1):
-            raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), received {betas}")
-        if eps < 0:
-            raise ValueError(f"{type(self).__name__}: eps must be >= 0, received {eps}")
+        b1, b2 = check_pair(betas, "betas", type(self).__name__, min=0, max=1, max_open=True,
+                            fix="betas=(beta1, beta2), e.g. (0.9, 0.999)")
         super().__init__(params, dict(lr=lr, betas=(float(b1), float(b2)), eps=eps, weight_decay=weight_decay))
 
     def _update(self, theta, g, state, group):
@@ -259,6 +274,9 @@ class RMSprop(Optimizer):
     (with :math:`\mu = 0`: :math:`\theta_t = \theta_{t-1} - \eta\, g_t/(\sqrt{\tilde v_t} + \epsilon)`), as ``torch.optim.RMSprop``.
     """
 
+    HYPER = {"lr": dict(min=0), "alpha": dict(min=0, max=1, max_open=True), "eps": dict(min=0),
+             "weight_decay": dict(min=0), "momentum": dict(min=0, max=1, max_open=True), "centered": "bool"}
+
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered))
@@ -311,6 +329,9 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0, eps=1e-6):
 
     Returns the norm before clipping (a float). ``norm_type=inf`` uses the max.
     """
+    check_number(max_norm, "max_norm", "clip_grad_norm_", min=0, min_open=True)
+    check_number(norm_type, "norm_type", "clip_grad_norm_", min=0, min_open=True, finite=False)
+    check_number(eps, "eps", "clip_grad_norm_", min=0)
     grads = [p.grad.data for p in _params_list(params) if p.grad is not None]
     if not grads:
         return 0.0
@@ -329,6 +350,7 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0, eps=1e-6):
 
 def clip_grad_value_(params, clip_value):
     """Clamp each gradient entry to ``[-clip_value, clip_value]`` in place."""
+    check_number(clip_value, "clip_value", "clip_grad_value_", min=0, min_open=True)
     for p in _params_list(params):
         if p.grad is not None:
             xp = get_xp(p.grad.data)
@@ -379,8 +401,8 @@ class StepLR(LRScheduler):
     r""":math:`\eta_t = \eta_0\, \gamma^{\lfloor t / s \rfloor}`."""
 
     def __init__(self, optimizer, step_size, gamma=0.1):
-        if int(step_size) < 1:
-            raise ValueError(f"StepLR: step_size must be >= 1, received {step_size}")
+        check_int(step_size, "step_size", "StepLR", min=1)
+        check_number(gamma, "gamma", "StepLR", min=0, min_open=True)
         self.step_size, self.gamma = int(step_size), float(gamma)
         super().__init__(optimizer)
 
@@ -394,8 +416,8 @@ class CosineAnnealingLR(LRScheduler):
     :math:`\eta_{min}` for :math:`t \ge T`."""
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
-        if int(T_max) < 1:
-            raise ValueError(f"CosineAnnealingLR: T_max must be >= 1, received {T_max}")
+        check_int(T_max, "T_max", "CosineAnnealingLR", min=1)
+        check_number(eta_min, "eta_min", "CosineAnnealingLR", min=0)
         self.T_max, self.eta_min = int(T_max), float(eta_min)
         super().__init__(optimizer)
 
@@ -416,8 +438,10 @@ class LinearWarmup(LRScheduler):
     """
 
     def __init__(self, optimizer, warmup_steps, total_steps=None, eta_min=0.0):
-        if int(warmup_steps) < 1:
-            raise ValueError(f"LinearWarmup: warmup_steps must be >= 1, received {warmup_steps}")
+        check_int(warmup_steps, "warmup_steps", "LinearWarmup", min=1)
+        if total_steps is not None:
+            check_int(total_steps, "total_steps", "LinearWarmup", min=1)
+        check_number(eta_min, "eta_min", "LinearWarmup", min=0)
         if total_steps is not None and int(total_steps) <= int(warmup_steps):
             raise ValueError(
                 f"LinearWarmup: total_steps must exceed warmup_steps {warmup_steps}, received {total_steps}"

@@ -333,7 +333,10 @@ def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
     if isinstance(data, Node):
         data = data.data
     arr = as_array(data, dtype)
-    if requires_grad and arr.dtype.kind not in "fc":
+    if arr.dtype.kind not in "biuf":  # complex, object, strings: the engine differentiates real numbers only
+        raise TypeError(f"tensor(): data must have a real dtype (bool, int or float), got {arr.dtype}"
+                        + ("; take .real or abs() first" if arr.dtype.kind == "c" else ""))
+    if requires_grad and arr.dtype.kind != "f":
         raise TypeError(f"tensor(): requires_grad=True needs a float dtype, got {arr.dtype}")
     return Tensor(arr, requires_grad=requires_grad)
 

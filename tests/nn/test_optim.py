@@ -122,7 +122,7 @@ def test_param_groups_use_their_own_settings_and_skip_missing_grads():
     assert a.grad is None and b.grad is None
     with pytest.raises(ValueError, match="two parameter groups"):
         optim.SGD([{"params": [a]}, {"params": [a]}], lr=0.1)
-    with pytest.raises(ValueError, match="lr must be a number >= 0, received -1"):
+    with pytest.raises(ValueError, match="Adam: lr must be a finite number >= 0, got -1"):
         optim.Adam([a], lr=-1)
 
 
