@@ -217,7 +217,8 @@ def check_real_array(x, name, who, *, kinds="f", fix=None):
     if dtype is None:
         raise bad(who, name, "be an array or a Tensor", x, fix, type_error=True, shown=type(x).__name__)
     if dtype.kind not in kinds:
-        what = {"f": "a real floating dtype (float32 or float64)", "fiu": "a real number dtype (int or float)"}
+        what = {"f": "a real floating dtype (float32 or float64)", "fiu": "a real number dtype (int or float)",
+                "biuf": "a real dtype (bool, int or float)"}
         raise bad(who, name, f"have {what.get(kinds, 'a dtype of kind ' + repr(kinds))}", x,
                   fix or ("take .real or abs() first" if dtype.kind == "c" else None), type_error=True,
                   shown=f"dtype {dtype}")
