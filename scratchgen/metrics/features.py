@@ -32,6 +32,7 @@ from ..autodiff.tensor import no_grad, tensor
 from ..backend import default_dtype, get_xp, to_numpy, unwrap
 from ..backend import rng as _rng
 from ..data.digits import digits_split, random_shift
+from ..validate import check_int, check_labels
 from .images import frechet_distance, inception_score, kid, precision_recall
 
 __all__ = [
@@ -178,6 +179,12 @@ def image_metrics(samples, reference, labels=None, model=None, k=3, kid_subset=5
     With ``labels`` (the classes a conditional generator was asked for), also
     ``class_accuracy``: the fraction of samples the classifier assigns to the requested class.
     """
+    check_int(k, "k", "image_metrics", min=1)
+    check_int(kid_subset, "kid_subset", "image_metrics", min=2)
+    check_int(kid_subsets, "kid_subsets", "image_metrics", min=1)
+    check_int(seed, "seed", "image_metrics", min=0)
+    if labels is not None:  # before any work: labels of the samples, classes 0..9
+        labels = check_labels(to_numpy(unwrap(labels)), "labels", "image_metrics", 10, n=int(samples.shape[0]))
     model = model or load_feature_classifier()
     fs = digit_features(samples, model)
     fr = digit_features(reference, model)
@@ -196,8 +203,6 @@ def image_metrics(samples, reference, labels=None, model=None, k=3, kid_subset=5
     }
     if labels is not None:
         xp = get_xp(logp)
-        y = xp.asarray(unwrap(labels))
-        if y.shape != (fs.shape[0],):
-            raise ValueError(f"image_metrics: labels must have shape ({fs.shape[0]},), received {tuple(y.shape)}")
+        y = xp.asarray(labels)
         out["class_accuracy"] = float((xp.argmax(logp, axis=1) == y).mean())
     return {k_: (float(to_numpy(v)) if not isinstance(v, int) else v) for k_, v in out.items()}

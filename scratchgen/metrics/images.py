@@ -17,12 +17,14 @@ import math
 from ..backend import get_xp, rng, unwrap
 from ..divergences import w2_gaussian
 from ..mmd import mmd2
+from ..validate import check_int, check_real_array
 
 __all__ = ["gaussian_stats", "frechet_distance", "kid", "inception_score", "precision_recall"]
 
 
 def _features(x, name, who, min_n=2):
     x = unwrap(x)
+    check_real_array(x, name, who, kinds="fiu")  # complex features would lose their imaginary part
     xp = get_xp(x)
     x = xp.asarray(x, dtype="float64")
     if x.ndim != 2 or x.shape[0] < min_n:
@@ -65,6 +67,9 @@ def kid(features_a, features_b, subset_size=1000, n_subsets=100, seed=0):
     Returns ``(mean, std)`` over the subsets. Unlike FID it is unbiased: on two sets drawn
     from one distribution it averages 0 (single subsets can be negative).
     """
+    check_int(subset_size, "subset_size", "kid", min=2)
+    check_int(n_subsets, "n_subsets", "kid", min=1)
+    check_int(seed, "seed", "kid", min=0)
     fa = _features(features_a, "features_a", "kid")
     fb = _features(features_b, "features_b", "kid")
     if fa.shape[1] != fb.shape[1]:
@@ -133,6 +138,7 @@ def precision_recall(real_features, fake_features, k=3):
 
     Returns ``(precision, recall)``.
     """
+    check_int(k, "k", "precision_recall", min=1)
     fr = _features(real_features, "real_features", "precision_recall", min_n=k + 1)
     ff = _features(fake_features, "fake_features", "precision_recall", min_n=k + 1)
     if fr.shape[1] != ff.shape[1]:

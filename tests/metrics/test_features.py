@@ -67,7 +67,7 @@ def test_check_images_and_image_metrics_name_bad_inputs(split):
         check_images(np.zeros((2, 1, 8, 8), np.int64), "digit_log_probs")
     with pytest.raises(ValueError, match=r"received shape \(0, 1, 8, 8\)"):
         check_images(np.zeros((0, 1, 8, 8), np.float32), "digit_features")
-    with pytest.raises(ValueError, match=r"image_metrics: labels must have shape \(20,\), received \(19,\)"):
+    with pytest.raises(ValueError, match=r"image_metrics: labels must have shape \(20,\), one label per sample, got shape \(19,\)"):
         image_metrics(split.x_test[:20], split.x_test[20:60], labels=split.y_test[:19], kid_subsets=1)
 
 
