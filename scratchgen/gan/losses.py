@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from ..autodiff import functional as F
 from ..autodiff.tensor import as_float_tensor
+from ..validate import check_number
 
 __all__ = [
     "d_loss",
@@ -156,8 +157,7 @@ def d_loss_label_smoothing(real_logits, fake_logits, alpha=0.9):
     -------
     Tensor, shape ()
     """
-    if not 0 < alpha <= 1:
-        raise ValueError(f"d_loss_label_smoothing: alpha must be in (0, 1], got {alpha}")
+    check_number(alpha, "alpha", "d_loss_label_smoothing", min=0, max=1, min_open=True)
     lr = _as_scores(real_logits, "real_logits", "d_loss_label_smoothing")
     lf = _as_scores(fake_logits, "fake_logits", "d_loss_label_smoothing")
     # -[alpha log sigma(l) + (1 - alpha) log(1 - sigma(l))] = alpha softplus(-l) + (1 - alpha) softplus(l)
@@ -190,6 +190,8 @@ def lsgan_d_loss(real_scores, fake_scores, a=0.0, b=1.0):
     -------
     Tensor, shape ()
     """
+    check_number(a, "a", "lsgan_d_loss")
+    check_number(b, "b", "lsgan_d_loss")
     dr = _as_scores(real_scores, "real_scores", "lsgan_d_loss")
     df = _as_scores(fake_scores, "fake_scores", "lsgan_d_loss")
     return ((dr - b) ** 2).mean() * 0.5 + ((df - a) ** 2).mean() * 0.5
@@ -226,6 +228,7 @@ def lsgan_g_loss(fake_scores, c=1.0, real_scores=None):
     -------
     Tensor, shape ()
     """
+    check_number(c, "c", "lsgan_g_loss")
     df = _as_scores(fake_scores, "fake_scores", "lsgan_g_loss")
     loss = ((df - c) ** 2).mean() * 0.5
     if real_scores is not None:

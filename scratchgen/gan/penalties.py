@@ -30,6 +30,7 @@ from ..autodiff.api import vjp
 from ..autodiff.tensor import Tensor, no_grad, tensor
 from ..backend import get_xp
 from ..backend import rng as _rng
+from ..validate import check_number
 
 __all__ = ["critic_grad_norms", "gradient_penalty", "r1_penalty", "clip_weights"]
 
@@ -117,6 +118,7 @@ def gradient_penalty(critic, real, fake, lam=10.0, eps=None, rng=None):
     Tensor, shape (), differentiable with respect to the critic's parameters (to any order).
     """
     who = "gradient_penalty"
+    check_number(lam, "lam", who, min=0, fix="a negative weight would reward steep critics")
     xr, xf = _data(real, "real", who), _data(fake, "fake", who)
     if xr.shape != xf.shape:
         raise ValueError(f"{who}: real and fake must have the same shape, got {xr.shape} and {xf.shape}")
@@ -157,6 +159,7 @@ def r1_penalty(critic, real, gamma=10.0):
     -------
     Tensor, shape (), differentiable with respect to the critic's parameters.
     """
+    check_number(gamma, "gamma", "r1_penalty", min=0, fix="a negative weight would reward steep critics")
     xd = _data(real, "real", "r1_penalty")
     g = _input_gradient(critic, tensor(xd), "r1_penalty")
     B = xd.shape[0]
@@ -179,8 +182,7 @@ def clip_weights(params, c=0.01):
     -------
     list of Tensor, the same parameters.
     """
-    if not c > 0:
-        raise ValueError(f"clip_weights: c must be positive, got {c}")
+    check_number(c, "c", "clip_weights", min=0, min_open=True)
     params = list(params)
     with no_grad():
         for i, w in enumerate(params):

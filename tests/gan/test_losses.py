@@ -383,7 +383,7 @@ def test_lsgan_defaults_are_the_0_1_coding():
 
 
 def test_label_smoothing_refuses_alpha_above_1_and_feature_matching_needs_a_feature_axis():
-    with pytest.raises(ValueError, match=r"alpha must be in \(0, 1\], got 1.1"):
+    with pytest.raises(ValueError, match=r"alpha must lie in \(0, 1\], got 1.1"):
         L.d_loss_label_smoothing(np.zeros(2), np.zeros(2), alpha=1.1)
     with pytest.raises(ValueError, match=r"features must be \(batch, features\.\.\.\).*real_features.shape=\(4,\)"):
         L.feature_matching_loss(np.zeros(4), np.zeros(4))

@@ -138,7 +138,7 @@ def test_clip_weights_in_place():
     assert out[0] is a and a.data is data_a
     np.testing.assert_array_equal(a.numpy(), [-0.01, 0.005, 0.01, -0.01])
     np.testing.assert_array_equal(b.numpy(), [[0.01, -0.01]])
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="clip_weights: c must be a finite number > 0, got 0"):
         P.clip_weights([a], c=0.0)
 
 
