@@ -23,7 +23,7 @@ import math
 import numbers
 import string
 
-__all__ = ["BadArgument", "BadValue", "BadType", "bad", "check_int", "check_number", "check_pair", "check_numbers",
+__all__ = ["BadArgument", "BadValue", "BadType", "bad", "is_int", "is_real", "check_int", "check_number", "check_pair", "check_numbers",
            "check_choice", "check_bool", "check_same_shape", "check_real_array", "check_labels", "check_seed"]
 
 
@@ -85,11 +85,13 @@ def bad(who, name, requirement, got, fix=None, *, type_error=False, shown=None):
 # ---------------------------------------------------------------------------
 # Numbers
 # ---------------------------------------------------------------------------
-def _is_int(v):
+def is_int(v):
+    """An int (Python or NumPy), not a bool."""
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
-def _is_real(v):
+def is_real(v):
+    """A real number (int or float, Python or NumPy), not a bool."""
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
@@ -106,7 +108,7 @@ def check_int(value, name, who, *, min=None, max=None, fix=None):
         requirement = f"be an int <= {max}"
     else:
         requirement = f"be an int in [{min}, {max}]"
-    if not _is_int(value):
+    if not is_int(value):
         raise bad(who, name, requirement, value, fix, type_error=True)
     if (min is not None and value < min) or (max is not None and value > max):
         raise bad(who, name, requirement, value, fix)
@@ -131,7 +133,7 @@ def check_number(value, name, who, *, min=None, max=None, min_open=False, max_op
             requirement += f" {'>' if min_open else '>='} {min}"
         if max is not None:
             requirement += f" {'<' if max_open else '<='} {max}"
-    if not _is_real(value):
+    if not is_real(value):
         raise bad(who, name, requirement, value, fix, type_error=True)
     v = float(value)
     if math.isnan(v) or (finite and math.isinf(v)):
@@ -180,8 +182,9 @@ def check_seed(value, name="seed", who=""):
 def check_choice(value, name, who, choices, fix=None):
     """``value`` if it is one of ``choices`` (compared with ``==``, type included for bools); else raise."""
     if not any(value == c and type(value) is type(c) or (value is c) for c in choices):
-        shown = ", ".join(repr(c) for c in choices).replace("{", "{{").replace("}", "}}")
-        raise bad(who, name, f"be one of {shown}", value, fix)
+        shown = [repr(c).replace("{", "{{").replace("}", "}}") for c in choices]
+        requirement = f"be {shown[0]} or {shown[1]}" if len(shown) == 2 else f"be one of {', '.join(shown)}"
+        raise bad(who, name, requirement, value, fix)
     return value
 
 

@@ -36,6 +36,7 @@ written. The digits are used as the library's image metrics use them: pixel valu
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -51,6 +52,7 @@ from ..training import (  # the scaffold of every trainer
     WeightAverage,
     write_outputs,
 )
+from ..validate import bad, check_bool, check_choice, check_int, check_number, check_pair
 from .ddpm import loss_simple
 from .models import ConvDenoiser, MLPDenoiser
 from .samplers import SAMPLERS, generate
@@ -61,6 +63,37 @@ __all__ = ["DDPMConfig", "DDPMRun", "TrainingDiverged", "DATASETS", "SAMPLERS", 
 
 # the 2-D toy sets (one registry: scratchgen.data.toy.TOY_DATASETS) and the 8×8 digits
 DATASETS = tuple(name for name in TOY_DATASETS if name != "mixture1d") + ("digits",)
+
+
+def check_schedule_dtype(kind, T, dtype, who="DDPMConfig"):
+    r"""Refuse a schedule whose :math:`\bar\alpha_T` is below the smallest normal number of ``dtype``.
+
+    The samplers divide by :math:`\bar\alpha_t` in the data's dtype (:math:`\hat x_0 =
+    (x_t - \sqrt{1-\bar\alpha_t}\,\varepsilon)/\sqrt{\bar\alpha_t}`); below ``finfo(dtype).tiny``
+    :math:`1/\bar\alpha_T` overflows and every sample becomes NaN. The linear schedule reaches
+    that in float32 at T of about 8,700 (:math:`\log\bar\alpha_T \approx -T(\beta_1+\beta_T)/2`).
+    """
+    import numpy  # the limit is a property of the dtype, computed on the host
+
+    info = numpy.finfo(dtype)
+    log_tiny = math.log(float(info.tiny))
+    if kind == "linear" and -T * (1e-4 + 0.02) / 2 < log_tiny - 1:  # log(1 - b) <= -b: surely below, no need to build it
+        log_ab = -T * (1e-4 + 0.02) / 2
+    else:
+        log_ab = math.log(max(float(make_schedule(kind, T).alpha_bar[-1]), 1e-323))
+    if log_ab < log_tiny:
+        def fits(n):
+            return float(make_schedule(kind, n).alpha_bar[-1]) >= info.tiny
+
+        lo, hi = 1, T  # the largest T that fits, by bisection (alpha_bar_T falls as T grows)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+        name = numpy.dtype(dtype).name
+        raise bad(who, "T", f"be at most {lo} for the {kind} schedule in {name} (alpha_bar_T = "
+                  f"{math.exp(max(log_ab, -745)):.2g} is below {name}'s smallest normal number, {float(info.tiny):.2g}, "
+                  "so the samplers' 1/alpha_bar_T overflows to inf)", T,
+                  fix="train in float64 (scratchgen.backend.set_default_dtype('float64')), or use the cosine schedule")
 
 
 @dataclass
@@ -101,26 +134,28 @@ class DDPMConfig(Config):
                               eval_every=4000, n_eval=1000)}
 
     def validate(self):
-        if self.data not in DATASETS:
-            raise ValueError(f"data must be one of {DATASETS}, got {self.data!r}")
-        if self.sigma2 not in ("beta", "beta_tilde"):
-            raise ValueError(f"sigma2 must be 'beta' or 'beta_tilde', got {self.sigma2!r}")
-        if self.schedule not in ("linear", "cosine"):
-            raise ValueError(f"schedule must be 'linear' or 'cosine', got {self.schedule!r}")
-        for name in ("steps", "batch", "T", "hidden", "n_hidden", "time_dim", "eval_every", "n_eval"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        """Check every field before any work (types, ranges, finiteness), and that the schedule's
+        coefficients are representable in the default float dtype. Raises ``ValueError`` /
+        ``TypeError`` (:class:`~scratchgen.validate.BadValue` / :class:`~scratchgen.validate.BadType`)."""
+        who = "DDPMConfig"
+        check_choice(self.data, "data", who, DATASETS)
+        check_choice(self.sigma2, "sigma2", who, ("beta", "beta_tilde"))
+        check_choice(self.schedule, "schedule", who, ("linear", "cosine"))
+        for name in ("steps", "batch", "T", "hidden", "n_hidden", "time_dim", "eval_every"):
+            check_int(getattr(self, name), name, who, min=1)
+        check_int(self.n_eval, "n_eval", who, min=2, fix="the evaluation's MMD^2 needs two samples")
+        check_int(self.warmup, "warmup", who, min=0)
+        check_int(self.seed, "seed", who, min=0)
         if self.time_dim % 2 or self.time_dim < 4:
-            raise ValueError(f"time_dim must be even and >= 4, got {self.time_dim}")
-        if not 0 <= self.ema < 1:
-            raise ValueError(f"ema must lie in [0, 1), got {self.ema!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
-        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
-            raise ValueError(f"warmup must be an int >= 0, got {self.warmup!r}")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip!r}")
+            raise bad(who, "time_dim", "be even and >= 4", self.time_dim, "the embedding holds sines and cosines in pairs")
+        check_number(self.ema, "ema", who, min=0, max=1, max_open=True)
+        check_number(self.lr, "lr", who, min=0, min_open=True)
+        check_pair(self.betas, "betas", who, min=0, max=1, max_open=True, fix="two numbers: Adam's beta1 and beta2")
+        if self.grad_clip is not None:
+            check_number(self.grad_clip, "grad_clip", who, min=0, min_open=True, fix="none switches clipping off")
+        for name in ("low_discrepancy", "progress"):
+            check_bool(getattr(self, name), name, who)
+        check_schedule_dtype(self.schedule, self.T, _backend.default_dtype(), who)
 
     @classmethod
     def for_data(cls, data: str, **overrides) -> "DDPMConfig":

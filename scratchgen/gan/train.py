@@ -36,6 +36,7 @@ from ..divergences import w1_1d
 from ..metrics import mode_coverage
 from ..mmd import mmd2
 from ..training import TrainingDiverged, TrainingLoop, WeightAverage, write_outputs
+from ..validate import bad, check_bool, check_choice, check_int, check_number, check_pair, is_int, is_real
 from . import losses as L
 from .penalties import clip_weights, gradient_penalty, r1_penalty
 from .tricks import instance_noise_std, mmd_weight_at, pack, top_k_count, top_k_scores, unrolled_g_loss
@@ -119,51 +120,54 @@ class GANConfig(Config):
     progress: bool = option(True, "show a progress bar")
 
     def validate(self):
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
-        if self.penalty not in (None, "gp", "r1"):
-            raise ValueError(f"penalty must be None, 'gp' or 'r1', got {self.penalty!r}")
-        if self.label_smoothing is not None:
-            if self.loss not in ("minimax", "nonsaturating"):
-                raise ValueError("label_smoothing applies to the minimax / nonsaturating losses only, "
-                                 f"got loss={self.loss!r}")
-            if not 0 < self.label_smoothing <= 1:
-                raise ValueError(f"label_smoothing must be in (0, 1], got {self.label_smoothing}")
-        if self.data not in DATASETS:
-            raise ValueError(f"data must be one of {sorted(DATASETS)}, got {self.data!r}")
-        if self.lr_schedule not in (None, "cosine"):
-            raise ValueError(f"lr_schedule must be None or 'cosine', got {self.lr_schedule!r}")
-        if not isinstance(self.pack, int) or self.pack < 1 or self.batch % self.pack:
-            raise ValueError(f"pack must be a positive int dividing batch={self.batch}, got {self.pack!r}")
+        """Check every field (types, ranges, finiteness, combinations) before any work: a bad setting is
+        named here, never found after training. Raises :class:`~scratchgen.validate.BadValue` or
+        :class:`~scratchgen.validate.BadType` (a ``ValueError`` / ``TypeError``)."""
+        who = "GANConfig"
+        check_choice(self.data, "data", who, DATASETS)
+        check_choice(self.loss, "loss", who, tuple(sorted(LOSSES)))
+        check_choice(self.penalty, "penalty", who, (None, "gp", "r1"))
+        check_choice(self.lr_schedule, "lr_schedule", who, (None, "cosine"))
+        check_choice(self.mmd_schedule, "mmd_schedule", who, (None, "cosine"))
+        for name in ("spectral_norm", "minibatch_disc", "progress"):
+            check_bool(getattr(self, name), name, who)
+        for name in ("steps", "d_steps", "batch", "z_dim", "hidden", "eval_every", "mmd_samples"):
+            check_int(getattr(self, name), name, who, min=1)
+        check_int(self.n_eval, "n_eval", who, min=2, fix="the evaluation's MMD^2 needs two samples")
+        check_int(self.unrolled, "unrolled", who, min=0)
+        check_int(self.seed, "seed", who, min=0)
+        if not is_int(self.pack) or self.pack < 1 or self.batch % self.pack:
+            raise bad(who, "pack", f"be a positive int dividing {{batch}}={self.batch}", self.pack,
+                      type_error=not is_int(self.pack))
+        for name in ("lr_g", "lr_d", "unroll_lr"):
+            check_number(getattr(self, name), name, who, min=0, min_open=True)
+        check_pair(self.betas, "betas", who, min=0, max=1, max_open=True, fix="two numbers: Adam's beta1 and beta2")
+        check_number(self.penalty_weight, "penalty_weight", who, min=0,
+                     fix="a negative weight would reward the steep critic the penalty is there to prevent")
         for name in ("instance_noise", "mmd_weight"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
-        if self.instance_noise and self.unrolled:
-            raise ValueError("instance_noise and unrolled cannot be combined here")
-        sig = tuple(self.mmd_sigmas) if isinstance(self.mmd_sigmas, (tuple, list)) else ()
-        if not sig or not all(isinstance(x, (int, float)) and math.isfinite(x) and x > 0 for x in sig):
-            raise ValueError(f"mmd_sigmas must be a non-empty tuple of finite bandwidths > 0, got {self.mmd_sigmas!r}")
-        if self.mmd_schedule not in (None, "cosine"):
-            raise ValueError(f"mmd_schedule must be None or 'cosine', got {self.mmd_schedule!r}")
-        if self.mmd_weight and self.unrolled:
-            raise ValueError("mmd_weight and unrolled cannot be combined here")
-        if self.top_k is not None and (isinstance(self.top_k, bool) or not isinstance(self.top_k, (int, float))
-                                       or not 0 < self.top_k <= 1):
-            raise ValueError(f"top_k must be None or a fraction in (0, 1], got {self.top_k!r}")
-        if self.top_k is not None and self.unrolled:
-            raise ValueError("top_k and unrolled cannot be combined here")
-        if not 0 <= self.ema < 1:
-            raise ValueError(f"ema must lie in [0, 1), got {self.ema!r}")
-        if self.unrolled and self.spectral_norm:
-            raise ValueError("unrolled and spectral_norm cannot be combined here (the unrolled "
-                             "critic is evaluated with explicit weights)")
-        for name in ("steps", "d_steps", "batch", "z_dim", "hidden", "eval_every", "n_eval", "pack", "mmd_samples"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if self.unrolled < 0:
-            raise ValueError(f"unrolled must be >= 0, got {self.unrolled}")
+            check_number(getattr(self, name), name, who, min=0)
+        check_number(self.ema, "ema", who, min=0, max=1, max_open=True)
+        if self.clip is not None:
+            check_number(self.clip, "clip", who, min=0, min_open=True)
+        if self.label_smoothing is not None:
+            check_number(self.label_smoothing, "label_smoothing", who, min=0, max=1, min_open=True)
+            if self.loss not in ("minimax", "nonsaturating"):
+                raise bad(who, "label_smoothing", f"be None with {{loss}} {self.loss!r} ({{label_smoothing}} applies "
+                          "to the minimax / nonsaturating losses only)", self.label_smoothing)
+        if self.top_k is not None and (not is_real(self.top_k) or not 0 < self.top_k <= 1):
+            raise bad(who, "top_k", "be None or a fraction in (0, 1]", self.top_k, type_error=not is_real(self.top_k))
+        sig = self.mmd_sigmas
+        if (not isinstance(sig, (tuple, list)) or not sig
+                or not all(is_real(x) and math.isfinite(x) and x > 0 for x in sig)):
+            raise bad(who, "mmd_sigmas", "be a non-empty tuple of finite bandwidths > 0", sig)
+        if self.mmd_weight and min(self.mmd_samples, self.batch) < 2:
+            raise bad(who, "mmd_samples", "be >= 2 with {batch} >= 2 when {mmd_weight} > 0 (MMD^2_u needs two "
+                      "samples)", self.mmd_samples)
+        for name, value in (("instance_noise", self.instance_noise), ("mmd_weight", self.mmd_weight),
+                            ("top_k", self.top_k), ("spectral_norm", self.spectral_norm)):
+            if self.unrolled and value not in (0, None, False):
+                raise bad(who, name, f"be off with {{unrolled}} > 0 ({name} and unrolled cannot be combined here)",
+                          value)
 
 
 def build_models(cfg: GANConfig, dim: int, generator):

@@ -38,6 +38,7 @@ from ..training import (
     same_setting,
     write_outputs,
 )
+from ..validate import bad, check_bool, check_choice, check_int, check_number, check_pair, is_int, is_real
 from . import losses as L
 from . import ssgan
 from .dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_init_
@@ -54,12 +55,15 @@ from .ssgan import (
 
 __all__ = [
     "ImageGANConfig", "ImageRun", "MODELS", "DATASETS", "SSGAN_ONLY", "build_image_models", "train_image_gan",
-    "train_labelled_only", "TrainingDiverged",
+    "train_labelled_only", "TrainingDiverged", "RESUMABLE",
 ]
 
 MODELS = ("dcgan", "cgan", "ssgan")
 DATASETS = ("digits", "mnist")
 
+
+#: the fields a resumed run may change: how long it runs, how it reports, where the MNIST files are
+RESUMABLE = RESUMABLE_CHANGES + ("kid_subsets", "mnist_path", "mnist_checksums")
 
 #: the fields that only the SS-GAN reads (``scratchgen train ssgan`` alone offers them)
 SSGAN_ONLY = ("labels_per_class", "unlabelled_fraction", "critic", "ss_hidden", "weight_norm", "ss_noise", "ss_entropy",
@@ -131,35 +135,32 @@ class ImageGANConfig(Config):
     PRESETS = {"ssgan": dict(model="ssgan", steps=6000, lr_g=1e-3, lr_d=1e-3, lr_schedule="cosine")}
 
     def validate(self):
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
-        if self.data not in DATASETS:
-            raise ValueError(f"data must be one of {DATASETS}, got {self.data!r}")
+        """Check every field before any work (types, ranges, combinations). Raises ``ValueError`` (most as
+        :class:`~scratchgen.validate.BadValue`) or :class:`~scratchgen.validate.BadType`."""
+        who = "ImageGANConfig"
+        check_choice(self.model, "model", who, MODELS)
+        check_choice(self.data, "data", who, DATASETS)
         if self.data == "mnist" and not self.mnist_path:
-            raise ValueError("data='mnist' needs mnist_path, the folder with the four IDX .gz files")
+            raise bad(who, "mnist_path", "name the folder with the four MNIST IDX .gz files when {data} is 'mnist'",
+                      self.mnist_path)
         if not isinstance(self.mnist_checksums, str) or not self.mnist_checksums:
-            raise ValueError("mnist_checksums must be 'standard', 'none' or the path of a JSON file "
-                             f"{{filename: hexdigest}}, got {self.mnist_checksums!r}")
+            raise bad(who, "mnist_checksums", "be 'standard', 'none' or the path of a JSON file "
+                      "{{filename: hexdigest}}", self.mnist_checksums)
         if self.data != "mnist" and (self.mnist_path or self.mnist_checksums != "standard"):
             raise ValueError(f"mnist_path={self.mnist_path!r}, mnist_checksums={self.mnist_checksums!r}: "
                              f"only for data='mnist', got data={self.data!r}")
         for name in ("steps", "batch", "z_dim", "width", "eval_every", "n_eval", "labels_per_class", "kid_subsets"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if self.lr_schedule not in (None, "cosine"):
-            raise ValueError(f"lr_schedule must be None or 'cosine', got {self.lr_schedule!r}")
+            check_int(getattr(self, name), name, who, min=1)
+        check_choice(self.lr_schedule, "lr_schedule", who, (None, "cosine"))
         if not (isinstance(self.ss_noise, (tuple, list)) and len(self.ss_noise) == 2
-                and all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in self.ss_noise)):
-            raise ValueError(f"ss_noise must be two finite stds >= 0 (input, hidden), got {self.ss_noise!r}")
-        for names, positive in ((("ss_unsup_weight", "ss_manifold_eps", "ss_vat_eps"), True),
-                                (("ss_entropy", "ss_consistency", "ss_manifold", "ss_vat"), False)):
-            for name in names:
-                v = getattr(self, name)
-                if not (isinstance(v, (int, float)) and math.isfinite(v) and (v > 0 if positive else v >= 0)):
-                    raise ValueError(f"{name} must be a finite number {'>' if positive else '>='} 0, got {v!r}")
-        if not (isinstance(self.unlabelled_fraction, (int, float)) and 0 <= self.unlabelled_fraction <= 1):
-            raise ValueError(f"unlabelled_fraction must be a number in [0, 1], got {self.unlabelled_fraction!r}")
+                and all(is_real(v) and math.isfinite(v) and v >= 0 for v in self.ss_noise)):
+            raise bad(who, "ss_noise", "be two finite stds >= 0 (input, hidden)", self.ss_noise)
+        for name in ("ss_unsup_weight", "ss_manifold_eps", "ss_vat_eps"):
+            check_number(getattr(self, name), name, who, min=0, min_open=True)
+        for name in ("ss_entropy", "ss_consistency", "ss_manifold", "ss_vat"):
+            check_number(getattr(self, name), name, who, min=0)
+        if not (is_real(self.unlabelled_fraction) and 0 <= self.unlabelled_fraction <= 1):
+            raise bad(who, "unlabelled_fraction", "be a number in [0, 1]", self.unlabelled_fraction)
         ss_only = SSGAN_ONLY
         if self.model != "ssgan":  # a list or an array given for a tuple default is the same setting
             changed = [f"{n}={getattr(self, n)!r}" for n in ss_only
@@ -167,14 +168,32 @@ class ImageGANConfig(Config):
             if changed:
                 raise ValueError(f"{', '.join(changed)}: only for model='ssgan', got model={self.model!r} "
                                  f"(the ssgan-only options: {', '.join(ss_only)})")
+        check_choice(self.critic, "critic", who, ("mlp", "conv"))
         if self.critic == "conv" and self.weight_norm:
-            raise ValueError("weight_norm applies to the MLP critic only (critic='mlp'), got critic='conv'")
-        if not 0 <= self.ema < 1:
-            raise ValueError(f"ema must lie in [0, 1), got {self.ema!r}")
-        if self.critic not in ("mlp", "conv"):
-            raise ValueError(f"critic must be 'mlp' or 'conv', got {self.critic!r}")
+            raise bad(who, "weight_norm", "be False with {critic} 'conv' (weight_norm applies to the MLP critic only)",
+                      self.weight_norm)
+        check_number(self.ema, "ema", who, min=0, max=1, max_open=True)
         if self.batch < 2:
-            raise ValueError(f"batch must be >= 2 (batch norm), got {self.batch}")
+            raise bad(who, "batch", "be >= 2 (batch norm)", self.batch)
+        self._check_numbers()
+
+    def _check_numbers(self):
+        """The learning rates, Adam's betas, the seed, the switches and the evaluation's sizes."""
+        who = "ImageGANConfig"
+        for name in ("lr_g", "lr_d"):
+            check_number(getattr(self, name), name, who, min=0, min_open=True)
+        check_pair(self.betas, "betas", who, min=0, max=1, max_open=True, fix="two numbers: Adam's beta1 and beta2")
+        check_int(self.seed, "seed", who, min=0)
+        for name in ("weight_norm", "augment", "progress"):
+            check_bool(getattr(self, name), name, who)
+        hidden = self.ss_hidden
+        if (not isinstance(hidden, (tuple, list)) and not hasattr(hidden, "tolist")) or not len(hidden) \
+                or not all(is_int(h) and h >= 1 for h in list(hidden)):
+            raise bad(who, "ss_hidden", "be a non-empty tuple of positive ints (units per hidden layer)", hidden)
+        if self.model == "ssgan" and self.critic == "conv" and self.width < 2:
+            raise bad(who, "width", "be >= 2 with {critic} 'conv' (its channels are width // 2)", self.width)
+        if self.data == "digits":  # the image metrics' k-NN precision/recall (k = 3) and KID need 4 samples
+            check_int(self.n_eval, "n_eval", who, min=4, fix="the image metrics need at least 4 samples")
 
 
 def build_image_models(cfg: ImageGANConfig, size, generator):
@@ -391,7 +410,7 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
     loop = TrainingLoop("image_gan", cfg, gen, step=step, evaluate=evaluate, modules={"G": G, "D": D},
                         optimizers={"opt_G": opt_G, "opt_D": opt_D}, schedulers=scheds,
                         averages={"G_ema": G_avg, "D_ema": D_avg}, eval_seed=cfg.seed + 20_000,
-                        may_differ=RESUMABLE_CHANGES + ("kid_subsets", "mnist_path", "mnist_checksums"),
+                        may_differ=RESUMABLE,
                         hint="Try a smaller learning rate, a penalty or spectral norm.",
                         desc=f"{cfg.model} {cfg.data}", postfix=("fid", "test_accuracy"))
     metrics, (x, y) = loop.run(out_dir, resume, callback)
