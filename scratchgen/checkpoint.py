@@ -41,7 +41,7 @@ import numpy  # file I/O only: .npz is NumPy's format
 from .autodiff.tensor import Tensor
 from .backend import backend_of, to_numpy
 
-__all__ = ["save", "load", "atomic_write", "atomic_path", "remove_partial_files", "CheckpointError"]
+__all__ = ["save", "load", "atomic_write", "atomic_path", "remove_partial_files", "CheckpointError", "BIT_GENERATORS"]
 
 _META = "__scratchgen__"
 _VERSION = 1
@@ -64,6 +64,9 @@ def _encode(obj, key, arrays):
             raise TypeError(f"save: cannot store a CuPy generator under key {key!r} (its state lives on the "
                             "GPU); draw with scratchgen.backend.rng(seed), whose state can be stored")
         bg = obj.bit_generator
+        if type(bg).__name__ not in BIT_GENERATORS or type(bg) is not BIT_GENERATORS[type(bg).__name__]:
+            raise TypeError(f"save: key {key!r} holds a generator on {type(bg).__name__}; the bit generators a "
+                            f"checkpoint holds are {sorted(BIT_GENERATORS)}")
         return {"__rng__": type(bg).__name__, "state": bg.state}
     if backend_of(obj) is not None:  # an array or NumPy scalar
         a = to_numpy(obj)
@@ -182,42 +185,90 @@ def remove_partial_files(directory):
     return removed
 
 
-def _decode(node, z, path):
-    if isinstance(node, dict):
-        if "__array__" in node:
-            key = node["__array__"]
-            try:
-                a = z[key]
-            except KeyError:
-                raise CheckpointError(f"checkpoint {path!r}: array {key!r} is listed but missing from the file") from None
-            except Exception as e:  # zlib, zipfile, ValueError from a damaged member
-                raise CheckpointError(
-                    f"checkpoint {path!r}: array {key!r} cannot be read (corrupt or truncated file): {e}"
-                ) from e
-            shape = tuple(node["shape"])
-            if tuple(a.shape) != shape or a.dtype.str != node["dtype"]:
-                raise CheckpointError(
-                    f"checkpoint {path!r}: array {key!r} has shape {tuple(a.shape)} and dtype {a.dtype}, "
-                    f"but the file's index records shape {shape} and dtype {numpy.dtype(node['dtype'])}"
-                )
-            if _crc(a) != node["crc32"]:
-                raise CheckpointError(f"checkpoint {path!r}: array {key!r} (shape {shape}) fails its CRC-32 check (corrupt)")
-            return a
-        if "__dict__" in node:
-            return {k: _decode(v, z, path) for k, v in node["__dict__"]}
-        if "__list__" in node:
-            return [_decode(v, z, path) for v in node["__list__"]]
-        if "__tuple__" in node:
-            return tuple(_decode(v, z, path) for v in node["__tuple__"])
-        if "__rng__" in node:
-            bg_cls = getattr(numpy.random, node["__rng__"], None)
-            if bg_cls is None:
-                raise CheckpointError(f"checkpoint {path!r}: unknown bit generator {node['__rng__']!r}")
-            bg = bg_cls()
-            bg.state = node["state"]
-            return numpy.random.Generator(bg)
-        raise CheckpointError(f"checkpoint {path!r}: unrecognised entry in the index: {sorted(node)}")
-    return node
+#: the bit generators a checkpoint may hold, by the name ``save`` writes: a fixed list, so that no name
+#: read from a file is ever looked up (a file naming "seed" would otherwise reseed NumPy's global state)
+BIT_GENERATORS = {name: getattr(numpy.random, name) for name in ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")}
+
+#: the keys of each kind of node in the index, exactly as ``save`` writes them
+_NODE_KEYS = {"__array__": {"__array__", "shape", "dtype", "crc32"}, "__dict__": {"__dict__"},
+              "__list__": {"__list__"}, "__tuple__": {"__tuple__"}, "__rng__": {"__rng__", "state"}}
+
+
+def _bad(path, entry, what):
+    return CheckpointError(f"checkpoint {path!r}: entry {entry or '/'!r} {what}; the file was not written by "
+                           "scratchgen.save, or was edited or damaged")
+
+
+def _decode(node, z, path, entry=""):
+    """The value of one node of the index, checked against the layout :func:`_encode` writes."""
+    if node is None or isinstance(node, (bool, str, int, float)):
+        return node
+    if not isinstance(node, dict):
+        raise _bad(path, entry, f"holds a bare JSON {type(node).__name__}")
+    kinds = [k for k in _NODE_KEYS if k in node]
+    if len(kinds) != 1 or set(node) != _NODE_KEYS[kinds[0]]:
+        raise _bad(path, entry, f"has the unrecognised keys {sorted(node)}")
+    kind = kinds[0]
+    if kind == "__array__":
+        return _decode_array(node, z, path, entry)
+    if kind == "__rng__":
+        return _decode_rng(node, path, entry)
+    items = node[kind]
+    if not isinstance(items, list):
+        raise _bad(path, entry, f"holds {type(items).__name__} where {kind} lists its items")
+    if kind == "__dict__":
+        out = {}
+        for item in items:
+            if (not isinstance(item, list) or len(item) != 2 or isinstance(item[0], bool)
+                    or not isinstance(item[0], (str, int)) or item[0] in out):
+                raise _bad(path, entry, f"holds the dict item {str(item)[:80]}, not a [key, value] pair with a "
+                                        "new str or int key")
+            out[item[0]] = _decode(item[1], z, path, f"{entry}/{item[0]}" if entry else str(item[0]))
+        return out
+    values = [_decode(v, z, path, f"{entry}/{i}" if entry else str(i)) for i, v in enumerate(items)]
+    return values if kind == "__list__" else tuple(values)
+
+
+def _decode_array(node, z, path, entry):
+    key, shape, dtype, crc = node["__array__"], node["shape"], node["dtype"], node["crc32"]
+    if not (isinstance(key, str) and key != _META and isinstance(shape, list)
+            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+            and isinstance(dtype, str) and isinstance(crc, int) and not isinstance(crc, bool)):
+        raise _bad(path, entry, f"describes an array with a malformed index entry {str(node)[:120]}")
+    try:
+        a = z[key]
+    except KeyError:
+        raise CheckpointError(f"checkpoint {path!r}: array {key!r} is listed but missing from the file") from None
+    except Exception as e:  # zlib, zipfile, ValueError from a damaged member
+        raise CheckpointError(
+            f"checkpoint {path!r}: array {key!r} cannot be read (corrupt or truncated file): {e}"
+        ) from e
+    if a.dtype.kind not in "biufc" or tuple(a.shape) != tuple(shape) or a.dtype.str != dtype:
+        try:
+            recorded = numpy.dtype(dtype)
+        except TypeError:
+            recorded = dtype
+        raise CheckpointError(
+            f"checkpoint {path!r}: array {key!r} has shape {tuple(a.shape)} and dtype {a.dtype}, "
+            f"but the file's index records shape {tuple(shape)} and dtype {recorded}"
+        )
+    if _crc(a) != crc:
+        raise CheckpointError(f"checkpoint {path!r}: array {key!r} (shape {tuple(shape)}) fails its CRC-32 check (corrupt)")
+    return a
+
+
+def _decode_rng(node, path, entry):
+    name, state = node["__rng__"], node["state"]
+    if name not in BIT_GENERATORS:
+        raise _bad(path, entry, f"names the bit generator {str(name)[:40]!r}, not one of {sorted(BIT_GENERATORS)}")
+    bg = BIT_GENERATORS[name]()
+    try:
+        if not isinstance(state, dict) or state.get("bit_generator") != name:
+            raise ValueError(f"the state is not a {name} state")
+        bg.state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as e:
+        raise _bad(path, entry, f"holds a {name} generator whose state cannot be restored ({e})") from None
+    return numpy.random.Generator(bg)
 
 
 def _compare(loaded, like, path, key=""):
@@ -286,6 +337,9 @@ def load(path, like=None):
             meta = json.loads(bytes(z[_META]).decode("utf-8"))
         except Exception as e:
             raise CheckpointError(f"checkpoint {path!r}: the index {_META!r} is corrupt: {e}") from e
+        if not isinstance(meta, dict) or set(meta) != {"version", "tree"}:
+            raise CheckpointError(f"checkpoint {path!r}: the index {_META!r} must hold 'version' and 'tree' only, "
+                                  f"got {sorted(meta) if isinstance(meta, dict) else type(meta).__name__}")
         if meta.get("version") != _VERSION:
             raise CheckpointError(f"checkpoint {path!r}: format version {meta.get('version')}, expected {_VERSION}")
         state = _decode(meta["tree"], z, path)
