@@ -1,15 +1,18 @@
 """Every figure of the library, with matplotlib (Agg backend: files only, no window).
 
 * toy 2-D GANs: :func:`gan_figures` (samples over data with the critic's contours, losses, modes),
-  :func:`rejection_figure`;
+  :func:`rejection_figure`; :func:`run_title` names a run's loss and tricks, :func:`critic_quantity`
+  and :func:`critic_colorbar` say what a loss's critic outputs;
 * images: :func:`image_grid` (the one mosaic builder), :func:`save_image_grid` (a PNG of it),
   :func:`grid_order` (a conditional generator's samples, digit k in row k);
 * DDPM: :func:`samples_figure`, :func:`trajectory_gif` (the reverse process), :func:`loss_figure`.
 """
 from __future__ import annotations
 
+import math
 import operator
 import os
+import textwrap
 
 import matplotlib
 
@@ -22,8 +25,8 @@ from .autodiff.tensor import no_grad, tensor  # noqa: E402
 from .backend import default_dtype, to_numpy  # noqa: E402
 from .checkpoint import atomic_path, atomic_write  # noqa: E402
 
-__all__ = ["coverage_title", "critic_contours", "critic_scores", "gan_figures", "rejection_figure", "samples_over_data",
-           "image_grid", "save_image_grid", "grid_order", "samples_figure", "trajectory_gif", "loss_figure"]
+__all__ = ["coverage_title", "critic_colorbar", "critic_contours", "critic_quantity", "critic_scores", "gan_figures", "gan_samples_figure",
+           "rejection_figure", "run_title", "samples_over_data", "image_grid", "save_image_grid", "grid_order", "samples_figure", "trajectory_gif", "loss_figure"]
 
 
 
@@ -60,14 +63,145 @@ def critic_scores(D, pts, pack=1, chunk=512):
     return s
 
 
+def _sigmoid(l):
+    r""":math:`\sigma(l) = 1/(1 + e^{-l}) = \tfrac12\,(1 + \tanh(l/2))`; the tanh form never overflows."""
+    return 0.5 * (1.0 + numpy.tanh(0.5 * numpy.asarray(l, dtype=numpy.float64)))
+
+
+def _logit(D):
+    r""":math:`\sigma^{-1}(D) = \log D - \log(1 - D)`, finite for D in (0, 1) (clipped to [1e-300, 1 - 1e-16])."""
+    D = numpy.clip(numpy.asarray(D, dtype=numpy.float64), 1e-300, 1 - 1e-16)
+    return numpy.log(D) - numpy.log1p(-D)
+
+
+#: The losses whose critic outputs a logit l, with D(x) = sigma(l) the probability that x is data
+#: (scratchgen.gan.losses: d_loss, g_loss_minimax, g_loss_nonsaturating take logits)
+PROBABILITY_LOSSES = ("minimax", "nonsaturating")
+
+#: What the critic's output is, by loss (scratchgen.gan.train.LOSSES); LSGAN, WGAN and hinge use no sigmoid
+CRITIC_LABELS = {
+    "minimax": "critic logit l(x) = log D(x)/(1 − D(x))",
+    "nonsaturating": "critic logit l(x) = log D(x)/(1 − D(x))",
+    "lsgan": "LSGAN critic score D(x) (no sigmoid; target 1 on data, 0 on samples)",
+    "wgan": "WGAN critic value f(x) (no sigmoid; higher on data)",
+    "hinge": "hinge critic D(x) (no sigmoid; aims ≥ 1 on data, ≤ −1 on samples)",
+}
+
+#: Probabilities that may be marked on the D(x) side of a logit colour bar
+_D_CANDIDATES = (1e-12, 1e-8, 1e-4, 1e-3, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999,
+                 1 - 1e-4, 1 - 1e-8, 1 - 1e-12)
+
+
+def _d_ticks(lo, hi, n=9):
+    """Probabilities D of :data:`_D_CANDIDATES` whose logits lie in [lo, hi], at least (hi - lo)/n apart in
+    logit, taken from D = 0.5 outwards; with their labels (10^-k and 1 - 10^-k for the extremes)."""
+    chosen = []
+    for d in sorted(_D_CANDIDATES, key=lambda d: abs(_logit(d))):
+        l = _logit(d)
+        if lo <= l <= hi and all(abs(l - _logit(c)) >= (hi - lo) / n for c in chosen):
+            chosen.append(d)
+    chosen.sort()
+
+    def label(d):
+        if d < 1e-3:
+            return f"$10^{{{round(math.log10(d))}}}$"
+        if d > 0.999:
+            return f"$1-10^{{{round(math.log10(1 - d))}}}$"
+        return f"{d:g}"
+    return chosen, [label(d) for d in chosen]
+
+
+def critic_quantity(loss):
+    r"""What a critic trained with the GAN loss ``loss`` outputs: ``(label, probability)``.
+
+    * minimax and non-saturating: a logit :math:`l(x)` (:mod:`scratchgen.gan.losses` never forms D
+      itself), with :math:`D(x) = \sigma(l(x))` the probability that x is data: ``probability`` is True.
+      The figures draw the logit, where the landscape the generator climbs stays visible (a trained
+      critic's logits span tens of units, which :math:`\sigma` squashes to 0 or 1), and mark D(x) beside it.
+    * LSGAN, WGAN, hinge: the raw score (no sigmoid), labelled with its meaning; ``probability`` False.
+    * anything else (``None``): "critic output".
+    """
+    return CRITIC_LABELS.get(loss, "critic output"), loss in PROBABILITY_LOSSES
+
+
 def critic_contours(ax, D, lim, n=150, pack=1):
-    """Filled contours of the critic's score D(x) over the square [-lim, lim]² (see ``critic_scores``)."""
+    """Filled contours of the critic's raw output (``critic_scores``: the logit, or the score of the losses
+    without a sigmoid) over the square [-lim, lim]². Returns the contour set (for :func:`critic_colorbar`)."""
     g = numpy.linspace(-lim, lim, n)
     xx, yy = numpy.meshgrid(g, g)
     pts = numpy.stack([xx.ravel(), yy.ravel()], 1)
     s = critic_scores(D, pts, pack).reshape(n, n)
     cs = ax.contourf(xx, yy, s, levels=20, cmap="coolwarm", alpha=0.6)
     return cs
+
+
+def critic_colorbar(fig, ax, cs, loss=None, pack=1, fontsize=8):
+    r"""A colour bar for :func:`critic_contours` of a critic trained with ``loss``, labelled with what the
+    critic outputs (:func:`critic_quantity`), and for a PacGAN critic (``pack`` m > 1) how a point is scored
+    (as the pack of m copies, :func:`critic_scores`). For a logit, the other side of the bar marks
+    :math:`D(x) = \sigma(l)` at a few probabilities. Returns the colour bar."""
+    label, probability = critic_quantity(loss)
+    if pack > 1:
+        label += f"\n(x scored as the pack of {pack} copies of x)"
+    from mpl_toolkits.axes_grid1 import make_axes_locatable  # a bar as tall as the (square) axes
+
+    cax = make_axes_locatable(ax).append_axes("right", size="5%", pad=0.75 if probability else 0.1)
+    cbar = fig.colorbar(cs, cax=cax)
+    cbar.set_label(label, fontsize=fontsize)
+    cbar.ax.tick_params(labelsize=fontsize)
+    if probability:
+        lo, hi = cbar.ax.get_ylim()
+        sec = cbar.ax.secondary_yaxis("left", functions=(_sigmoid, _logit))
+        sec.set_yticks(*_d_ticks(lo, hi))
+        sec.tick_params(labelsize=fontsize - 1)
+        sec.set_ylabel("D(x) = σ(l)", fontsize=fontsize, labelpad=1)
+    return cbar
+
+
+_LOSS_NAMES = {"minimax": "minimax", "nonsaturating": "non-saturating", "lsgan": "LSGAN", "wgan": "WGAN",
+               "hinge": "hinge"}
+
+
+def run_title(cfg, width=52):
+    """A 2-D GAN run's loss and every trick it used, its data and its length, wrapped to ``width`` characters:
+    "non-saturating + PacGAN (m = 4) + MMD² term (λ = 50) on grid25, step 2000".
+
+    ``cfg`` is a :class:`~scratchgen.gan.train.GANConfig` (or anything with some of its fields; a missing
+    field counts as off)."""
+    get = lambda name, off=None: getattr(cfg, name, off)  # noqa: E731
+    loss = get("loss")
+    parts = [_LOSS_NAMES.get(loss, str(loss))]
+    if get("penalty") == "gp":
+        parts.append(f"gradient penalty (λ = {get('penalty_weight', 10.0):g})")
+    elif get("penalty") == "r1":
+        parts.append(f"R1 (γ = {get('penalty_weight', 10.0):g})")
+    if get("clip") is not None:
+        parts.append(f"weight clipping (c = {get('clip'):g})")
+    if get("spectral_norm", False):
+        parts.append("spectral norm")
+    if get("label_smoothing") is not None:
+        parts.append(f"label smoothing (α = {get('label_smoothing'):g})")
+    if get("minibatch_disc", False):
+        parts.append("minibatch discrimination")
+    if get("unrolled", 0):
+        parts.append(f"unrolled (K = {get('unrolled')})")
+    if get("pack", 1) > 1:
+        parts.append(f"PacGAN (m = {get('pack')})")
+    if get("instance_noise", 0):
+        parts.append(f"instance noise (σ₀ = {get('instance_noise'):g})")
+    if get("mmd_weight", 0):
+        decay = ", cosine decay" if get("mmd_schedule") == "cosine" else ""
+        parts.append(f"MMD² term (λ = {get('mmd_weight'):g}{decay})")
+    if get("top_k") is not None:
+        parts.append(f"top-k (ν = {get('top_k'):g})")
+    if get("ema", 0):
+        parts.append(f"EMA (μ = {get('ema'):g})")
+    if get("d_steps", 1) > 1:
+        parts.append(f"{get('d_steps')} critic steps")
+    if get("lr_schedule") == "cosine":
+        parts.append("cosine lr")
+    title = " + ".join(parts) + f" on {get('data')}, step {get('steps')}"
+    return "\n".join(textwrap.wrap(title, width, break_on_hyphens=False))
 
 
 def coverage_title(title, metrics):
@@ -78,11 +212,15 @@ def coverage_title(title, metrics):
     return title
 
 
-def samples_over_data(ax, data, samples, title=None, lim=None):
-    """Data (grey) and generated samples (dark blue) in one scatter plot."""
+def samples_over_data(ax, data, samples, title=None, lim=None, legend=False, sample_label="samples G(z)"):
+    """Data (grey) and generated samples (dark blue) in one scatter plot; with ``legend``, a legend of the
+    two below the axes (clear of the points)."""
     data, samples = to_numpy(data), to_numpy(samples)
-    ax.scatter(data[:, 0], data[:, 1], s=2, c="0.6", label="data")
-    ax.scatter(samples[:, 0], samples[:, 1], s=2, c="navy", alpha=0.5, label="G(z)")
+    ax.scatter(data[:, 0], data[:, 1], s=2, c="0.6", label="data (held out)")
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, c="navy", alpha=0.5, label=sample_label)
+    if legend:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.03), ncol=2, fontsize=8, markerscale=4,
+                  frameon=False, handletextpad=0.2)
     if lim is not None:
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
@@ -95,42 +233,58 @@ def _lim(data):
     return 1.25 * float(numpy.abs(to_numpy(data)).max()) + 0.1
 
 
-def gan_figures(run, data_eval, out_dir):
-    """samples.png (samples over data, critic contours; in 1-D histograms and the critic's curve),
-    losses.png, modes.png."""
+def gan_samples_figure(run, data_eval):
+    """The samples figure of a toy GAN run (a ``GANRun``): 2-D, samples over the held-out data on the critic's
+    contours with a colour bar that says what the critic outputs (:func:`critic_colorbar`); 1-D, histograms
+    of both and the critic's curve, :math:`D(x) = \\sigma(l(x))` in [0, 1] for the minimax and non-saturating
+    losses. The title is :func:`run_title` (with mode coverage, or W1 in 1-D). Returns the figure."""
     lim = _lim(data_eval.x)
-    pack = getattr(run.config, "pack", 1)
-    fig, ax = plt.subplots(figsize=(5, 5) if data_eval.x.shape[1] == 2 else (6, 3.5))
+    cfg = run.config
+    pack, loss = getattr(cfg, "pack", 1), getattr(cfg, "loss", None)
+    title = run_title(cfg)
     if data_eval.x.shape[1] == 1:
+        fig, ax = plt.subplots(figsize=(6, 3.8))
         data, samples = to_numpy(data_eval.x)[:, 0], to_numpy(run.samples)[:, 0]
         bins = numpy.linspace(-lim, lim, 81)
-        ax.hist(data, bins=bins, density=True, color="0.6", alpha=0.7, label="data")
-        ax.hist(samples, bins=bins, density=True, color="navy", alpha=0.5, label="G(z)")
+        ax.hist(data, bins=bins, density=True, color="0.6", alpha=0.7, label="data (held out)")
+        ax.hist(samples, bins=bins, density=True, color="navy", alpha=0.5, label="samples G(z)")
         ax.set_xlabel("x")
         ax.set_ylabel("density")
         ax2 = ax.twinx()
         grid = numpy.linspace(-lim, lim, 400)
-        ax2.plot(grid, critic_scores(run.D, grid[:, None], pack), c="crimson", lw=1.5, label="critic D(x)")
-        ax2.set_ylabel("critic score D(x)", color="crimson")
-        title = f"{run.config.loss} on {run.config.data}, step {run.config.steps}"
+        score = critic_scores(run.D, grid[:, None], pack)
+        label, probability = critic_quantity(loss)
+        if probability:  # the classic picture (Goodfellow et al. 2014, Fig. 1): D(x) against the densities
+            score, label = _sigmoid(score), "D(x) = σ(l(x)): probability that x is data"
+            ax2.set_ylim(-0.02, 1.02)
+        ax2.plot(grid, score, c="crimson", lw=1.5, label="critic")
+        ax2.set_ylabel(label, color="crimson", fontsize=8)
         if "w1" in run.final:
             title += f", W1 = {run.final['w1']:.3f}"
         ax.set_title(title, fontsize=9)
-        ax.legend(loc="upper left", fontsize=8)
-    if data_eval.x.shape[1] == 2:
+        handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+        ax.legend(handles, [h.get_label() for h in handles], loc="upper left", fontsize=8)
+    else:
+        fig, ax = plt.subplots(figsize=(5.8, 5.2))
         cs = critic_contours(ax, run.D, lim, pack=pack)
-        fig.colorbar(cs, ax=ax, fraction=0.046, label="critic score D(x)")
-        title = coverage_title(f"{run.config.loss} on {run.config.data}, step {run.config.steps}", run.final)
-        samples_over_data(ax, data_eval.x, run.samples, title, lim)
+        critic_colorbar(fig, ax, cs, loss, pack)
+        samples_over_data(ax, data_eval.x, run.samples, coverage_title(title, run.final), lim, legend=True)
     fig.tight_layout()
-    save_figure(fig, os.path.join(out_dir, "samples.png"), dpi=110)
+    return fig
+
+
+def gan_figures(run, data_eval, out_dir):
+    """samples.png (:func:`gan_samples_figure`), losses.png, and modes.png when the data has modes."""
+    save_figure(gan_samples_figure(run, data_eval), os.path.join(out_dir, "samples.png"), dpi=110)
 
     h = run.history
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(h["step"], h["loss_d"], lw=0.7, label="critic / discriminator")
-    ax.plot(h["step"], h["loss_g"], lw=0.7, label="generator")
+    mmd = getattr(run.config, "mmd_weight", 0)
+    ax.plot(h["step"], h["loss_g"], lw=0.7, label="generator" + (" (with its λ MMD² term)" if mmd else ""))
     ax.set_xlabel("generator step")
     ax.set_ylabel("loss")
+    ax.set_title(run_title(run.config, width=70), fontsize=9)
     ax.legend()
     fig.tight_layout()
     save_figure(fig, os.path.join(out_dir, "losses.png"), dpi=110)
@@ -141,6 +295,7 @@ def gan_figures(run, data_eval, out_dir):
         ax.plot(h["eval_step"], modes, marker="o")
         ax.set_xlabel("generator step")
         ax.set_ylabel("modes captured")
+        ax.set_title(run_title(run.config, width=70), fontsize=9)
         ax.set_ylim(0, (run.final.get("n_modes") or max(m for m in modes if m is not None)) + 1)
         fig.tight_layout()
         save_figure(fig, os.path.join(out_dir, "modes.png"), dpi=110)
@@ -154,10 +309,10 @@ def rejection_figure(data, proposals, accepted, classifier, report, path):
     cs = critic_contours(axes[0], classifier, lim)
     fig.colorbar(cs, ax=axes[0], fraction=0.046, label="classifier logit ℓ(x) ≈ log p(x)/q(x)")
 
-    samples_over_data(axes[0], data, proposals, coverage_title("generator", report["generator"]), lim)
+    samples_over_data(axes[0], data, proposals, coverage_title("generator", report["generator"]), lim, legend=True)
     samples_over_data(axes[1], data, accepted,
                       coverage_title(f"rejection sampling (accepted {100 * report['acceptance_rate']:.1f}%)",
-                                     report["rejection"]), lim)
+                                     report["rejection"]), lim, legend=True, sample_label="accepted samples")
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
 
@@ -233,12 +388,7 @@ def samples_figure(samples, data, path, title=None):
     if samples.ndim == 2:
         fig, ax = plt.subplots(figsize=(5, 5))
         lim = _lim(ref)
-        ax.scatter(ref[:, 0], ref[:, 1], s=2, c="0.6", label="data")
-        ax.scatter(samples[:, 0], samples[:, 1], s=2, c="navy", alpha=0.5, label="DDPM")
-        ax.set_xlim(-lim, lim)
-        ax.set_ylim(-lim, lim)
-        ax.set_aspect("equal")
-        ax.legend(loc="upper right", fontsize=8, markerscale=4)
+        samples_over_data(ax, ref, samples, lim=lim, legend=True, sample_label="samples (DDPM)")
     else:
         fig, ax = plt.subplots(figsize=(5, 5.3))
         ax.imshow(image_grid(samples[:64], 8), cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
@@ -271,7 +421,7 @@ def trajectory_gif(trajectory, steps, data, path, fps=8, max_points=1000):
 
         def draw(i):
             pts.set_offsets(traj[i])
-            ax.set_title(f"reverse process, t = {int(steps[i])}", fontsize=9)
+            ax.set_title(f"reverse process, t = {int(steps[i])}", fontsize=11)
             return (pts,)
     else:  # (k, n, 1, H, W)
         fig, ax = plt.subplots(figsize=(3.2, 3.4))
@@ -280,12 +430,12 @@ def trajectory_gif(trajectory, steps, data, path, fps=8, max_points=1000):
 
         def draw(i):
             im.set_data(image_grid(traj[i, :16], 4))
-            ax.set_title(f"reverse process, t = {int(steps[i])}", fontsize=9)
+            ax.set_title(f"reverse process, t = {int(steps[i])}", fontsize=11)
             return (im,)
 
     anim = FuncAnimation(fig, draw, frames=order, blit=False)
     with atomic_path(path) as tmp:  # a killed save leaves the old file (or none), never half of one
-        anim.save(tmp, writer=PillowWriter(fps=fps), dpi=64)
+        anim.save(tmp, writer=PillowWriter(fps=fps), dpi=80)
     plt.close(fig)
 
 
@@ -297,7 +447,7 @@ def loss_figure(history, path):
         ax.plot(history["step"], loss, lw=0.4, c="0.7", label="minibatch")
         k = min(200, loss.size)
         run_mean = numpy.convolve(loss, numpy.ones(k) / k, mode="valid")
-        ax.plot(history["step"][k - 1:], run_mean, lw=1.2, c="navy", label=f"mean of {k}")
+        ax.plot(history["step"][k - 1:], run_mean, lw=1.2, c="navy", label=f"running mean over {k} steps")
         ax.set_yscale("log")
         ax.legend()
     ax.set_xlabel("step")

@@ -188,3 +188,114 @@ def test_rejection_figure_writes_its_two_panels(tmp_path):
     viz.rejection_figure(r.normal(size=(20, 2)), r.normal(size=(20, 2)), r.normal(size=(5, 2)), _LinearCritic([1.0, 0.0]),
                          report, tmp_path / "r.png")
     assert (tmp_path / "r.png").read_bytes()[:8] == PNG_MAGIC
+
+
+# ---------------------------------------------------------------------------
+# Figures that teach: the colour bar in the quantity it names, legends, the run's tricks in the title
+# ---------------------------------------------------------------------------
+def _gan_run(dim, w=30.0, **cfg):
+    """A run whose critic is the linear w (x_1 + ... + x_{m d}) on packs of m = cfg["pack"] points."""
+    r = np.random.default_rng(4)
+    config = dict(loss="nonsaturating", data="ring8", steps=4, pack=1)
+    config.update(cfg)
+    return SimpleNamespace(config=SimpleNamespace(**config), D=_LinearCritic(w * np.ones(dim * config["pack"])),
+                           samples=r.normal(size=(30, dim)), final={}, history={}), \
+        SimpleNamespace(x=r.normal(size=(40, dim)))
+
+
+@pytest.mark.parametrize("loss", ["minimax", "nonsaturating"])
+def test_a_probability_critic_is_drawn_as_its_logit_with_d_marked_beside_it(loss):
+    run, data = _gan_run(2, w=1.0, loss=loss, pack=2)  # logits x1 + x2 per copy: 2 (x1 + x2) for a pack of 2
+    fig = viz.gan_samples_figure(run, data)
+    ax, cax = fig.axes
+    assert cax.get_ylabel().startswith("critic logit l(x) = log D(x)/(1 − D(x))")
+    assert "pack of 2 copies" in cax.get_ylabel()
+    lim = 1.25 * np.abs(data.x).max() + 0.1
+    lo, hi = cax.get_ylim()  # the logits' range over the square [-lim, lim]^2: ±4 lim
+    assert -4.5 * lim <= lo <= -3.6 * lim and 3.6 * lim <= hi <= 4.5 * lim
+    (d_axis,) = cax.child_axes  # the other side of the bar: D(x) = sigma(l) at the same heights
+    assert d_axis.get_ylabel() == "D(x) = σ(l)"
+    d_lo, d_hi = d_axis.get_ylim()
+    assert abs(d_lo - 1 / (1 + np.exp(-lo))) < 1e-12 and abs(d_hi - 1 / (1 + np.exp(-hi))) < 1e-12
+    ticks = d_axis.get_yticks()
+    assert 0.5 in ticks and np.all((0 < ticks) & (ticks < 1)) and len(ticks) >= 5
+    plt.close(fig)
+    fig = viz.gan_samples_figure(*_gan_run(1, loss=loss))  # 1-D: D(x) itself, the classic picture
+    ax2 = fig.axes[1]
+    y = ax2.lines[0].get_ydata()
+    assert 0 <= y.min() < 0.01 and 0.99 < y.max() <= 1 and ax2.get_ylabel().startswith("D(x) = σ(l(x))")
+    assert ax2.get_ylim() == (-0.02, 1.02)
+    plt.close(fig)
+
+
+def test_d_ticks_are_spread_over_the_logit_range():
+    ticks, labels = viz._d_ticks(-30.0, 30.0)
+    logits = np.log(np.array(ticks)) - np.log1p(-np.array(ticks))
+    assert np.all(np.abs(logits) <= 30) and np.all(np.diff(logits) >= 60 / 9 - 1e-9)
+    assert ticks[0] == 1e-12 and labels[0] == "$10^{-12}$" and labels[-1] == "$1-10^{-12}$" and 0.5 in ticks
+    assert viz._d_ticks(-0.3, 0.3)[0] == [0.45, 0.5, 0.55]  # a flat critic: the ticks near 0.5
+
+
+@pytest.mark.parametrize("loss, name", [("wgan", "WGAN critic value f(x)"), ("hinge", "hinge critic D(x)"),
+                                        ("lsgan", "LSGAN critic score D(x)")])
+def test_a_raw_critic_is_labelled_as_its_raw_value_over_the_range_it_takes(loss, name):
+    run, data = _gan_run(2, loss=loss)
+    fig = viz.gan_samples_figure(run, data)
+    ax, cax = fig.axes
+    assert cax.get_ylabel().startswith(name) and "no sigmoid" in cax.get_ylabel()
+    assert cax.child_axes == []  # no D(x) side: the score is no logit
+    lim = 1.25 * np.abs(data.x).max() + 0.1  # scores 30 (x1 + x2) over [-lim, lim]^2 reach ±60 lim
+    lo, hi = cax.get_ylim()
+    assert -66 * lim <= lo <= -54 * lim and 54 * lim <= hi <= 66 * lim
+    plt.close(fig)
+
+
+def test_the_samples_figure_has_a_legend_for_data_and_samples():
+    for dim in (1, 2):
+        fig = viz.gan_samples_figure(*_gan_run(dim))
+        texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        assert texts[:2] == ["data (held out)", "samples G(z)"], texts
+        plt.close(fig)
+    fig, ax = plt.subplots()
+    viz.samples_over_data(ax, np.zeros((3, 2)), np.ones((4, 2)))
+    assert ax.get_legend() is None  # panels of a grid: no legend unless asked
+    plt.close(fig)
+
+
+def test_run_title_names_every_trick_of_the_run():
+    from scratchgen.gan.train import GANConfig
+
+    title = lambda **kw: viz.run_title(GANConfig(**kw), width=1000)  # noqa: E731  (one line)
+    assert title(steps=2000) == "non-saturating on ring8, step 2000"
+    assert title(data="grid25", pack=4, mmd_weight=50.0) == \
+        "non-saturating + PacGAN (m = 4) + MMD² term (λ = 50) on grid25, step 5000"
+    t = title(loss="wgan", penalty="gp", d_steps=5, ema=0.999, top_k=0.5, instance_noise=0.1)
+    for part in ("WGAN", "gradient penalty (λ = 10)", "5 critic steps", "EMA (μ = 0.999)", "top-k (ν = 0.5)",
+                 "instance noise (σ₀ = 0.1)"):
+        assert part in t, (part, t)
+    t = title(loss="minimax", label_smoothing=0.9, minibatch_disc=True, spectral_norm=True, lr_schedule="cosine")
+    for part in ("minimax", "label smoothing (α = 0.9)", "minibatch discrimination", "spectral norm", "cosine lr"):
+        assert part in t, (part, t)
+    assert "unrolled (K = 5)" in title(unrolled=5) and "weight clipping (c = 0.01)" in title(loss="wgan", clip=0.01)
+    assert "R1 (γ = 1)" in title(penalty="r1", penalty_weight=1.0)
+    wrapped = viz.run_title(GANConfig(data="grid25", pack=4, mmd_weight=50.0, ema=0.999), width=40)
+    assert all(len(line) <= 40 for line in wrapped.split("\n")) and wrapped.count("\n") >= 1
+
+
+def test_the_samples_figure_is_titled_with_the_run_s_tricks_and_coverage():
+    run, data = _gan_run(2, pack=2, mmd_weight=5.0)
+    run.final = {"modes_captured": 3, "n_modes": 8, "high_quality_fraction": 0.5}
+    fig = viz.gan_samples_figure(run, data)
+    t = fig.axes[0].get_title().replace("\n", " ")
+    assert "PacGAN (m = 2)" in t and "MMD² term (λ = 5)" in t and "modes 3/8, high-quality 50.0%" in t
+    plt.close(fig)
+
+
+def test_the_ddpm_samples_figure_has_a_legend_for_data_and_samples(monkeypatch):
+    saved = []
+    monkeypatch.setattr(viz, "save_figure", lambda fig, path, **kw: saved.append(fig))
+    data = SimpleNamespace(eval_x=np.random.default_rng(0).normal(size=(50, 2)))
+    viz.samples_figure(np.zeros((20, 2)), data, "unused.png", title="t")
+    (fig,) = saved
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["data (held out)", "samples (DDPM)"]
+    plt.close(fig)
