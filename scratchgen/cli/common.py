@@ -19,16 +19,137 @@ How a field's annotation becomes an option:
 Defaults: an option left out takes the config's default, or the preset's where the command
 applies one (``scratchgen train ssgan`` runs ``ImageGANConfig.preset("ssgan")``; ``scratchgen train
 ddpm --data digits`` runs ``DDPMConfig.preset("digits")``); ``--help`` shows those values.
+
+Errors (docs/reliability.md): every error is one line, ``scratchgen: error: ...``, naming the option.
+A mistake in the command (a bad value, a missing or wrong file, an ``--out`` that cannot be used) is a
+:class:`UsageError`, exit code 2, found by the checks here *before* anything is created under
+``--out``: the config's ``validate()`` (its field names rendered as options), ``--resume`` (a file,
+a checkpoint, of this model's kind, with these settings) and ``--out`` (:func:`check_out_dir`). A
+failure of the run itself (a non-finite loss, a full disk) exits with code 1.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import types
 import typing
 
+from ..validate import BadArgument
+
 __all__ = ["add_config_arguments", "add_train_command", "config_from_args", "config_kwargs", "add_backend_argument",
-           "add_run_arguments", "metrics_line", "flag_of", "cli_fields"]
+           "add_run_arguments", "metrics_line", "flag_of", "cli_fields", "UsageError", "OneLineParser", "check_out_dir",
+           "check_out_file", "read_checkpoint", "check_option", "prepare_run", "KIND_HINTS"]
+
+
+class UsageError(Exception):
+    """A mistake in the command (an option's value, a file it names): ``scratchgen: error: ...``, exit code 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line, ``scratchgen: error: ...`` (no usage block), exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"scratchgen: error: {message} (see: {self.prog} --help)\n")
+
+
+def check_option(check, value, flag, *args, **kwargs):
+    """``check(value, flag, "", ...)`` of :mod:`scratchgen.validate`, its error as a :class:`UsageError`
+    naming the option (``--steps must be a positive int, got 0``)."""
+    try:
+        return check(value, flag, "", *args, **kwargs)
+    except BadArgument as e:
+        raise UsageError(e.render(show=_show, who=False)) from None
+
+
+# ---------------------------------------------------------------------------
+# Files the command line writes and reads: --out, --resume, --checkpoint
+# ---------------------------------------------------------------------------
+def _nearest_existing(path):
+    """The deepest existing folder on the way to ``path``, or the first file met on it (and whether it is one)."""
+    parent = os.path.abspath(path)
+    while not os.path.exists(parent):
+        up = os.path.dirname(parent)
+        if up == parent:
+            break
+        parent = up
+    return parent, os.path.exists(parent) and not os.path.isdir(parent)
+
+
+def _check_writable_folder(path, option):
+    """Raise a :class:`UsageError` unless the folder ``path`` (or, where it is missing, its nearest existing
+    ancestor, in which it would be made) can be written."""
+    where, is_file = _nearest_existing(path)
+    if is_file:
+        raise UsageError(f"{option}: {where!r} is a file, so {path!r} cannot be made under it; choose another {option}")
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise UsageError(f"{option}: cannot write in {where!r} (read-only or no permission); choose another {option}")
+
+
+def check_out_dir(path, option="--out", *, must_be_empty=False, fix=None):
+    """Check the run directory ``path`` before anything is written: not a file, not under a file, in a
+    folder that can be written (missing folders are made later, by the run); with ``must_be_empty``, an
+    existing directory must hold nothing (``fix`` says what to do instead). Creates nothing."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{option}: {path!r} is a file, not a directory; choose another {option}")
+    _check_writable_folder(path, option)
+    if must_be_empty and os.path.isdir(path):
+        names = sorted(os.listdir(path))
+        if names:
+            shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+            raise UsageError(f"{option}: the run directory {path!r} is not empty ({shown}); {fix or 'choose another ' + option}")
+
+
+def check_out_file(path, option="--out"):
+    """Check a file to be written: not a directory, its folder not a file and writable. Creates nothing."""
+    if os.path.isdir(path):
+        raise UsageError(f"{option}: {path!r} is a directory; give the name of a file to write")
+    _check_writable_folder(os.path.dirname(os.path.abspath(path)), option)
+
+
+#: what made each kind of checkpoint, and what to do with one (the scaffold writes ``kind`` into each)
+KIND_HINTS = {
+    "gan": ("a GAN checkpoint (scratchgen train gan)", "use scratchgen reject {run_dir} to rejection-sample its run, "
+                                                      "or resume it with scratchgen train gan"),
+    "image_gan": ("an image-GAN checkpoint (scratchgen train dcgan|cgan|ssgan)",
+                  "use scratchgen eval --samples {run_dir}/samples.npy to score its samples, or resume it with the "
+                  "same scratchgen train command"),
+    "ddpm": ("a DDPM checkpoint (scratchgen train ddpm)",
+             "use scratchgen sample --checkpoint {path} to draw samples from it, or resume it with scratchgen train ddpm"),
+    "log_ratio": ("a rejection sampler's classifier (scratchgen reject)",
+                  "it is read by scratchgen reject --reuse-classifier {run_dir}, not trained further"),
+}
+
+
+def read_checkpoint(path, option, kind=None, use=None):
+    """Load the checkpoint ``path`` that ``option`` names and check that it is one of ``kind`` (when given)
+    and holds what the scaffold writes (``kind``, ``step``, ``rng``, ``config``, ``history``); return its
+    state. Any problem is a :class:`UsageError` naming the option, the file and what to do."""
+    from ..checkpoint import CheckpointError, load
+
+    if not os.path.exists(path):
+        raise UsageError(f"{option}: no such file {path!r}")
+    if os.path.isdir(path):
+        raise UsageError(f"{option}: {path!r} is a directory; give its checkpoint.npz")
+    try:
+        state = load(path)
+    except CheckpointError as e:
+        raise UsageError(f"{option}: {e}") from None
+    if not isinstance(state, dict):
+        raise UsageError(f"{option}: {path!r} holds a {type(state).__name__}, not a training checkpoint")
+    saved = state.get("kind", kind)  # checkpoints written before the scaffold carry no kind
+    if kind is not None and saved != kind:
+        what, todo = KIND_HINTS.get(saved, (f"a {saved!r} checkpoint", "use the command that wrote it"))
+        todo = todo.format(path=path, run_dir=os.path.dirname(path) or ".")
+        raise UsageError(f"{option}: {path!r} is {what}, not {KIND_HINTS.get(kind, (kind,))[0]}; {use or todo}")
+    import numpy
+
+    layout = {"step": int, "rng": numpy.random.Generator, "config": dict, "history": dict}
+    for name, tp in layout.items():
+        if not isinstance(state.get(name), tp) or isinstance(state.get(name), bool):
+            raise UsageError(f"{option}: {path!r} has no valid entry {name!r} ({tp.__name__}) of a training "
+                             f"checkpoint; it was not written by scratchgen train, or was edited")
+    return state
 
 
 def metrics_line(metrics, keys=None, skip=()):
@@ -47,11 +168,14 @@ def add_backend_argument(p):
 
 
 def add_run_arguments(p):
-    """The options of a training run that are not settings of the model: ``--out``, ``--resume``, ``--backend``."""
-    p.add_argument("--out", required=True, help="run directory")
+    """The options of a training run that are not settings of the model: ``--out``, ``--resume``,
+    ``--overwrite``, ``--backend``."""
+    p.add_argument("--out", required=True, help="run directory (must be empty or new, unless --resume or --overwrite)")
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",
                    help="checkpoint.npz to continue from; give the options it was trained with (only --steps and "
                         "how the run reports may change)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="train into a run directory that holds files, replacing those the run writes")
     add_backend_argument(p)
 
 
@@ -167,7 +291,7 @@ _MISSING = object()
 # A `scratchgen train MODEL` command
 # ---------------------------------------------------------------------------
 def add_train_command(models, name, cls, *, help, description, run, fixed=None, preset=None, preset_by=None,
-                      exclude=()):
+                      exclude=(), kind=None, may_differ=None):
     """Add ``scratchgen train NAME``: its options generated from ``cls``, then the run options.
 
     Parameters
@@ -184,6 +308,11 @@ def add_train_command(models, name, cls, *, help, description, run, fixed=None, 
         A field whose value names a preset to apply when ``cls.PRESETS`` has one (``"data"``: the DDPM
         applies ``PRESETS["digits"]`` for ``--data digits``).
     exclude : field names the command does not offer (another command's options)
+    kind : str, optional
+        The ``kind`` its trainer writes into checkpoints (``"gan"``): ``--resume`` of another kind is refused
+        by name before anything is written.
+    may_differ : tuple of str, optional
+        The fields a resumed run may change (default: :data:`scratchgen.training.RESUMABLE_CHANGES`).
 
     Returns
     -------
@@ -215,8 +344,42 @@ def add_train_command(models, name, cls, *, help, description, run, fixed=None, 
         key = given.get(preset_by, getattr(cls(), preset_by)) if preset_by else preset
         return cls.preset(key, **given) if key in cls.PRESETS else cls(**given)
 
-    p.set_defaults(func=lambda args: run(args, make_config(args)), make_config=make_config)
+    def func(args):
+        cfg = make_config(args)
+        prepare_run(args, cfg, kind=kind, may_differ=may_differ)  # every check, before anything is written
+        return run(args, cfg)
+
+    p.set_defaults(func=func, make_config=make_config)
     return p
+
+
+def prepare_run(args, cfg, kind=None, may_differ=None):
+    """The checks of ``scratchgen train MODEL`` before any work, each a :class:`UsageError` naming the option:
+    the config's ``validate()`` (field names rendered as options), ``--resume`` (:func:`read_checkpoint`, then
+    the settings it was trained with, of which only ``may_differ`` may change), and ``--out``
+    (:func:`check_out_dir`: a non-empty directory only with ``--resume`` or ``--overwrite``)."""
+    from ..training import RESUMABLE_CHANGES, check_resume_config
+
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    name_of = lambda field: flag_of(fields[field]) if field in fields and fields[field].metadata.get("cli") else field  # noqa: E731
+    validate = getattr(cfg, "validate", None)
+    if validate is not None:
+        try:
+            validate()
+        except BadArgument as e:
+            raise UsageError(e.render(name_of, show=_show, who=False)) from None
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    resume = getattr(args, "resume", None)
+    if resume is not None:
+        state = read_checkpoint(resume, "--resume", kind)
+        try:
+            check_resume_config(state["config"], cfg, may_differ=may_differ or RESUMABLE_CHANGES, path=resume)
+        except ValueError as e:
+            raise UsageError(f"--resume: {str(e).removeprefix('resume: ')}") from None
+    fix = (f"continue it with --resume {os.path.join(args.out, 'checkpoint.npz')}, " if os.path.exists(
+        os.path.join(args.out, "checkpoint.npz")) else "") + "choose another --out, or pass --overwrite to replace its files"
+    check_out_dir(args.out, "--out", must_be_empty=resume is None and not getattr(args, "overwrite", False), fix=fix)
 
 
 def config_from_args(args):

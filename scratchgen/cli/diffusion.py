@@ -13,7 +13,15 @@ import argparse
 import os
 import time
 
-from .common import add_backend_argument, add_train_command, metrics_line
+from .common import (
+    UsageError,
+    add_backend_argument,
+    add_train_command,
+    check_option,
+    check_out_dir,
+    metrics_line,
+    read_checkpoint,
+)
 
 __all__ = ["add_ddpm_command", "add_sample_command"]
 
@@ -23,7 +31,7 @@ def add_ddpm_command(models):
     from ..diffusion.train import DDPMConfig
 
     p = add_train_command(
-        models, "ddpm", DDPMConfig, run=_run_train, preset_by="data",
+        models, "ddpm", DDPMConfig, run=_run_train, preset_by="data", kind="ddpm",
         help="train a denoising diffusion model (DDPM) on a toy 2-D set or the 8x8 digits",
         description="Train a DDPM (Ho et al. 2020) by L_simple with Adam and an EMA of the weights (the settings of "
                     "scratchgen.diffusion.train.DDPMConfig). The run directory gets samples.npy (n_eval samples "
@@ -67,16 +75,30 @@ def add_sample_command(top):
     return p
 
 
+def _check_sample(args):
+    """Every check of ``scratchgen sample`` before any work: the options, the checkpoint (a DDPM's), --out."""
+    from ..validate import check_int, check_number
+
+    check_option(check_int, args.n, "--n", min=2, fix="the metrics compare at least two samples")
+    check_option(check_int, args.seed, "--seed", min=0)
+    check_option(check_number, args.eta, "--eta", min=0, max=1)
+    check_out_dir(args.out, "--out")
+    state = read_checkpoint(args.checkpoint, "--checkpoint", kind="ddpm")
+    T = state["config"].get("T")
+    if args.steps is not None:
+        check_option(check_int, args.steps, "--steps", min=1, max=T if isinstance(T, int) else None,
+                     fix=f"the model was trained with T = {T} diffusion steps")
+    if args.sampler == "ddpm" and args.eta != 0.0:
+        raise UsageError(f"--eta is DDIM's (--sampler ddim), got --eta {args.eta} with --sampler ddpm")
+
+
 def _run_sample(args):
     from .. import backend as _backend
     from ..diffusion.samplers import generate
     from ..diffusion.train import evaluate_samples, load_run
     from ..training import write_json, write_npy
 
-    if not os.path.exists(args.checkpoint):
-        raise ValueError(f"--checkpoint: no such file {args.checkpoint!r}")
-    if args.n < 2:
-        raise ValueError(f"--n must be at least 2, got {args.n}")
+    _check_sample(args)
     cfg, model, schedule, data = load_run(args.checkpoint)
     sigma2 = args.sigma2 or cfg.sigma2
     figures = not args.no_figures

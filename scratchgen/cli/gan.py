@@ -8,8 +8,16 @@ sampling of a finished run with a learnt density ratio).
 from __future__ import annotations
 
 import argparse
+import os
 
-from .common import add_backend_argument, add_train_command, metrics_line
+from .common import (
+    UsageError,
+    add_backend_argument,
+    add_train_command,
+    check_option,
+    metrics_line,
+    read_checkpoint,
+)
 
 __all__ = ["add_gan_command", "add_reject_command"]
 
@@ -19,7 +27,7 @@ def add_gan_command(models):
     from ..gan.train import GANConfig
 
     return add_train_command(
-        models, "gan", GANConfig, run=_run_gan, help="train a GAN on a toy 2-D distribution",
+        models, "gan", GANConfig, run=_run_gan, kind="gan", help="train a GAN on a toy 2-D distribution",
         description="Train a GAN on a toy 2-D distribution (the settings of scratchgen.gan.train.GANConfig). The run "
                     "directory gets samples.npy (N×2 generated samples), metrics.json, checkpoint.npz and figures "
                     "(samples.png with the critic's contours, losses.png, modes.png).")
@@ -60,8 +68,32 @@ def add_reject_command(top):
     return p
 
 
+def _check_reject(args):
+    """Every check of ``scratchgen reject`` before any work: the options' values, then RUN_DIR (a directory
+    holding the checkpoint of a ``scratchgen train gan`` run)."""
+    from ..validate import check_int, check_number
+
+    check_option(check_int, args.steps, "--steps", min=1)
+    check_option(check_int, args.batch, "--batch", min=1)
+    if args.hidden is not None:
+        check_option(check_int, args.hidden, "--hidden", min=1)
+    if args.n is not None:
+        check_option(check_int, args.n, "--n", min=1)
+    check_option(check_number, args.lr, "--lr", min=0, min_open=True)
+    check_option(check_int, args.seed, "--seed", min=0)
+    if not os.path.isdir(args.run_dir):
+        raise UsageError(f"RUN_DIR: {args.run_dir!r} is not a directory; give the --out of a scratchgen train gan run")
+    ckpt = os.path.join(args.run_dir, "checkpoint.npz")
+    if not os.path.exists(ckpt):
+        raise UsageError(f"RUN_DIR: no checkpoint.npz in run_dir={args.run_dir!r}; give the --out of a finished "
+                         "scratchgen train gan run")
+    read_checkpoint(ckpt, "RUN_DIR", kind="gan")
+
+
 def _run_reject(args):
     from ..gan.rejection import rejection_sample_run
+
+    _check_reject(args)
 
     report = rejection_sample_run(args.run_dir, steps=args.steps, batch=args.batch, hidden=args.hidden,
                                   lr=args.lr, n=args.n, seed=args.seed, reuse_classifier=args.reuse_classifier,

@@ -17,7 +17,14 @@ import argparse
 import json
 import os
 
-from .common import add_backend_argument, add_train_command, metrics_line
+from .common import (
+    UsageError,
+    add_backend_argument,
+    add_train_command,
+    check_option,
+    check_out_file,
+    metrics_line,
+)
 
 __all__ = ["add_image_commands", "add_eval_command", "DATA_OPTIONS"]
 
@@ -43,14 +50,14 @@ _OUTPUTS = (" The run directory gets samples.png (an image grid), samples.npy, m
 
 def add_image_commands(models):
     """Add ``dcgan``, ``cgan`` and ``ssgan`` under ``scratchgen train``."""
-    from ..gan.train_images import MODELS, SSGAN_ONLY, ImageGANConfig
+    from ..gan.train_images import MODELS, RESUMABLE, SSGAN_ONLY, ImageGANConfig
 
     for model in MODELS:
         short, long = _HELP[model]
         ssgan = model == "ssgan"
         p = add_train_command(models, model, ImageGANConfig, run=_run_train, help=short, description=long + _OUTPUTS,
                               fixed={"model": model}, preset=model if model in ImageGANConfig.PRESETS else None,
-                              exclude=() if ssgan else SSGAN_ONLY)
+                              exclude=() if ssgan else SSGAN_ONLY, kind="image_gan", may_differ=RESUMABLE)
         if ssgan:
             p.add_argument("--baseline", action="store_true",
                            help="also train the critic on the labelled images only and report its accuracy")
@@ -94,49 +101,85 @@ def add_eval_command(top):
     return p
 
 
+def _read_array(path, who):
+    """The array of the ``.npy`` file ``path`` that option ``who`` names; a :class:`UsageError` otherwise."""
+    import numpy  # file I/O
+
+    if not os.path.isfile(path):
+        raise UsageError(f"{who}: no such file {path!r}")
+    try:
+        x = numpy.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise UsageError(f"{who}: cannot read {path!r} as a .npy array: {e}") from None
+    if not isinstance(x, numpy.ndarray):  # an .npz archive
+        x.close()
+        raise UsageError(f"{who}: {path!r} is an .npz archive of several arrays; give one .npy array (a run's "
+                         "samples.npy, or numpy.save of the images)")
+    return x
+
+
 def _read_images(path, who):
     import numpy  # file I/O
 
     from ..backend import asarray, default_dtype
 
-    try:
-        x = numpy.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{who}: cannot read {path} as a .npy array: {e}") from e
+    x = _read_array(path, who)
+    if x.dtype.kind not in "fiu":
+        raise UsageError(f"{who}: {path!r} must hold real numbers (float images in [-1, 1]), got dtype {x.dtype}")
     if x.ndim == 2 and x.shape[1] == 64:
         x = x.reshape(-1, 1, 8, 8)
     elif x.ndim == 3 and x.shape[1:] == (8, 8):
         x = x[:, None]
-    if x.ndim != 4 or x.shape[1:] != (1, 8, 8):
-        raise ValueError(f"{who}: {path} must hold 8×8 images of shape (N, 1, 8, 8), (N, 8, 8) or (N, 64), "
-                         f"received {x.shape}")
-    if x.min() < -1.0001 or x.max() > 1.0001:
-        raise ValueError(f"{who}: {path} must hold values in [-1, 1] (load_digits(scale='unit')), "
-                         f"received range [{x.min():.3g}, {x.max():.3g}]")
+    if x.ndim != 4 or x.shape[1:] != (1, 8, 8) or x.shape[0] < 2:
+        raise UsageError(f"{who}: {path!r} must hold at least two 8×8 images of shape (N, 1, 8, 8), (N, 8, 8) or "
+                         f"(N, 64), got shape {x.shape}")
+    if not numpy.isfinite(x).all() or x.min() < -1.0001 or x.max() > 1.0001:
+        raise UsageError(f"{who}: {path!r} must hold finite values in [-1, 1] (load_digits(scale='unit')), "
+                         f"got range [{x.min():.3g}, {x.max():.3g}]")
     return asarray(x.astype(default_dtype()))
 
 
-def _run_eval(args):
-    import numpy  # file I/O
-
+def _check_eval(args):
+    """Every check of ``scratchgen eval`` before any work; returns (samples, reference, labels)."""
     from ..backend import asarray
-    from ..data.digits import digits_split
-    from ..metrics.features import image_metrics
+    from ..validate import BadArgument, check_int, check_labels
 
+    check_option(check_int, args.k, "--k", min=1)
+    check_option(check_int, args.seed, "--seed", min=0)
+    if args.out is not None:
+        check_out_file(args.out, "--out")
     x = _read_images(args.samples, "--samples")
     if args.reference in ("digits-test", "digits-train"):
+        from ..data.digits import digits_split
+
         s = digits_split()
         ref = s.x_test if args.reference == "digits-test" else s.x_train
     else:
         ref = _read_images(args.reference, "--reference")
+    n = min(x.shape[0], ref.shape[0])
+    if args.k >= n:
+        raise UsageError(f"--k must be smaller than the number of images in each set ({n}), got {args.k}; the k-th "
+                         "nearest neighbour of a point is another point of its set")
     labels = None
     if args.labels:
-        labels = asarray(numpy.load(args.labels, allow_pickle=False).astype("int64"))
+        try:
+            labels = check_labels(_read_array(args.labels, "--labels"), "--labels", "", 10, n=x.shape[0])
+        except BadArgument as e:
+            raise UsageError(e.render(who=False) + f" ({args.labels!r})") from None
+        labels = asarray(labels)
+    return x, ref, labels
+
+
+def _run_eval(args):
+    from ..metrics.features import image_metrics
+
+    x, ref, labels = _check_eval(args)
     m = image_metrics(x, ref, labels=labels, k=args.k, seed=args.seed)
     text = json.dumps(m, indent=2)
     if args.out:
         from ..checkpoint import atomic_write
 
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with atomic_write(args.out, "w") as f:
             f.write(text + "\n")
     print(text)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 
+from .common import OneLineParser, UsageError
 from .diffusion import add_ddpm_command, add_sample_command
 from .gan import add_gan_command, add_reject_command
 from .images import add_eval_command, add_image_commands
@@ -31,7 +32,7 @@ See each model's options, with the values that run, with: scratchgen train MODEL
 
 def build_parser():
     """The parser of ``scratchgen``: each command's ``func(args)`` runs it."""
-    parser = argparse.ArgumentParser(prog="scratchgen", description="scratchgen: generative models from scratch")
+    parser = OneLineParser(prog="scratchgen", description="scratchgen: generative models from scratch")
     top = parser.add_subparsers(dest="command", required=True)
     train = top.add_parser("train", help="train a model (scratchgen train MODEL --help: its options)",
                            description="Train a model. MODEL is one of the commands below;\n"
@@ -48,7 +49,13 @@ def build_parser():
 
 
 def main(argv=None):
-    """Run ``scratchgen`` with ``argv`` (default: ``sys.argv[1:]``); training errors exit with one line."""
+    """Run ``scratchgen`` with ``argv`` (default: ``sys.argv[1:]``).
+
+    Every error is one line on stderr, ``scratchgen: error: ...``: exit code 2 for a mistake in the
+    command (argparse's own, and each command's checks, :class:`~scratchgen.cli.common.UsageError`, made
+    before anything is written), 1 for a failure of the run (a non-finite loss, a damaged file found
+    mid-run, a full disk). Anything else is a bug and keeps its traceback.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     from .. import backend
@@ -62,6 +69,12 @@ def main(argv=None):
             parser.exit(2, f"scratchgen: error: {e}\n")
         try:
             args.func(args)
-        except (TrainingDiverged, ValueError) as e:  # training errors: one clear line, not a traceback
-            parser.exit(1, f"scratchgen: error: {e}\n")
+        except UsageError as e:  # a mistake in the command, found before any work
+            parser.exit(2, f"scratchgen: error: {_one_line(e)}\n")
+        except (TrainingDiverged, RuntimeError, ValueError, OSError) as e:  # the run failed: one clear line
+            parser.exit(1, f"scratchgen: error: {_one_line(e)}\n")
     return 0
+
+
+def _one_line(e):
+    return " ".join(str(e).split()) or type(e).__name__

@@ -171,10 +171,27 @@ def test_metrics_line_is_one_line_with_four_significant_digits():
     assert metrics_line(m, skip=("step", "note")) == "fid=12.35, modes=8"
 
 
-def test_a_training_error_is_one_line_and_exit_code_1(tmp_path, capsys):
+def test_a_usage_error_is_one_line_naming_the_options_and_exit_code_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", "gan", "--loss", "wgan", "--label-smoothing", "0.9", "--out", str(tmp_path / "x"),
               "--no-progress"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == ("scratchgen: error: --label-smoothing must be None with --loss 'wgan' "
+                                       "(--label-smoothing applies to the minimax / nonsaturating losses only), "
+                                       "got 0.9\n")
+    assert not (tmp_path / "x").exists()  # checked before anything is written
+
+
+def test_a_failed_run_is_one_line_and_exit_code_1(tmp_path, capsys, monkeypatch):
+    import scratchgen.gan.train as gan_train
+    from scratchgen.training import TrainingDiverged
+
+    def diverge(cfg, out_dir=None, resume=None):
+        raise TrainingDiverged("training stopped at step 3: non-finite loss_d=nan;\nno checkpoint had been written yet")
+
+    monkeypatch.setattr(gan_train, "train_gan", diverge)
+    with pytest.raises(SystemExit) as e:
+        main(["train", "gan", "--out", str(tmp_path / "x"), "--no-progress"])
     assert e.value.code == 1
-    assert capsys.readouterr().err == ("scratchgen: error: label_smoothing applies to the minimax / nonsaturating "
-                                       "losses only, got loss='wgan'\n")
+    assert capsys.readouterr().err == ("scratchgen: error: training stopped at step 3: non-finite loss_d=nan; no "
+                                       "checkpoint had been written yet\n")

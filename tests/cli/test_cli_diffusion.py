@@ -35,10 +35,10 @@ def test_cli_train_ddpm_then_sample_with_ddpm_and_ddim(tmp_path, capsys):
 def test_cli_errors_are_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["sample", "--checkpoint", str(tmp_path / "none.npz"), "--out", str(tmp_path)])
-    assert e.value.code == 1 and "--checkpoint: no such file" in capsys.readouterr().err
+    assert e.value.code == 2 and "--checkpoint: no such file" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         main(["train", "ddpm", "--data", "ring8", "--time-dim", "7", "--out", str(tmp_path / "x"), "--no-progress"])
-    assert e.value.code == 1 and "time_dim must be even" in capsys.readouterr().err
+    assert e.value.code == 2 and "--time-dim must be even" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", [["train", "ddpm"], ["sample"]])

@@ -73,7 +73,7 @@ def test_cli_rejection_samples_a_finished_run(tmp_path, capsys):
 def test_cli_reject_without_a_run_says_so(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["reject", str(tmp_path), "--no-progress"])
-    assert e.value.code == 1
+    assert e.value.code == 2  # a usage error: RUN_DIR names no run
     assert "no checkpoint.npz in run_dir=" in capsys.readouterr().err
 
 
