@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 from ..backend import get_xp, to_numpy, unwrap
+from ..validate import check_number, check_real_array
 
 __all__ = ["ModeCoverage", "mode_coverage"]
 
@@ -48,12 +49,14 @@ def mode_coverage(samples, centres, std, threshold=3.0) -> ModeCoverage:
         A sample is high-quality if :math:`\|x - c_{k(x)}\| \le \text{threshold}\cdot\sigma`.
     """
     xs, cs = unwrap(samples), unwrap(centres)
+    check_real_array(xs, "samples", "mode_coverage", kinds="fiu")
+    check_real_array(cs, "centres", "mode_coverage", kinds="fiu")
+    check_number(std, "std", "mode_coverage", min=0, min_open=True)
+    check_number(threshold, "threshold", "mode_coverage", min=0, min_open=True)
     xp = get_xp(xs, cs)
     xs, cs = xp.asarray(xs, dtype="float64"), xp.asarray(cs, dtype="float64")
     if xs.ndim != 2 or cs.ndim != 2 or xs.shape[1] != cs.shape[1]:
         raise ValueError(f"samples (N, d) and centres (M, d) must share d; got {xs.shape} and {cs.shape}")
-    if not std > 0:
-        raise ValueError(f"std must be positive, got {std}")
     # squared distances (N, M)
     d2 = (xs * xs).sum(1)[:, None] - 2 * xs @ cs.T + (cs * cs).sum(1)[None, :]
     nearest = d2.argmin(axis=1)

@@ -28,6 +28,6 @@ def test_counts_fraction_and_kl_from_uniform_by_hand():
 def test_equal_shares_give_kl_0_and_std_must_be_positive():
     c = np.array([[0.0], [1.0], [2.0]])
     assert mode_coverage(np.array([[0.0], [1.0], [2.0], [2.01], [1.01], [0.01]]), c, 0.01).kl_from_uniform == 0.0
-    with pytest.raises(ValueError, match="std must be positive, got 0"):
+    with pytest.raises(ValueError, match="mode_coverage: std must be a finite number > 0, got 0"):
         mode_coverage(c, c, 0)
     assert math.isinf(mode_coverage(np.array([[0.5]]), c, 0.01).kl_from_uniform)  # no high-quality sample
