@@ -1,7 +1,10 @@
-"""The README's example: a function, its gradient, and the gradient of its gradient.
+"""The README's first examples as a script: a function, its gradient, the gradient of its gradient, the
+PyTorch-style backward(), and an order-2 gradient check. Prints what the README shows; takes seconds.
 
     python demos/quickstart.py
 """
+import argparse
+
 import numpy as np
 
 import scratchgen as sg
@@ -11,7 +14,13 @@ def f(x):  # f(x) = sum of x^3
     return (x**3).sum()
 
 
-def main():
+def main(argv=None):
+    argparse.ArgumentParser(
+        prog="quickstart.py",
+        description="The README's first examples: f(x) = sum of x^3 with its gradient 3x^2 and the gradient of "
+                    "its gradient 6x (sg.grad), the gradient of log sigmoid by backward(), and an order-2 "
+                    "gradient check of tanh(a @ b) against central differences. Takes no options.",
+    ).parse_args(argv)
     x = sg.tensor([1.0, 2.0, 3.0])
     df = sg.grad(f)  # 3 x^2
     d2f = sg.grad(lambda x: df(x).sum())  # 6 x

@@ -8,6 +8,8 @@ ddpm        the forward process (Eqs. 2, 4), the posterior (Eqs. 6-7), the ε-pa
             (Eq. 11), ``normal_kl``, the decoders, ``loss_simple`` (Eq. 14), the bound (Eq. 5),
             timestep sampling (uniform or low-discrepancy, VDM).
 samplers    ancestral sampling (Algorithm 2) and DDIM (Song et al. 2021).
+models      the denoisers ε_θ(x_t, t): ``MLPDenoiser`` (2-D data), ``ConvDenoiser`` (8×8 images),
+            and their sinusoidal ``timestep_embedding``.
 
 Convention: t runs 1..T as in Ho et al.; see docs/diffusion.md for the math and the tests
 that check each equation.
@@ -34,6 +36,7 @@ from .ddpm import (  # noqa: F401
     vlb_term,
     vlb_weight,
 )
+from .models import ConvDenoiser, MLPDenoiser, timestep_embedding  # noqa: F401
 from .samplers import (  # noqa: F401
     ancestral_sample,
     ddim_sample,
