@@ -146,9 +146,12 @@ class ImageGANConfig(Config):
         if not isinstance(self.mnist_checksums, str) or not self.mnist_checksums:
             raise bad(who, "mnist_checksums", "be 'standard', 'none' or the path of a JSON file "
                       "{{filename: hexdigest}}", self.mnist_checksums)
-        if self.data != "mnist" and (self.mnist_path or self.mnist_checksums != "standard"):
-            raise ValueError(f"mnist_path={self.mnist_path!r}, mnist_checksums={self.mnist_checksums!r}: "
-                             f"only for data='mnist', got data={self.data!r}")
+        if self.data != "mnist" and self.mnist_path:
+            raise bad(who, "mnist_path", f"be None with {{data}} {self.data!r} (it is read with {{data}} 'mnist' only)",
+                      self.mnist_path)
+        if self.data != "mnist" and self.mnist_checksums != "standard":
+            raise bad(who, "mnist_checksums", f"be 'standard' with {{data}} {self.data!r} (it is read with {{data}} "
+                      "'mnist' only)", self.mnist_checksums)
         for name in ("steps", "batch", "z_dim", "width", "eval_every", "n_eval", "labels_per_class", "kid_subsets"):
             check_int(getattr(self, name), name, who, min=1)
         check_choice(self.lr_schedule, "lr_schedule", who, (None, "cosine"))
