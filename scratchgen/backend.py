@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import importlib
+import numbers
 import os
 
 import numpy
@@ -291,6 +292,8 @@ def rng(seed=None, xp=None):
                         f"{type(seed).__module__}.{type(seed).__name__} (use numpy.random.default_rng(...))")
     if seed is not None and hasattr(seed, "standard_normal"):
         return seed
+    if isinstance(seed, bool) or (isinstance(seed, numbers.Integral) and seed < 0):
+        raise ValueError(f"rng: seed must be an int >= 0, None or a generator, got {seed!r}")
     return HostGenerator(numpy.random.default_rng(seed), xp)
 
 

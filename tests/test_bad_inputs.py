@@ -45,13 +45,14 @@ class Case:
     call: object  # call(tmp) -> raises; or, for the command line, argv(tmp) -> list of str
     exc: object  # the exception type; or, for the command line, the exit code
     names: tuple  # what the message must contain
+    gap: str = None  # a case of the issue not fixed here: why (the test is a strict xfail until it is)
 
 
 CASES = []
 
 
-def case(category, id, exc, names, call):
-    CASES.append(Case(id, category, call, exc, (names,) if isinstance(names, str) else tuple(names)))
+def case(category, id, exc, names, call, gap=None):
+    CASES.append(Case(id, category, call, exc, (names,) if isinstance(names, str) else tuple(names), gap))
 
 
 def cli(id, argv, names, code=2):
@@ -270,6 +271,14 @@ case(P, "ddim eta 2", ValueError, ("eta",),
 case(P, "timestep 0", ValueError, ("t", "1..T"),
      lambda t: sg.diffusion.ddpm.q_sample(sg.diffusion.make_schedule("linear", 10), f32(2, 2), 0, f32(2, 2)))
 case(P, "schedule T True", ValueError, ("T",), lambda t: sg.diffusion.make_schedule("linear", True))
+case(P, "rng seed -1", ValueError, ("rng", "seed", "-1"), lambda t: sg.rng(-1))
+case(P, "rng seed True", ValueError, ("rng", "seed"), lambda t: sg.rng(True))
+_LAYERS = "nn.layers belongs to the session that owns the layers and activations (issue 20, reported)"
+case(P, "Linear(-1, 4)", ValueError, ("Linear", "in_features"), lambda t: nn.Linear(-1, 4), gap=_LAYERS)
+case(P, "Linear(0, 4)", ValueError, ("Linear", "in_features"), lambda t: nn.Linear(0, 4), gap=_LAYERS)
+case(D, "Tensor(complex) backward", TypeError, ("complex",),
+     lambda t: (lambda x: (x * x).sum().backward())(sg.autodiff.tensor.Tensor(np.ones(3, complex), requires_grad=True)),
+     gap="Tensor's own constructor (autodiff, another session's) still takes complex arrays; sg.tensor refuses them")
 
 # ---------------------------------------------------------------------------
 # Configs: every field checked before any work (never after training)
@@ -650,7 +659,12 @@ cli("no command", lambda t: [], "command")
 cli("train, no model", lambda t: ["train"], "MODEL")
 
 
-@pytest.mark.parametrize("c", [c for c in CASES if c.category != "cli"], ids=lambda c: f"{c.category}: {c.id}")
+def _params(cases):
+    return [pytest.param(c, id=f"{c.category}: {c.id}", marks=[pytest.mark.xfail(strict=True, reason=c.gap)] if c.gap
+                         else []) for c in cases]
+
+
+@pytest.mark.parametrize("c", _params([c for c in CASES if c.category != "cli"]))
 def test_a_bad_argument_raises_a_clear_error_naming_it(c, tmp_path):
     with pytest.raises(c.exc) as e:
         c.call(tmp_path)
@@ -686,7 +700,7 @@ def test_the_catalogue_covers_every_category_with_at_least_150_cases():
     counts = {}
     for c in CASES:
         counts[c.category] = counts.get(c.category, 0) + 1
-    assert len(CASES) >= 150, len(CASES)
+    assert len([c for c in CASES if not c.gap]) >= 150, len(CASES)
     assert set(counts) == {"shapes", "dtypes", "optimisers", "parameters", "configs", "checkpoints", "cli"}, counts
     assert len({(c.category, c.id) for c in CASES}) == len(CASES)  # no case twice
 
@@ -795,6 +809,11 @@ def test_bce_with_target_one_at_logit_20_is_not_zero_in_float32():
     assert abs(loss.item() - math.log1p(math.exp(-20.0))) < 1e-16
     g = sg.grad(lambda z: NF.binary_cross_entropy_with_logits(z, np.float32([1.0])))(sg.tensor(np.float32([20.0])))
     assert abs(g.numpy()[0] - (1 / (1 + math.exp(-20.0)) - 1)) < 1e-15  # sigma(z) - t
+
+
+def test_an_int64_input_to_a_float32_linear_layer_is_cast_to_float32():
+    y = nn.Linear(3, 2, generator=0)(np.ones((2, 3), np.int64))
+    assert y.dtype == np.float32
 
 
 def test_float32_ddpm_at_the_largest_accepted_linear_T_samples_finite_numbers():
