@@ -45,7 +45,7 @@ from .. import optim
 from ..autodiff.tensor import no_grad
 from ..checkpoint import load
 from ..config import Config, option
-from ..data.toy import TOY_DATASETS
+from ..data.toy import TOY_DATASETS, check_toy_data, is_toy_file
 from ..training import (  # the scaffold of every trainer
     TrainingDiverged,
     TrainingLoop,
@@ -107,7 +107,9 @@ class DDPMConfig(Config):
     """
 
     data: str = option("ring8", "training data (ring8: radius 1, std 0.01; grid25: {-4..4}^2, std 0.05; "
-                                "digits: the 1,797 8x8 UCI digits, 539 held out)", choices=DATASETS)
+                                "digits: the 1,797 8x8 UCI digits, 539 held out; also gauss8, checkerboard, "
+                                "swissroll, moons), or PATH.npy: an (N, D) float array, a fifth of its rows held out",
+                       metavar="DATA")
     steps: int = option(20000, "Adam updates")
     batch: int = option(512, "examples per minibatch")
     lr: float = option(1e-3, "peak learning rate, cosine decay to 0")
@@ -138,7 +140,10 @@ class DDPMConfig(Config):
         coefficients are representable in the default float dtype. Raises ``ValueError`` /
         ``TypeError`` (:class:`~scratchgen.validate.BadValue` / :class:`~scratchgen.validate.BadType`)."""
         who = "DDPMConfig"
-        check_choice(self.data, "data", who, DATASETS)
+        if is_toy_file(self.data):
+            check_toy_data(self.data)  # names what is wrong with the file
+        else:
+            check_choice(self.data, "data", who, DATASETS, fix="or give the path of a .npy file of an (N, D) float array")
         check_choice(self.sigma2, "sigma2", who, ("beta", "beta_tilde"))
         check_choice(self.schedule, "schedule", who, ("linear", "cosine"))
         for name in ("steps", "batch", "T", "hidden", "n_hidden", "time_dim", "eval_every"):
@@ -160,8 +165,8 @@ class DDPMConfig(Config):
     @classmethod
     def for_data(cls, data: str, **overrides) -> "DDPMConfig":
         """The config for ``data``: its preset in ``PRESETS`` if it has one (the digits), then ``overrides``."""
-        if data not in DATASETS:
-            raise ValueError(f"data must be one of {DATASETS}, got {data!r}")
+        if data not in DATASETS and not is_toy_file(data):
+            raise ValueError(f"data must be one of {DATASETS} or the path of a .npy file, got {data!r}")
         return cls.preset(data, **overrides) if data in cls.PRESETS else cls(data=data, **overrides)
 
 
@@ -185,7 +190,7 @@ class _Data:
         else:
             from ..data import load_toy
 
-            held = load_toy(cfg.data, cfg.n_eval, seed=cfg.seed + 10_000)  # held out, for metrics
+            held = load_toy(cfg.data, cfg.n_eval, seed=cfg.seed + 10_000, split="test")  # held out, for metrics
             self.train_x = None  # fresh draws every step
             self.eval_x, self.centres, self.std = held.x, held.centres, held.std
             self.shift, self.scale = data_scaling(cfg.data)

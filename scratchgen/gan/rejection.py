@@ -330,7 +330,7 @@ def rejection_sample_run(run_dir, *, steps=40000, batch=512, hidden=None, lr=1e-
     fit = {k: v for k, v in settings.items() if k != "n"}  # what the classifier depends on
     run_id = {"run_config": state["config"], "run_step": int(state["step"])}
     gen = _backend.rng(seed)
-    data_eval = load_toy(cfg.data, cfg.n_eval, seed=cfg.seed + 10_000)  # the run's held-out set
+    data_eval = load_toy(cfg.data, cfg.n_eval, seed=cfg.seed + 10_000, split="test")  # the run's held-out set
     dim = data_eval.x.shape[1]
     G, _ = build_models(cfg, dim, gen)
     G.load_state_dict(state["G_ema"] if "G_ema" in state else state["G"])

@@ -31,7 +31,7 @@ from .. import backend as _backend
 from .. import nn, optim
 from ..autodiff.tensor import no_grad, tensor
 from ..config import Config, option
-from ..data.toy import TOY_DATASETS, load_toy
+from ..data.toy import TOY_DATASETS, check_toy_data, is_toy_file, load_toy
 from ..divergences import w1_1d
 from ..metrics import mode_coverage
 from ..mmd import mmd2
@@ -76,7 +76,8 @@ class GANConfig(Config):
     """
 
     data: str = option("ring8", "training distribution (ring8: radius 1, std 0.01; grid25: {-4..4}^2, std 0.05; "
-                       "mixture1d: 1-D, means ±2, std 0.5, also reports W1)", choices=DATASETS)
+                       "mixture1d: 1-D, means ±2, std 0.5, also reports W1; also gauss8, checkerboard, swissroll, "
+                       "moons), or PATH.npy: an (N, D) float array, a fifth of its rows held out", metavar="DATA")
     loss: str = option("nonsaturating", "GAN loss", choices=tuple(sorted(LOSSES)))
     penalty: str | None = option(None, "critic penalty: WGAN-GP gradient penalty or R1", choices=(None, "gp", "r1"))
     penalty_weight: float = option(10.0, "lambda (gp) or gamma (r1)")
@@ -124,7 +125,10 @@ class GANConfig(Config):
         named here, never found after training. Raises :class:`~scratchgen.validate.BadValue` or
         :class:`~scratchgen.validate.BadType` (a ``ValueError`` / ``TypeError``)."""
         who = "GANConfig"
-        check_choice(self.data, "data", who, DATASETS)
+        if is_toy_file(self.data):
+            check_toy_data(self.data)  # names what is wrong with the file
+        else:
+            check_choice(self.data, "data", who, DATASETS, fix="or give the path of a .npy file of an (N, D) float array")
         check_choice(self.loss, "loss", who, tuple(sorted(LOSSES)))
         check_choice(self.penalty, "penalty", who, (None, "gp", "r1"))
         check_choice(self.lr_schedule, "lr_schedule", who, (None, "cosine"))
@@ -255,7 +259,7 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
     """
     cfg.validate()
     gen = _backend.rng(cfg.seed)  # the training stream: weights, data, noise
-    data_eval = load_toy(cfg.data, cfg.n_eval, seed=cfg.seed + 10_000)  # held out, for metrics
+    data_eval = load_toy(cfg.data, cfg.n_eval, seed=cfg.seed + 10_000, split="test")  # held out, for metrics
     G, D = build_models(cfg, data_eval.x.shape[1], gen)
     G_avg = WeightAverage(G, cfg.ema) if cfg.ema > 0 else None  # starts at G's initial weights
     opt_G = optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
