@@ -213,10 +213,11 @@ def coverage_title(title, metrics):
 
 
 def samples_over_data(ax, data, samples, title=None, lim=None, legend=False, sample_label="samples G(z)"):
-    """Data (grey) and generated samples (dark blue) in one scatter plot; with ``legend``, a legend of the
-    two below the axes (clear of the points)."""
+    """Data (grey, drawn over the samples so that the modes stay visible under a cloud of samples) and generated
+    samples (dark blue) in one scatter plot; with ``legend``, a legend of the two below the axes (clear of
+    the points)."""
     data, samples = to_numpy(data), to_numpy(samples)
-    ax.scatter(data[:, 0], data[:, 1], s=2, c="0.6", label="data (held out)")
+    ax.scatter(data[:, 0], data[:, 1], s=2, c="0.55", label="data (held out)", zorder=3)
     ax.scatter(samples[:, 0], samples[:, 1], s=2, c="navy", alpha=0.5, label=sample_label)
     if legend:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.03), ncol=2, fontsize=8, markerscale=4,

@@ -259,6 +259,8 @@ def test_the_samples_figure_has_a_legend_for_data_and_samples():
     fig, ax = plt.subplots()
     viz.samples_over_data(ax, np.zeros((3, 2)), np.ones((4, 2)))
     assert ax.get_legend() is None  # panels of a grid: no legend unless asked
+    data, samples = ax.collections
+    assert data.get_zorder() > samples.get_zorder()  # the modes stay visible under a cloud of samples
     plt.close(fig)
 
 
