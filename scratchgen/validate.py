@@ -58,6 +58,9 @@ class BadArgument(Exception):
         self.shown = shown
         super().__init__(self.render())
 
+    def __reduce__(self):  # picklable, so an error raised in a worker process (joblib) reaches the parent intact
+        return type(self), (self.who, self.name, self.requirement, self.got, self.fix, self.shown)
+
     def render(self, name_of=None, show=repr, who=True):
         """The message, with every setting's name given by ``name_of(field)`` (default: the field itself)
         and the value by ``show`` (default ``repr``); without the ``who:`` prefix when ``who`` is False."""
@@ -190,7 +193,7 @@ def check_choice(value, name, who, choices, fix=None):
 
 def check_bool(value, name, who):
     """``value`` if it is a bool (Python or NumPy); else raise (``1`` is not a bool here)."""
-    if not isinstance(value, bool) and type(value).__name__ != "bool_":
+    if not isinstance(value, bool) and type(value).__name__ not in ("bool", "bool_"):  # NumPy 2 and 1
         raise bad(who, name, "be True or False", value, type_error=True)
     return value
 
