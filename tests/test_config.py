@@ -7,8 +7,9 @@ from scratchgen.config import Config, option
 from scratchgen.diffusion.train import DDPMConfig
 from scratchgen.gan.train import GANConfig
 from scratchgen.gan.train_images import ImageGANConfig
+from scratchgen.vae.train import AEConfig, VAEConfig
 
-CONFIGS = [GANConfig, ImageGANConfig, DDPMConfig]
+CONFIGS = [GANConfig, ImageGANConfig, DDPMConfig, VAEConfig, AEConfig]
 
 
 @dataclasses.dataclass

@@ -106,6 +106,12 @@ def _trainers():
                     train_image_gan, lambda run: [run.G, run.D, run.G_ema, run.D_ema])
     out["cgan"] = (lambda **kw: ImageGANConfig(**{**img, "model": "cgan", **kw}), train_image_gan,
                    lambda run: [run.G, run.D])
+    from scratchgen.vae.train import VAEConfig, train_vae
+
+    vae = dict(steps=12, eval_every=4, batch=16, hidden=(8,), z_dim=2, iwae_k=5, n_eval=40, elbo_samples=2,
+               progress=False)
+    out["vae"] = (lambda **kw: VAEConfig(**{**vae, **kw}), lambda cfg, **kw: train_vae(cfg, figures=False, **kw),
+                  lambda run: [run.model])
     return out
 
 
@@ -124,7 +130,7 @@ def _kill_at(step):
     return callback
 
 
-@pytest.mark.parametrize("name", ["gan", "gan-ema-cosine", "ddpm", "ssgan", "cgan"])
+@pytest.mark.parametrize("name", ["gan", "gan-ema-cosine", "ddpm", "ssgan", "cgan", "vae"])
 def test_resume_from_any_checkpoint_with_other_evaluation_settings_ends_bit_identical(name, tmp_path):
     make, train, modules_of = _trainers()[name]
     cfg = make()
@@ -142,7 +148,7 @@ def test_resume_from_any_checkpoint_with_other_evaluation_settings_ends_bit_iden
     assert straight.history["step"] == resumed.history["step"]
 
 
-@pytest.mark.parametrize("name", ["gan", "ddpm", "ssgan"])
+@pytest.mark.parametrize("name", ["gan", "ddpm", "ssgan", "vae"])
 def test_a_run_killed_before_its_outputs_regenerates_them_identically_without_duplicate_history(name, tmp_path):
     make, train, _ = _trainers()[name]
     cfg = make()

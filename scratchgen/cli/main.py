@@ -17,6 +17,7 @@ from .common import OneLineParser, UsageError
 from .diffusion import add_ddpm_command, add_sample_command
 from .gan import add_gan_command, add_reject_command
 from .images import add_eval_command, add_image_commands
+from .vae import add_vae_commands
 
 __all__ = ["main", "build_parser"]
 
@@ -26,6 +27,7 @@ The settings of each model are the fields of its config, in Python:
   ddpm           scratchgen.diffusion.train.DDPMConfig() (--data digits: DDPMConfig.preset("digits"))
   dcgan, cgan    scratchgen.gan.train_images.ImageGANConfig(model="dcgan" | "cgan")
   ssgan          scratchgen.gan.train_images.ImageGANConfig.preset("ssgan")
+  vae, ae        scratchgen.vae.train.VAEConfig() (--data ppca: VAEConfig.preset("ppca")), AEConfig()
 See each model's options, with the values that run, with: scratchgen train MODEL --help
 """
 
@@ -42,6 +44,7 @@ def build_parser():
     add_gan_command(models)  # scratchgen train gan
     add_ddpm_command(models)  # scratchgen train ddpm
     add_image_commands(models)  # scratchgen train dcgan|cgan|ssgan
+    add_vae_commands(models)  # scratchgen train vae|ae
     add_sample_command(top)  # scratchgen sample --checkpoint ...
     add_eval_command(top)  # scratchgen eval --samples ...
     add_reject_command(top)  # scratchgen reject RUN_DIR

@@ -12,6 +12,7 @@ from scratchgen.cli.common import _show, cli_fields, flag_of, metrics_line
 from scratchgen.diffusion.train import DDPMConfig
 from scratchgen.gan.train import GANConfig
 from scratchgen.gan.train_images import SSGAN_ONLY, ImageGANConfig
+from scratchgen.vae.train import AEConfig, VAEConfig
 
 # command -> (config class, the config that runs when no option is given, fields it does not offer)
 COMMANDS = {
@@ -20,6 +21,8 @@ COMMANDS = {
     "dcgan": (ImageGANConfig, ImageGANConfig(model="dcgan"), ("model",) + SSGAN_ONLY),
     "cgan": (ImageGANConfig, ImageGANConfig(model="cgan"), ("model",) + SSGAN_ONLY),
     "ssgan": (ImageGANConfig, ImageGANConfig.preset("ssgan"), ("model",)),
+    "vae": (VAEConfig, VAEConfig(), ()),
+    "ae": (AEConfig, AEConfig(), ()),
 }
 CASES = [(cmd, f.name) for cmd, (cls, _, skip) in COMMANDS.items() for f in cli_fields(cls, exclude=skip)]
 
