@@ -6,6 +6,8 @@
 * images: :func:`image_grid` (the one mosaic builder), :func:`save_image_grid` (a PNG of it),
   :func:`grid_order` (a conditional generator's samples, digit k in row k);
 * DDPM: :func:`samples_figure`, :func:`trajectory_gif` (the reverse process), :func:`loss_figure`.
+* normalizing flows: :func:`flow_density_figure` (the density as a heat map, samples over data),
+  :func:`flow_layers_figure` (the layers' transforms), :func:`nll_figure`.
 """
 from __future__ import annotations
 
@@ -453,5 +455,124 @@ def loss_figure(history, path):
         ax.legend()
     ax.set_xlabel("step")
     ax.set_ylabel("L_simple")
+    fig.tight_layout()
+    save_figure(fig, path, dpi=100)
+
+
+# ---------------------------------------------------------------------------
+# Normalizing flows: the density, the layers' transforms, the NLL during training
+# ---------------------------------------------------------------------------
+__all__ += ["flow_density_figure", "flow_layers_figure", "nll_figure"]
+
+
+def _density_grid(log_density, lim, n):
+    """``log_density`` on an n×n grid over [-lim, lim]²: (xx, yy, values (n, n)), NumPy."""
+    g = numpy.linspace(-lim, lim, n)
+    xx, yy = numpy.meshgrid(g, g)
+    values = numpy.asarray(log_density(numpy.stack([xx.ravel(), yy.ravel()], 1)), dtype=numpy.float64)
+    return xx, yy, values.reshape(n, n)
+
+
+def flow_density_figure(log_q, data, samples, path, title=None, log_p=None, lim=None, n=200):
+    r"""The flow's density :math:`q(x) = e^{\log q(x)}` as a heat map, beside samples over the data.
+
+    Panels: the data's exact density (when ``log_p`` is given), the flow's density, and ``samples``
+    (dark blue) over ``data`` (grey). Both heat maps share one colour scale.
+
+    Parameters
+    ----------
+    log_q, log_p : callable (m, 2) NumPy -> (m,)
+        Log-densities of the flow and (optionally) of the data.
+    data, samples : arrays (k, 2)
+        Held-out data and flow samples (the first 3,000 of each are drawn).
+    lim : float, optional
+        Half-width of the square shown (default: from the data).
+    n : int
+        Grid points per axis.
+    """
+    data, samples = to_numpy(data)[:3000], numpy.asarray(to_numpy(samples))[:3000]
+    lim = _lim(data) if lim is None else lim
+    maps = [("flow density q(x)", _density_grid(log_q, lim, n))]
+    if log_p is not None:
+        maps.insert(0, ("data density p(x)", _density_grid(log_p, lim, n)))
+    vmax = max(float(numpy.exp(v).max()) for _, (_, _, v) in maps)
+    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(4.2 * (len(maps) + 1), 4.4))
+    for ax, (name, (xx, yy, v)) in zip(axes, maps):
+        im = ax.pcolormesh(xx, yy, numpy.exp(v), cmap="magma", vmin=0, vmax=vmax, shading="auto")
+        ax.set_title(name, fontsize=9)
+    fig.colorbar(im, ax=list(axes[:len(maps)]), fraction=0.03, pad=0.02)
+    samples_over_data(axes[-1], data, samples, "flow samples (blue) over held-out data (grey)", lim)
+    for ax in axes:
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    save_figure(fig, path, dpi=100)
+
+
+def _panel_indices(count, max_panels):
+    """``max_panels`` indices spread evenly over 0..count-1, first and last included."""
+    if count <= max_panels:
+        return list(range(count))
+    return sorted(set(int(round(v)) for v in numpy.linspace(0, count - 1, max_panels)))
+
+
+def _state_lim(h):
+    return 1.1 * float(numpy.quantile(numpy.abs(h), 0.995)) + 0.05
+
+
+def flow_layers_figure(forward_states, inverse_states, path, max_panels=7):
+    r"""What each layer does. Top row: held-out data :math:`h_0 = x` through the layers to
+    :math:`h_K = z`; bottom row: base samples :math:`z \sim \mathcal N(0, I)` through the inverse
+    layers to :math:`x`. Points keep the colour of their angle in the first panel of their row, so
+    one can follow where each part of the data (or of the base) goes.
+
+    ``forward_states``: ``[x, h_1, ..., z]`` (what :meth:`Flow.intermediates` returns);
+    ``inverse_states``: ``[z, ..., x]`` (:meth:`Flow.inverse_intermediates`); arrays (m, 2).
+    """
+    rows = [(("x", "z", "layers"), [numpy.asarray(to_numpy(h)) for h in forward_states]),
+            (("z", "x", "inverse layers"), [numpy.asarray(to_numpy(h)) for h in inverse_states])]
+    cols = len(_panel_indices(len(forward_states), max_panels))
+    fig, axes = plt.subplots(2, cols, figsize=(2.3 * cols, 5.0), squeeze=False)
+    for r, ((start, end, what), states) in enumerate(rows):
+        K = len(states) - 1
+        first = states[0]
+        colour = numpy.arctan2(first[:, 1] - first[:, 1].mean(), first[:, 0] - first[:, 0].mean())
+        for c, k in enumerate(_panel_indices(len(states), cols)):
+            ax, h = axes[r, c], states[k]
+            ax.scatter(h[:, 0], h[:, 1], s=1, c=colour, cmap="hsv", vmin=-numpy.pi, vmax=numpy.pi)
+            lim = _state_lim(h)
+            ax.set_xlim(-lim, lim)
+            ax.set_ylim(-lim, lim)
+            ax.set_aspect("equal")
+            ax.tick_params(labelsize=6)
+            name = {0: start, K: end}.get(k, f"after {k} of {K} {what}")
+            ax.set_title(name, fontsize=8)
+        for c in range(len(_panel_indices(len(states), cols)), cols):
+            axes[r, c].axis("off")
+    fig.suptitle("the flow's layers: data to base (top), base to data (bottom)", fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=100)
+
+
+def nll_figure(history, path, entropy=None):
+    """The training NLL per step (its running mean over 100 steps) and the held-out NLL at each evaluation,
+    with the data's entropy, the lower bound of both, when it is known."""
+    nll = numpy.asarray(history.get("nll", []), dtype=numpy.float64)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if nll.size:
+        k = min(100, nll.size)
+        run_mean = numpy.convolve(nll, numpy.ones(k) / k, mode="valid")
+        ax.plot(history["step"][k - 1:], run_mean, lw=1.0, c="0.5", label=f"training NLL (mean of {k} steps)")
+        test = [e.get("test_nll") for e in history["eval"]]
+        ax.plot(history["eval_step"], test, "o-", c="navy", ms=4, label="held-out NLL")
+        low = min(float(run_mean.min()), min(test), entropy if entropy is not None else numpy.inf)
+        ax.set_ylim(low - 0.1, max(float(numpy.quantile(run_mean, 0.9)), low + 0.5))
+    if entropy is not None:
+        ax.axhline(entropy, c="crimson", lw=1, ls="--", label=f"data entropy {entropy:.3f}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("nats per point")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, path, dpi=100)

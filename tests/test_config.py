@@ -5,11 +5,12 @@ import pytest
 
 from scratchgen.config import Config, option
 from scratchgen.diffusion.train import DDPMConfig
+from scratchgen.flows.train import FlowConfig
 from scratchgen.gan.train import GANConfig
 from scratchgen.gan.train_images import ImageGANConfig
 from scratchgen.vae.train import AEConfig, VAEConfig
 
-CONFIGS = [GANConfig, ImageGANConfig, DDPMConfig, VAEConfig, AEConfig]
+CONFIGS = [GANConfig, ImageGANConfig, DDPMConfig, VAEConfig, AEConfig, FlowConfig]
 
 
 @dataclasses.dataclass

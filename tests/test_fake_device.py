@@ -299,6 +299,27 @@ def _diffusion(tmp):
     return runs
 
 
+def _flows(tmp):
+    """The flow's trainer on gauss8, the checkerboard and a .npy file; its samples; the toy log-densities."""
+    from scratchgen.data import TOY_LOG_DENSITIES, load_toy
+    from scratchgen.flows.train import FlowConfig, train_flow
+
+    path = os.path.join(tmp, "points.npy")
+    os.makedirs(tmp, exist_ok=True)
+    np.save(path, np.random.default_rng(0).standard_normal((50, 3)).astype(np.float32))
+    runs = {}
+    for data in ("gauss8", "checkerboard", path):
+        cfg = FlowConfig(data=data, steps=3, eval_every=3, batch=32, couplings=2, hidden=8, n_eval=40, warmup=1,
+                         progress=False)
+        run = train_flow(cfg, out_dir=os.path.join(tmp, f"flow_{len(runs)}"), figures=False)
+        final = {k: v for k, v in run.final.items() if not k.endswith("_seconds") and k != "data"}
+        runs[len(runs)] = {"nll": run.history["nll"], "final": final, "samples": run.samples,
+                           "inverse": run.model.inverse(run.samples).numpy()}
+    for name, log_p in TOY_LOG_DENSITIES.items():
+        runs[name] = log_p(load_toy(name, 50, seed=0).x)
+    return runs
+
+
 def _command_line(tmp):
     """``scratchgen train``/``sample``/``eval``/``reject`` without ``--backend``: on the active backend."""
     from scratchgen.cli import main
@@ -356,11 +377,11 @@ def _demos(tmp):
 
 
 @pytest.mark.parametrize("workload", ["toy_and_metrics", "gradients", "pieces", "gan_2d", "images", "diffusion",
-                                      "command_line", "demos"])
+                                      "flows", "command_line", "demos"])
 def test_the_same_numbers_on_the_stand_in_as_on_numpy(workload, on_device, tmp_path):
     fn = {"toy_and_metrics": _toy_and_metrics, "gradients": _gradients, "pieces": _pieces, "gan_2d": _gan_2d,
           "images": _images,
-          "diffusion": _diffusion, "command_line": _command_line, "demos": _demos}[workload]
+          "diffusion": _diffusion, "flows": _flows, "command_line": _command_line, "demos": _demos}[workload]
     args = () if workload in ("toy_and_metrics", "gradients", "pieces") else None
     with backend.use_backend("numpy"):  # the reference, also when the suite runs with SCRATCHGEN_BACKEND=cupy
         on_numpy = _host(fn(*(args if args is not None else (str(tmp_path / "numpy"),))))

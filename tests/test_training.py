@@ -112,6 +112,11 @@ def _trainers():
                progress=False)
     out["vae"] = (lambda **kw: VAEConfig(**{**vae, **kw}), lambda cfg, **kw: train_vae(cfg, figures=False, **kw),
                   lambda run: [run.model])
+    from scratchgen.flows.train import FlowConfig, train_flow
+
+    flow = dict(steps=12, eval_every=4, batch=64, couplings=2, hidden=8, n_eval=100, warmup=2, progress=False)
+    out["flow"] = (lambda **kw: FlowConfig(**{**flow, **kw}), lambda cfg, **kw: train_flow(cfg, figures=False, **kw),
+                   lambda run: [run.model])
     return out
 
 
@@ -130,7 +135,7 @@ def _kill_at(step):
     return callback
 
 
-@pytest.mark.parametrize("name", ["gan", "gan-ema-cosine", "ddpm", "ssgan", "cgan", "vae"])
+@pytest.mark.parametrize("name", ["gan", "gan-ema-cosine", "ddpm", "ssgan", "cgan", "vae", "flow"])
 def test_resume_from_any_checkpoint_with_other_evaluation_settings_ends_bit_identical(name, tmp_path):
     make, train, modules_of = _trainers()[name]
     cfg = make()
@@ -148,7 +153,7 @@ def test_resume_from_any_checkpoint_with_other_evaluation_settings_ends_bit_iden
     assert straight.history["step"] == resumed.history["step"]
 
 
-@pytest.mark.parametrize("name", ["gan", "ddpm", "ssgan", "vae"])
+@pytest.mark.parametrize("name", ["gan", "ddpm", "ssgan", "vae", "flow"])
 def test_a_run_killed_before_its_outputs_regenerates_them_identically_without_duplicate_history(name, tmp_path):
     make, train, _ = _trainers()[name]
     cfg = make()

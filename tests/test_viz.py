@@ -301,3 +301,63 @@ def test_the_ddpm_samples_figure_has_a_legend_for_data_and_samples(monkeypatch):
     (fig,) = saved
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["data (held out)", "samples (DDPM)"]
     plt.close(fig)
+
+
+# ---------------------------------------------------------------------------
+# Normalizing flows
+# ---------------------------------------------------------------------------
+def _captured(monkeypatch):
+    """Replace save_figure by a recorder: the figure (left open) and the path it would be written to."""
+    seen = {}
+    monkeypatch.setattr(viz, "save_figure", lambda fig, path, **kw: seen.update(fig=fig, path=path))
+    return seen
+
+
+def test_flow_density_figure_draws_the_densities_on_one_scale_and_the_samples(monkeypatch):
+    seen = _captured(monkeypatch)
+    gauss = lambda pts: -0.5 * (pts**2).sum(1) - np.log(2 * np.pi)  # noqa: E731
+    data = np.random.default_rng(0).standard_normal((500, 2))
+    viz.flow_density_figure(lambda pts: gauss(pts / 2) - np.log(4), data, data[:100], "d.png", "title",
+                            log_p=gauss, lim=3.0, n=41)  # 41 points per axis: 0 is one of them
+    fig = seen["fig"]
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["data density p(x)", "flow density q(x)",
+                                                 "flow samples (blue) over held-out data (grey)"]
+    meshes = [ax.collections[0] for ax in panels[:2]]
+    for m in meshes:  # one scale, from 0 to the larger peak: p(0) = 1/(2 pi)
+        assert m.get_clim()[0] == 0 and abs(m.get_clim()[1] - 1 / (2 * np.pi)) < 1e-12
+    assert abs(meshes[1].get_array().max() - 1 / (8 * np.pi)) < 1e-12  # q = N(0, 4 I): peak 1/(8 pi)
+    assert all(ax.get_xlim() == (-3.0, 3.0) for ax in panels) and fig._suptitle.get_text() == "title"
+    plt.close(fig)
+    viz.flow_density_figure(gauss, data, data, "d.png", lim=3.0, n=20)  # no log_p: two panels
+    assert [ax.get_title() for ax in seen["fig"].axes if ax.get_title()][0] == "flow density q(x)"
+    plt.close(seen["fig"])
+
+
+def test_flow_layers_figure_shows_evenly_spread_states_with_both_ends(monkeypatch):
+    assert viz._panel_indices(17, 7) == [0, 3, 5, 8, 11, 13, 16] and viz._panel_indices(4, 7) == [0, 1, 2, 3]
+    seen = _captured(monkeypatch)
+    states = [np.random.default_rng(k).standard_normal((50, 2)) * (k + 1) for k in range(5)]
+    viz.flow_layers_figure(states, states[::-1], "l.png", max_panels=3)
+    titles = [ax.get_title() for ax in seen["fig"].axes]
+    assert titles == ["x", "after 2 of 4 layers", "z", "z", "after 2 of 4 inverse layers", "x"]
+    plt.close(seen["fig"])
+
+
+def test_nll_figure_draws_the_curves_and_the_entropy(monkeypatch):
+    seen = _captured(monkeypatch)
+    history = {"step": list(range(1, 301)), "nll": list(np.linspace(3, 2, 300)), "eval_step": [150, 300],
+               "eval": [{"test_nll": 2.5}, {"test_nll": 2.05}]}
+    viz.nll_figure(history, "n.png", entropy=2.0)
+    labels = [line.get_label() for line in seen["fig"].axes[0].get_lines()]
+    assert labels == ["training NLL (mean of 100 steps)", "held-out NLL", "data entropy 2.000"]
+    plt.close(seen["fig"])
+
+
+def test_flow_figures_are_pngs(tmp_path):
+    gauss = lambda pts: -0.5 * (pts**2).sum(1) - np.log(2 * np.pi)  # noqa: E731
+    data = np.random.default_rng(0).standard_normal((50, 2))
+    viz.flow_density_figure(gauss, data, data, tmp_path / "d.png", n=10)
+    viz.flow_layers_figure([data, data], [data, data], tmp_path / "l.png")
+    viz.nll_figure({"step": [1], "nll": [1.0], "eval_step": [1], "eval": [{"test_nll": 1.0}]}, tmp_path / "n.png")
+    assert all((tmp_path / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in ("d.png", "l.png", "n.png"))

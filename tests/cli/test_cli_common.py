@@ -10,6 +10,7 @@ import pytest
 from scratchgen.cli import build_parser, config_from_args, main
 from scratchgen.cli.common import _show, cli_fields, flag_of, metrics_line
 from scratchgen.diffusion.train import DDPMConfig
+from scratchgen.flows.train import FlowConfig
 from scratchgen.gan.train import GANConfig
 from scratchgen.gan.train_images import SSGAN_ONLY, ImageGANConfig
 from scratchgen.vae.train import AEConfig, VAEConfig
@@ -23,6 +24,7 @@ COMMANDS = {
     "ssgan": (ImageGANConfig, ImageGANConfig.preset("ssgan"), ("model",)),
     "vae": (VAEConfig, VAEConfig(), ()),
     "ae": (AEConfig, AEConfig(), ()),
+    "flow": (FlowConfig, FlowConfig(), ()),
 }
 CASES = [(cmd, f.name) for cmd, (cls, _, skip) in COMMANDS.items() for f in cli_fields(cls, exclude=skip)]
 
