@@ -9,7 +9,6 @@ q a wide Gaussian; an MLP discriminator is trained on samples only and compared 
     python demos/optimal_discriminator.py --out runs/optimal_d --quick  # seconds (CI)
 """
 import argparse
-import json
 import math
 import os
 
@@ -41,17 +40,14 @@ def train_discriminator(steps, batch=512, seed=0):
     return D
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="runs/optimal_discriminator", help="output directory")
-    ap.add_argument("--steps", type=int, default=3000, help="discriminator updates")
-    ap.add_argument("--quick", action="store_true", help="a short run (CI)")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
-    steps = 200 if args.quick else args.steps
-    os.makedirs(args.out, exist_ok=True)
+def run(out, steps, seed=0):
+    """Train D for ``steps`` updates, compare it with D* = p/(p+q); write ``metrics.json`` and
+    ``optimal_discriminator.png`` into ``out`` (each atomically); return the metrics."""
+    from scratchgen import viz
+    from scratchgen.training import write_json
 
-    D = train_discriminator(steps, seed=args.seed)
+    os.makedirs(out, exist_ok=True)
+    D = train_discriminator(steps, seed=seed)
     x = np.linspace(-4, 4, 801)
     p, q = mixture_1d_pdf(x, **P), mixture_1d_pdf(x, **Q)
     d_star = sg.divergences.optimal_discriminator(p, q)
@@ -61,13 +57,9 @@ def main():
     bulk = (p + q) > 0.05  # where samples actually land
     err = float(np.abs(d_hat - d_star)[bulk].max())
     mean_err = float(np.abs(d_hat - d_star)[bulk].mean())
-    print(f"max |D(x) - p/(p+q)| where p+q > 0.05: {err:.3f} (mean {mean_err:.3f}) after {steps} steps")
-    with open(os.path.join(args.out, "metrics.json"), "w") as f:
-        json.dump({"steps": steps, "max_abs_error": err, "mean_abs_error": mean_err}, f, indent=2)
+    metrics = {"steps": steps, "seed": seed, "max_abs_error": err, "mean_abs_error": mean_err}
+    write_json(os.path.join(out, "metrics.json"), metrics)
 
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -80,9 +72,22 @@ def main():
     ax.set_title(f"max |D - D*| = {err:.3f} where p+q > 0.05", fontsize=10)
     ax.legend(fontsize=8, loc="upper center", ncol=2)
     fig.tight_layout()
-    fig.savefig(os.path.join(args.out, "optimal_discriminator.png"), dpi=110)
+    viz.save_figure(fig, os.path.join(out, "optimal_discriminator.png"), dpi=110)
+    return metrics
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="runs/optimal_discriminator", help="output directory")
+    ap.add_argument("--steps", type=int, default=3000, help="discriminator updates")
+    ap.add_argument("--quick", action="store_true", help="a short run (CI)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    metrics = run(args.out, 200 if args.quick else args.steps, seed=args.seed)
+    print(f"max |D(x) - p/(p+q)| where p+q > 0.05: {metrics['max_abs_error']:.3f} "
+          f"(mean {metrics['mean_abs_error']:.3f}) after {metrics['steps']} steps")
     print(f"wrote {args.out}/optimal_discriminator.png")
-    if not math.isfinite(err):
+    if not math.isfinite(metrics["max_abs_error"]):
         raise SystemExit("non-finite discriminator output")
 
 
