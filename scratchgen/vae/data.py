@@ -16,14 +16,16 @@ r"""The data the autoencoders and the VAE train on: the 8×8 digits, probabilist
   (:math:`v \ge 8 \mapsto 1`) and the bound is on the binary image.
 * ``ppca``: draws of a fixed probabilistic-PCA model (:data:`PPCA_TRUTH`: d = 8, k = 2,
   :math:`\sigma^2 = 0.25`): a fixed training set of ``n_train`` points, and 10,000 fresh held-out points.
-* the toy 2-D sets of ``data.toy.TOY_DATASETS``: fresh draws at every step, 10,000 held out.
+* the toy 2-D sets of ``data.toy.TOY_DATASETS``: fresh draws at every step, 10,000 held out; or the
+  path of a ``.npy`` file of an (N, D) float array (``data.toy.load_toy``: a fifth of its rows held out,
+  training rows drawn with replacement).
 """
 from __future__ import annotations
 
 import math
 
 from ..backend import default_dtype, get_xp, rng
-from ..data.toy import TOY_DATASETS, load_toy
+from ..data.toy import TOY_DATASETS, is_toy_file, load_toy
 from .ppca import sample_ppca
 
 __all__ = ["VAEData", "DATASETS", "PPCA_TRUTH", "ppca_truth", "DIGITS_BIN", "N_TEST_TOY"]
@@ -58,8 +60,8 @@ class VAEData:
     """
 
     def __init__(self, name, decoder="gaussian", n_train=2000):
-        if name not in DATASETS:
-            raise ValueError(f"VAEData: name must be one of {DATASETS}, got {name!r}")
+        if name not in DATASETS and not is_toy_file(name):
+            raise ValueError(f"VAEData: name must be one of {DATASETS} or the path of a .npy file, got {name!r}")
         self.name, self.decoder = name, decoder
         self.binary = decoder == "bernoulli"
         self.dequantize = name == "digits" and not self.binary
@@ -77,7 +79,7 @@ class VAEData:
             self.train_x = sample_ppca(n_train, W, b, s2, rng(PPCA_TRUTH["train_seed"]))
             self.test_x = sample_ppca(N_TEST_TOY, W, b, s2, rng(PPCA_TRUTH["test_seed"]))
         else:
-            held = load_toy(name, N_TEST_TOY, seed=10_000)
+            held = load_toy(name, N_TEST_TOY, seed=10_000, split="test")
             self.train_x, self.test_x, self.centres, self.std = None, held.x, held.centres, held.std
             if held.centres is not None:
                 xp = get_xp(held.x)
@@ -100,6 +102,16 @@ class VAEData:
         if self.binary:
             return "nats per image: a lower bound on log P of the binarised 8x8 image"
         return "nats per point (continuous density)"
+
+    def moments(self):
+        r"""The per-dimension mean and variance (D,) of the training distribution, in the model's units: of the
+        training set (plus :math:`\Delta^2/12`, the variance of the dequantization noise, for the digits), or of
+        100,000 draws with a fixed seed for a toy set."""
+        x = self.train_x if self.train_x is not None else load_toy(self.name, 100_000, seed=20_000).x
+        xp = get_xp(x)
+        x64 = x.astype(xp.float64)
+        var = x64.var(axis=0) + (DIGITS_BIN ** 2 / 12 if self.dequantize else 0.0)
+        return x64.mean(axis=0), xp.maximum(var, 1e-6)
 
     def _dequantize(self, x, generator):
         if not self.dequantize:

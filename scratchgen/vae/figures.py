@@ -34,7 +34,7 @@ def image_rows_figure(rows, labels, path, title=None, ncol=10):
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    save_figure(fig, path, dpi=110)
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
 
 
 def latent_figure(codes, labels, path, title, axis_names=("z_1", "z_2")):

@@ -75,6 +75,15 @@ class GaussianDecoder(nn.Module):
     def forward(self, z):
         return self.net(z)
 
+    def match_marginal(self, mean, var):
+        """Start at the data's per-dimension moments: the output bias at ``mean`` (D,), log sigma^2 at log ``var``
+        (D,) (or the log of its mean, shared), so that before training p(x|z) is about the independent Gaussian
+        fit of the data."""
+        xp = get_xp(self.log_var.data)
+        self.net[-1].bias.data[...] = xp.asarray(mean, dtype=self.log_var.dtype)
+        log_var = xp.log(xp.asarray(var, dtype=self.log_var.dtype))
+        self.log_var.data[...] = log_var if self.var == "pixel" else xp.log(xp.exp(log_var).mean())
+
     def log_prob(self, x, z):
         r""":math:`\log p_\theta(x|z) = \sum_d \log \mathcal N(x_d;\ \mu_d(z), \sigma_d^2)`, shape (...)."""
         return log_normal(x, self.net(z), self.log_var).sum(axis=-1)
@@ -101,6 +110,12 @@ class BernoulliDecoder(nn.Module):
 
     def forward(self, z):
         return self.net(z)
+
+    def match_marginal(self, mean, var=None):
+        """Start at the data's per-dimension frequencies ``mean`` (D,): the output bias at their logits."""
+        xp = get_xp(self.net[-1].bias.data)
+        p = xp.clip(xp.asarray(mean, dtype=self.net[-1].bias.dtype), 1e-3, 1 - 1e-3)
+        self.net[-1].bias.data[...] = xp.log(p) - xp.log1p(-p)
 
     def log_prob(self, x, z):
         r""":math:`\log p_\theta(x|z) = \sum_d \big(x_d\ell_d - \operatorname{softplus}(\ell_d)\big)`, shape (...)."""
@@ -169,6 +184,13 @@ class AutoregressiveGaussianDecoder(nn.Module):
         self.layers = nn.ModuleList([MaskedLinear(m, generator) for m in masks[:-1]])
         self.from_z = nn.Linear(self.z_dim, hidden[0], generator=generator)
         self.mu_head, self.log_var_head = MaskedLinear(masks[-1], generator), MaskedLinear(masks[-1], generator)
+
+    def match_marginal(self, mean, var):
+        """Start at the data's per-dimension moments: the heads' biases at ``mean`` and log ``var`` (D,)."""
+        xp = get_xp(self.mu_head.lin.bias.data)
+        dtype = self.mu_head.lin.bias.dtype
+        self.mu_head.lin.bias.data[...] = xp.asarray(mean, dtype=dtype)
+        self.log_var_head.lin.bias.data[...] = xp.log(xp.asarray(var, dtype=dtype))
 
     def forward(self, x, z):
         """``(mu, log_var)`` (..., D) of :math:`p(x_d | x_{<d}, z)` for every d at once."""

@@ -13,6 +13,7 @@ One VAE step:
 
 .. code-block:: text
 
+    (once) the decoder's output starts at the data's per-dimension mean and variance
     x ~ data (B, D);  eps ~ N(0, I) (S, B, L)
     z = mu(x) + sigma(x) eps
     loss = -(1/B) sum_b (1/S) sum_s log p(x_b | z_bs) + beta_t sum_j max(lambda, KL_j)
@@ -31,6 +32,7 @@ from .. import optim
 from ..autodiff.tensor import no_grad, tensor
 from ..backend import get_xp, rng, to_numpy
 from ..config import Config, option
+from ..data.toy import check_toy_data, is_toy_file
 from ..training import TrainingLoop, write_outputs
 from ..validate import check_choice, check_int, check_number
 from .autoencoders import (
@@ -49,8 +51,9 @@ from .vae import VAE, elbo_estimate, iwae_bound
 __all__ = ["VAEConfig", "AEConfig", "VAERun", "AERun", "build_vae", "train_vae", "train_autoencoder",
            "evaluate_vae", "evaluate_autoencoder", "sample_metrics", "hidden_layers", "DATASETS"]
 
-_DATA_HELP = ("training data (digits: the 1,258/539 split of the 8x8 digits; ppca: a fixed linear-Gaussian "
-              "model, d=8, k=2; or a toy 2-D set)")
+_DATA_HELP = ("training data: digits (the 1,258/539 split of the 8x8 digits), ppca (a fixed linear-Gaussian "
+              f"model, d=8, k=2), a toy 2-D set ({', '.join(DATASETS[1:-1])}), or PATH.npy: an (N, D) float "
+              "array, a fifth of its rows held out")
 
 
 @dataclass
@@ -58,7 +61,7 @@ class VAEConfig(Config):
     """Settings of one VAE run. The defaults are the digits run of docs/results.md;
     ``VAEConfig.preset("ppca")`` is the linear VAE on PPCA data (``--data ppca`` applies it)."""
 
-    data: str = option("digits", _DATA_HELP, choices=DATASETS)
+    data: str = option("digits", _DATA_HELP, metavar="DATA")
     decoder: str = option("gaussian", "p(x|z): gaussian (digits dequantized), bernoulli (digits binarised) or "
                                       "autoregressive (a MADE over the pixels: strong enough to ignore z)",
                           choices=tuple(DECODERS))
@@ -89,7 +92,7 @@ class VAEConfig(Config):
 
     def validate(self):
         who = "VAEConfig"
-        check_choice(self.data, "data", who, DATASETS)
+        _check_data(self.data, who)
         check_choice(self.decoder, "decoder", who, tuple(DECODERS))
         check_choice(self.decoder_var, "decoder_var", who, ("pixel", "shared"))
         for name in ("z_dim", "samples", "steps", "batch", "n_train", "eval_every", "elbo_samples", "iwae_k",
@@ -108,6 +111,13 @@ class VAEConfig(Config):
 def hidden_layers(hidden):
     """The hidden widths of a config's ``hidden``: ``()`` for ``(0,)`` or ``()`` (the linear model)."""
     return () if tuple(hidden) in ((), (0,)) else tuple(hidden)
+
+
+def _check_data(data, who):
+    if is_toy_file(data):
+        check_toy_data(data)  # names what is wrong with the file
+    else:
+        check_choice(data, "data", who, DATASETS, fix="or give the path of a .npy file of an (N, D) float array")
 
 
 def _check_hidden(hidden, who):
@@ -206,6 +216,7 @@ def train_vae(cfg: VAEConfig, out_dir=None, resume=None, callback=None, figures=
     gen = rng(cfg.seed)  # the training stream: weights, minibatches, dequantization, eps
     data = VAEData(cfg.data, cfg.decoder, cfg.n_train)
     model = build_vae(cfg, data.dim, gen)
+    model.decoder.match_marginal(*data.moments())  # before training, p(x|z) fits each dimension on its own
     opt = optim.Adam(model.parameters(), lr=cfg.lr)
     sched = _schedule(opt, cfg.steps)
 
@@ -249,7 +260,7 @@ def train_vae(cfg: VAEConfig, out_dir=None, resume=None, callback=None, figures=
 class AEConfig(Config):
     """Settings of one autoencoder run (plain, denoising or masked; ``hidden=()`` is the linear autoencoder)."""
 
-    data: str = option("digits", _DATA_HELP, choices=DATASETS)
+    data: str = option("digits", _DATA_HELP, metavar="DATA")
     objective: str = option("plain", "plain: reconstruct x; denoising: reconstruct x from x + noise_std eps; "
                                      "masked: reconstruct the hidden entries from the others", choices=OBJECTIVES)
     code_dim: int = option(8, "size k of the code")
@@ -267,7 +278,7 @@ class AEConfig(Config):
 
     def validate(self):
         who = "AEConfig"
-        check_choice(self.data, "data", who, DATASETS)
+        _check_data(self.data, who)
         check_choice(self.objective, "objective", who, OBJECTIVES)
         for name in ("code_dim", "steps", "batch", "n_train", "eval_every"):
             check_int(getattr(self, name), name, who, min=1)

@@ -75,6 +75,21 @@ def test_ppca_and_toy_runs_report_their_own_metrics(tmp_path):
     assert (tmp_path / "ring" / "samples.png").exists()
 
 
+def test_a_npy_file_is_data_too(tmp_path):
+    x = np.random.default_rng(0).standard_normal((500, 3)).astype(np.float32) * [1.0, 2.0, 0.5]
+    path = str(tmp_path / "points.npy")
+    np.save(path, x)
+    run = train_vae(VAEConfig(**{**TINY, "data": path}), out_dir=str(tmp_path / "vae"), figures=False)
+    assert run.data.dim == 3 and run.data.test_x.shape == (100, 3) and run.final["iwae_n"] == 100  # a fifth held out
+    assert math.isfinite(run.final["test_elbo"]) and run.final["units"] == "nats per point (continuous density)"
+    ae = train_autoencoder(AEConfig(data=path, hidden=(0,), code_dim=2, steps=3, eval_every=3, progress=False))
+    assert ae.test_codes.shape == (100, 2)
+    with pytest.raises(ValueError, match=r"missing.npy"):
+        VAEConfig(data=str(tmp_path / "missing.npy")).validate()
+    with pytest.raises(ValueError, match=r"VAEConfig: data must be one of 'digits', .*or give the path of a .npy file"):
+        VAEConfig(data="mnist").validate()
+
+
 def test_configs_name_the_bad_field_and_the_value():
     with pytest.raises(ValueError, match=r"VAEConfig: z_dim must be a positive int, got 0"):
         VAEConfig(z_dim=0).validate()
