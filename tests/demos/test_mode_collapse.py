@@ -140,13 +140,18 @@ def test_an_interrupted_sweep_keeps_what_finished_and_resumes_bit_for_bit(tmp_pa
         np.testing.assert_array_equal(a, b)
 
 
-def test_rows_an_earlier_sweep_recorded_stay_in_the_table(tmp_path):
+def test_rows_an_earlier_sweep_recorded_stay_in_the_table_and_no_train_trains_nothing(tmp_path, capsys):
     demo = _load()
     demo.main(TINY + ["--configs", "nonsaturating", "--out", str(tmp_path)])  # the last --configs counts
     demo.main(TINY + ["--configs", "pacgan", "--out", str(tmp_path)])
     runs = json.loads((tmp_path / "results.json").read_text())["runs"]
     assert [r["name"] for r in runs] == ["nonsaturating", "pacgan"]
     assert (tmp_path / "table.md").read_text().count("\n") == 2 + 2
+    capsys.readouterr()
+    demo.main(TINY + ["--seeds", "0", "1", "--no-train", "--out", str(tmp_path)])  # seed 1 of both: not trained
+    assert "2 runs are not finished" in capsys.readouterr().out
+    assert not (tmp_path / "pacgan" / "ring8" / "seed1").exists()
+    assert len(json.loads((tmp_path / "results.json").read_text())["runs"]) == 2
 
 
 def test_workers_pin_blas_to_one_thread():
