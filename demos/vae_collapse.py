@@ -9,10 +9,12 @@ over the 64 pixels, strong enough to model the digits without z). Collapse is me
 held-out digits by the number of *active units* (Burda et al. 2016: Cov_x E_q[z_j] > 0.01) and the KL
 of each latent dimension.
 
-1. **Against beta** (0.25 ... 16, both decoders): the active units fall to 0 as beta grows, sooner for
-   the autoregressive decoder; with free bits (Kingma et al. 2016, lambda nats per dimension) they come back.
-2. **Against training steps**, at a beta where both decoders collapse: no remedy; KL warm-up (the weight
-   rises from 0 over the first half of training, Bowman et al. 2016); free bits.
+1. **Against beta** (0.25 ... 16, both decoders): the active units fall to 0 as beta grows (measured: from
+   beta = 2 with the MLP decoder, from beta = 8 with the autoregressive one, which keeps z longer here);
+   with free bits (Kingma et al. 2016, lambda nats per dimension) all 8 come back at every beta.
+2. **Against training steps**, at a beta where both decoders collapse (8): no remedy; KL warm-up (the weight
+   rises from 0 over the first half of training, Bowman et al. 2016): units die as the weight rises, about
+   half survive; free bits: all 8 stay.
 
 Writes ``results.json``, ``table.md``, ``collapse_beta.png``, ``collapse_steps.png`` and one run directory
 per setting (``metrics.json`` with the evaluation history, ``checkpoint.npz``).
@@ -69,68 +71,81 @@ def run_one(name, fields, out, quick):
     return name, saved["final"], saved["history"]
 
 
-def beta_figure(results, betas, path, free_bits):
+def _plt():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def beta_figure(results, betas, path, free_bits):
+    """Row = decoder; left: active units against beta, with and without free bits; right: the KL of each
+    latent dimension (sorted) against beta, no remedy."""
     import numpy as np
 
     from scratchgen.viz import save_figure
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    for dec, style in zip(DECODERS, ("-o", "-s")):
-        for suffix, alpha, label in (("", 1.0, ""), (" free-bits", 0.5, f" + free bits ({free_bits:g} nats)")):
-            au = [results[f"{dec} beta={b:g}{suffix}"]["active_units"] for b in betas]
-            axes[0].plot(betas, au, style, alpha=alpha, label=f"{dec} decoder{label}")
-    axes[0].set_xscale("log", base=2)
-    axes[0].set_xlabel("beta (weight of the KL term)")
-    axes[0].set_ylabel("active units (of 8)")
-    axes[0].set_ylim(-0.3, 8.3)
-    axes[0].set_title("active units against beta (held-out digits)", fontsize=9)
-    axes[0].legend(fontsize=7)
-    for ax, dec in zip(axes[1:], DECODERS):
+    plt = _plt()
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6.4), sharex=True)
+    for row, dec in enumerate(DECODERS):
+        ax = axes[row, 0]
+        for suffix, style, label in (("", "-o", "no remedy"), (" free-bits", "--s", f"free bits ({free_bits:g} nats)")):
+            ax.plot(betas, [results[f"{dec} beta={b:g}{suffix}"]["active_units"] for b in betas], style, label=label)
+        ax.set_ylim(-0.3, 8.5)
+        ax.set_ylabel(f"{dec} decoder\nactive units (of 8)")
+        ax.legend(fontsize=8, loc="lower left")
+        ax = axes[row, 1]
         kl = np.array([sorted(results[f"{dec} beta={b:g}"]["kl_per_dim"], reverse=True) for b in betas])  # (betas, L)
         for j in range(kl.shape[1]):
-            ax.plot(betas, kl[:, j], "-o", ms=3, lw=1, color=plt.cm.viridis(j / kl.shape[1]), label=f"rank {j + 1}")
+            ax.plot(betas, kl[:, j], "-o", ms=3, lw=1, color=plt.cm.viridis(j / kl.shape[1]), label=f"{j + 1}")
+        ax.set_yscale("symlog", linthresh=1e-2)
+        ax.set_ylim(0, 10)
+        ax.set_ylabel("KL(q(z_j|x) || p(z_j)), nats")
+        ax.legend(fontsize=7, ncol=2, title="rank by KL", title_fontsize=7)
+    axes[0, 0].set_title("active units (Cov_x E_q[z_j] > 0.01) against beta", fontsize=9)
+    axes[0, 1].set_title("KL per latent dimension against beta, no remedy", fontsize=9)
+    for ax in axes[1]:
         ax.set_xscale("log", base=2)
-        ax.set_yscale("symlog", linthresh=0.01)
-        ax.set_xlabel("beta")
-        ax.set_ylabel("KL(q(z_j|x) || p(z_j)), nats (dimensions sorted)")
-        ax.set_title(f"{dec} decoder: KL per latent dimension, no remedy", fontsize=9)
-        ax.axhline(0.01, color="0.6", lw=0.8, ls=":")
-    axes[1].legend(fontsize=6, ncol=2)
+        ax.set_xlabel("beta (weight of the KL term)")
+    fig.suptitle("Posterior collapse against beta on the held-out digits (4,000 steps each)", fontsize=10)
     fig.tight_layout()
-    save_figure(fig, path, dpi=110)
+    save_figure(fig, path, dpi=100)
 
 
-def steps_figure(results, histories, beta, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def steps_figure(results, histories, beta, path, free_bits):
+    """Row = decoder; active units against training steps for the three runs at ``beta``, and the KL of each
+    latent dimension for each run (one colour per dimension, one y scale per row)."""
     import numpy as np
 
     from scratchgen.viz import save_figure
 
-    variants = (("", "no remedy"), (" warm-up", "KL warm-up"), (" free-bits", "free bits"))
-    fig, axes = plt.subplots(2, 4, figsize=(15, 6.6))
+    plt = _plt()
+    variants = (("", "no remedy", "k"), (" warm-up", "KL warm-up (first half)", "tab:blue"),
+                (" free-bits", f"free bits ({free_bits:g} nats)", "tab:red"))
+    fig, axes = plt.subplots(2, 4, figsize=(15, 6.4), sharex=True)
     for row, dec in enumerate(DECODERS):
-        for (suffix, label), color in zip(variants, ("k", "tab:blue", "tab:red")):
+        kls = {s: np.array([e["kl_per_dim"] for e in histories[f"{dec} steps{s}"]["eval"]]) for s, _, _ in variants}
+        top = 1.1 * max(k.max() for k in kls.values())
+        for col, (suffix, label, color) in enumerate(variants, start=1):
             h = histories[f"{dec} steps{suffix}"]
             axes[row, 0].plot(h["eval_step"], [e["active_units"] for e in h["eval"]], "-o", ms=3, color=color, label=label)
-        axes[row, 0].set_ylim(-0.3, 8.3)
+            ax = axes[row, col]
+            for j in range(kls[suffix].shape[1]):
+                ax.plot(h["eval_step"], kls[suffix][:, j], lw=1, color=plt.cm.tab10(j))
+            if suffix == " free-bits":
+                ax.axhline(free_bits, color="0.5", ls=":", lw=1)
+            ax.set_ylim(0, top)
+            if row == 0:
+                ax.set_title(f"KL per latent dimension: {label}", fontsize=9)
+        axes[row, 0].set_ylim(-0.3, 8.5)
         axes[row, 0].set_ylabel(f"{dec} decoder\nactive units (of 8)")
         axes[row, 0].legend(fontsize=7)
-        for col, (suffix, label) in enumerate(variants, start=1):
-            h = histories[f"{dec} steps{suffix}"]
-            kl = np.array([e["kl_per_dim"] for e in h["eval"]])
-            for j in range(kl.shape[1]):
-                axes[row, col].plot(h["eval_step"], kl[:, j], lw=1, color=plt.cm.tab10(j))
-            axes[row, col].set_yscale("symlog", linthresh=0.01)
-            axes[row, col].set_title(f"{dec}: KL per dimension, {label}", fontsize=9)
-        for ax in axes[row]:
-            ax.set_xlabel("training step")
+        axes[row, 1].set_ylabel(f"{dec} decoder\nKL(q(z_j|x) || p(z_j)), nats")
+    for ax in axes[1]:
+        ax.set_xlabel("training step")
+    axes[0, 0].set_title("active units against training steps", fontsize=9)
     fig.suptitle(f"beta = {beta:g}: collapse during training, and the remedies (held-out digits)", fontsize=10)
     fig.tight_layout()
     save_figure(fig, path, dpi=100)
@@ -177,7 +192,7 @@ def main(argv=None):
         fh.write(text + "\n")
     print(text)
     beta_figure(results, betas, os.path.join(args.out, "collapse_beta.png"), args.free_bits)
-    steps_figure(results, histories, args.collapse_beta, os.path.join(args.out, "collapse_steps.png"))
+    steps_figure(results, histories, args.collapse_beta, os.path.join(args.out, "collapse_steps.png"), args.free_bits)
     return results
 
 
