@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import numbers
 
-from .tape import primitive
+from .tape import is_grad_enabled, primitive
 
 __all__ = ["conv2d", "conv_transpose2d", "conv2d_weight", "conv_output_size", "im2col", "col2im"]
 
@@ -168,14 +168,33 @@ def col2im(xp, cols, x_shape, kh, kw, stride, padding, dilation, in_hw):
 # copy. NumPy's elementwise ops keep that layout (order='K'), and the next
 # conv reads it back without a copy either.
 # ---------------------------------------------------------------------------
+_COLS_BLOCK_BYTES = 1 << 20  # im2col rows of at most this many bytes at a time (see _conv2d)
+_COLS_BLOCK_MIN_ROWS = 512  # ... but no blocks of fewer output pixels: short products run slowly
+
+
 @primitive
 def _conv2d(xp, x, w, stride, padding, dilation):
     B, C, H, W = x.shape
     O, _, kh, kw = w.shape
     Ho = conv_output_size(H, kh, stride[0], padding[0], dilation[0])
     Wo = conv_output_size(W, kw, stride[1], padding[1], dilation[1])
-    cols = im2col(xp, x, kh, kw, stride, padding, dilation, (Ho, Wo))  # (B H' W', k k C)
-    y = xp.matmul(cols, _w_mat(w).T)  # (B H' W', O) = X_col W_mat^T: one BLAS call
+    w_mat_T = _w_mat(w).T  # (k k C, O)
+    # X_col has k_h k_w times as many numbers as x. When nothing is recorded (inference, or a
+    # backward pass) on many images, build and multiply it a block of images at a time, so that
+    # each block's columns are read back from the cache (the rows of a product do not depend on
+    # each other: the same numbers as in one piece). Not while recording, and not in blocks of
+    # fewer than 512 output pixels: the DCGAN step ran slower with its wide layers in blocks of a
+    # few images (short matrix products).
+    per_image = Ho * Wo * kh * kw * C * x.dtype.itemsize
+    n = max(1, _COLS_BLOCK_BYTES // per_image)  # images per block
+    if n >= B or n * Ho * Wo < _COLS_BLOCK_MIN_ROWS or is_grad_enabled() or xp.__name__ != "numpy":
+        cols = im2col(xp, x, kh, kw, stride, padding, dilation, (Ho, Wo))  # (B H' W', k k C)
+        y = xp.matmul(cols, w_mat_T)  # (B H' W', O) = X_col W_mat^T: one BLAS call
+    else:
+        y = xp.empty((B * Ho * Wo, O), dtype=xp.result_type(x, w))
+        for b in range(0, B, n):
+            cols = im2col(xp, x[b:b + n], kh, kw, stride, padding, dilation, (Ho, Wo))
+            xp.matmul(cols, w_mat_T, out=y[b * Ho * Wo:(b + n) * Ho * Wo])
     return y.reshape(B, Ho, Wo, O).transpose(0, 3, 1, 2)  # (B, O, H', W') view
 
 

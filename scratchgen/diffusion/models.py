@@ -58,8 +58,12 @@ def timestep_embedding(t, dim: int, like=None, max_period: float = 10000.0):
     half = dim // 2
     # $\omega_i = P^{-i/(h-1)}$
     omega = xp.exp(-math.log(max_period) / (half - 1) * xp.arange(half, dtype=xp.float64))  # (h,)
-    arg = xp.asarray(t_np, dtype=xp.float64)[:, None] * omega[None, :]  # (B, h)
-    return xp.concatenate([xp.sin(arg), xp.cos(arg)], axis=1).astype(dtype)  # (B, dim)
+    # sin and cos (in float64) once per distinct t, then one row per sample: a sampler's batch
+    # shares one t, so this is one row of work instead of B
+    t_u, row = xp.unique(xp.asarray(t_np), return_inverse=True)  # (U,), (B,): t = t_u[row]
+    arg = t_u.astype(xp.float64)[:, None] * omega[None, :]  # (U, h)
+    e_u = xp.concatenate([xp.sin(arg), xp.cos(arg)], axis=1).astype(dtype)  # (U, dim)
+    return e_u[row.reshape(-1)]  # (B, dim)
 
 
 class MLPDenoiser(nn.Module):
@@ -94,9 +98,10 @@ class MLPDenoiser(nn.Module):
         g = rng(generator)
         self.data_dim, self.time_dim = int(data_dim), int(time_dim)
         self.time_proj = nn.Linear(time_dim, time_dim, dtype=dtype, generator=g)
-        layers = [nn.Linear(data_dim + time_dim, hidden, dtype=dtype, generator=g), nn.SiLU()]
+        # SiLU in place: under no_grad (sampling) it overwrites the fresh output of the Linear before it
+        layers = [nn.Linear(data_dim + time_dim, hidden, dtype=dtype, generator=g), nn.SiLU(inplace=True)]
         for _ in range(n_hidden - 1):
-            layers += [nn.Linear(hidden, hidden, dtype=dtype, generator=g), nn.SiLU()]
+            layers += [nn.Linear(hidden, hidden, dtype=dtype, generator=g), nn.SiLU(inplace=True)]
         layers.append(nn.Linear(hidden, data_dim, dtype=dtype, generator=g))
         self.net = nn.Sequential(*layers)
 
@@ -109,7 +114,7 @@ class MLPDenoiser(nn.Module):
         emb = timestep_embedding(t, self.time_dim, like=w.data)  # (B, time_dim)
         if emb.shape[0] != xt.shape[0]:
             raise ValueError(f"MLPDenoiser: t has {emb.shape[0]} rows but x_t has {xt.shape[0]}")
-        h_t = nn.functional.silu(self.time_proj(emb))  # (B, time_dim)
+        h_t = nn.functional.silu(self.time_proj(emb), inplace=True)  # (B, time_dim)
         return self.net(ad.concatenate([xt, h_t], axis=1))  # (B, D)
 
 
@@ -131,10 +136,10 @@ class _ResBlock(nn.Module):
 
     def forward(self, x, emb):
         silu = nn.functional.silu
-        h = self.conv1(silu(x))  # (B, C, H, W)
+        h = self.conv1(silu(x))  # (B, C, H, W); x is kept for the skip
         e = self.emb(emb)  # (B, C)
         h = h + ad.reshape(e, (e.shape[0], e.shape[1], 1, 1))
-        return x + self.conv2(silu(h))
+        return x + self.conv2(silu(h, inplace=True))  # h: nothing else needs it
 
 
 class ConvDenoiser(nn.Module):
@@ -195,9 +200,9 @@ class ConvDenoiser(nn.Module):
         emb = timestep_embedding(t, self.time_dim, like=self.time_proj.weight.data)  # (B, time_dim)
         if emb.shape[0] != xt.shape[0]:
             raise ValueError(f"ConvDenoiser: t has {emb.shape[0]} rows but x_t has {xt.shape[0]}")
-        e = silu(self.time_proj(emb))  # (B, E)
+        e = silu(self.time_proj(emb), inplace=True)  # (B, E)
         h1 = self.block_hi(self.conv_in(xt), e)  # (B, C, H, W)
         d = self.block_lo2(self.block_lo1(self.down(h1), e), e)  # (B, 2C, H/2, W/2)
         h = self.merge(ad.concatenate([self.up(d), h1], axis=1))  # (B, C, H, W)
         h = self.block_out(h, e)
-        return self.conv_out(silu(h))  # (B, in, H, W)
+        return self.conv_out(silu(h, inplace=True))  # (B, in, H, W)

@@ -1,6 +1,6 @@
 r"""Layer functions: the math behind the modules, as Tensor functions.
 
-Most are composites of autodiff primitives. Four are primitives of their own,
+Most are composites of autodiff primitives. Six are primitives of their own,
 for speed, each with a VJP rule written in Tensor operations so that it can be
 differentiated again (WGAN-GP's gradient penalty differentiates a gradient):
 
@@ -8,6 +8,8 @@ differentiated again (WGAN-GP's gradient penalty differentiates a gradient):
 * ``leaky_relu`` / ``relu`` (defined in :mod:`scratchgen.autodiff.functional`,
   re-exported here): the derivative is the constant array
   :math:`\tfrac{1+a}{2} + \tfrac{1-a}{2}\operatorname{sign}(x)`.
+* ``silu`` and ``gelu`` (also in :mod:`scratchgen.autodiff.functional`): one node and
+  four or seven array passes in place (inference is mostly such elementwise work).
 * ``normalize``: batch norm and layer norm share one primitive whose backward
   is the closed form of Ioffe & Szegedy (2015) with the saved
   :math:`\hat x` and :math:`1/\sigma` (the JAX ``custom_vjp`` idea). When the
@@ -19,8 +21,6 @@ References: Ioffe & Szegedy (2015) batch normalisation; Ba et al. (2016)
 layer normalisation; Hendrycks & Gimpel (2016) GELU; Elfwing et al. (2018) SiLU.
 """
 from __future__ import annotations
-
-import math
 
 from ..autodiff import functional as _AF
 from ..autodiff.conv import conv2d, conv_transpose2d  # noqa: F401  (re-exported)
@@ -92,19 +92,23 @@ def gelu(x, approximate="tanh"):
     r"""GELU :math:`x\,\Phi(x)` in the tanh form of Hendrycks & Gimpel (2016), eq. (2):
 
     .. math:: \operatorname{GELU}(x) \approx \tfrac12 x\Big(1 + \tanh\big(\sqrt{2/\pi}\,(x + 0.044715\,x^3)\big)\Big)
+              = x\,\sigma\big(2\sqrt{2/\pi}\,(x + 0.044715\,x^3)\big)
 
     The exact form needs erf, which NumPy lacks; ``approximate="tanh"`` is
     PyTorch's ``GELU(approximate="tanh")`` (max deviation from the erf form ~3e-4).
+    One primitive (:func:`scratchgen.autodiff.functional.gelu`), computed in the
+    sigmoid form, which does not cancel for negative x.
     """
     if approximate != "tanh":
         raise ValueError(f"gelu: only approximate='tanh' is implemented (NumPy has no erf), received {approximate!r}")
-    c = math.sqrt(2.0 / math.pi)
-    return 0.5 * x * (1 + tanh(c * (x + 0.044715 * (x * x * x))))
+    return _AF.gelu(x)
 
 
-def silu(x):
-    r"""SiLU / swish :math:`x\,\sigma(x)` (Elfwing et al. 2018)."""
-    return x * _AF.sigmoid(x)
+def silu(x, inplace=False):
+    r"""SiLU / swish :math:`x\,\sigma(x) = x/(1+e^{-x})` (Elfwing et al. 2018): one primitive
+    (:func:`scratchgen.autodiff.functional.silu`), four array passes. ``inplace=True``: under
+    ``no_grad``, the result overwrites ``x`` (for a layer's fresh output, which nothing else needs)."""
+    return _AF.silu(x, inplace)
 
 
 # ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import numbers
 
 from ..autodiff.conv import _pair
 from ..autodiff.primitives import reshape, tanh
+from ..autodiff.tape import is_grad_enabled
 from ..backend import default_dtype, get_xp, unwrap
 from ..backend import rng as _rng
 from . import functional as F
@@ -81,6 +82,8 @@ def _check_ndim(layer, x, allowed, like):
 class Identity(Module):
     """Returns its input."""
 
+    _per_sample = True  # a Sequential may run it in blocks of rows (Module._per_sample)
+
     def forward(self, x):
         return x
 
@@ -98,6 +101,8 @@ class Linear(Module):
     Shapes: input ``(..., in_features)``, output ``(..., out_features)``;
     ``weight`` ``(out_features, in_features)``, ``bias`` ``(out_features,)``.
     """
+
+    _per_sample = True  # a Sequential may run it in blocks of rows (Module._per_sample)
 
     def __init__(self, in_features, out_features, bias=True, dtype=None, generator=None):
         super().__init__()
@@ -168,7 +173,11 @@ class _ConvNd(Module):
     def _add_bias(self, y):
         if self.bias is None:
             return y
-        return y + reshape(self.bias, (1, self.out_channels, 1, 1))
+        b = reshape(self.bias, (1, self.out_channels, 1, 1))
+        if not is_grad_enabled():  # nothing recorded: the convolution's fresh output takes the bias in place
+            y.data += b.data
+            return y
+        return y + b
 
 
 class Conv2d(_ConvNd):
@@ -394,37 +403,53 @@ class Unflatten(Module):
 
 
 class ReLU(Module):
-    r""":math:`\max(x, 0)`."""
+    r""":math:`\max(x, 0)`; ``inplace=True`` overwrites the input under ``no_grad`` (as PyTorch's)."""
+
+    _per_sample = True  # a Sequential may run it in blocks of rows (Module._per_sample)
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = bool(inplace)
 
     def forward(self, x):
-        return F.relu(x)
+        return F.relu(x, self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
 
 
 class LeakyReLU(Module):
     r""":math:`\max(x, a x)`, slope ``negative_slope`` (a = 0.2 in DCGAN's discriminator)."""
 
-    def __init__(self, negative_slope=0.01):
+    _per_sample = True  # a Sequential may run it in blocks of rows (Module._per_sample)
+
+    def __init__(self, negative_slope=0.01, inplace=False):
         super().__init__()
         if not 0 <= negative_slope <= 1:
             raise ValueError(f"LeakyReLU: negative_slope must be in [0, 1], received {negative_slope}")
         self.negative_slope = float(negative_slope)
+        self.inplace = bool(inplace)
 
     def forward(self, x):
-        return F.leaky_relu(x, self.negative_slope)
+        return F.leaky_relu(x, self.negative_slope, self.inplace)
 
     def extra_repr(self):
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
 class Tanh(Module):
     r""":math:`\tanh(x)`."""
+
+    _per_sample = True  # a Sequential may run it in blocks of rows (Module._per_sample)
 
     def forward(self, x):
         return tanh(x)
 
 
 class Sigmoid(Module):
-    r""":math:`\sigma(x) = 1/(1+e^{-x})` in its overflow-free tanh form."""
+    r""":math:`\sigma(x) = 1/(1+e^{-x})` (see :func:`scratchgen.autodiff.functional.sigmoid` for its range)."""
+
+    _per_sample = True  # a Sequential may run it in blocks of rows (Module._per_sample)
 
     def forward(self, x):
         return F.sigmoid(x)
@@ -432,6 +457,8 @@ class Sigmoid(Module):
 
 class GELU(Module):
     r"""GELU, tanh approximation (see :func:`scratchgen.nn.functional.gelu`)."""
+
+    _per_sample = True  # a Sequential may run it in blocks of rows (Module._per_sample)
 
     def __init__(self, approximate="tanh"):
         super().__init__()
@@ -444,7 +471,17 @@ class GELU(Module):
 
 
 class SiLU(Module):
-    r""":math:`x\,\sigma(x)`."""
+    r""":math:`x\,\sigma(x)`; ``inplace=True`` overwrites the input under ``no_grad`` (as PyTorch's):
+    for an input nothing else needs, such as the output of the layer before it."""
+
+    _per_sample = True  # a Sequential may run it in blocks of rows (Module._per_sample)
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = bool(inplace)
 
     def forward(self, x):
-        return F.silu(x)
+        return F.silu(x, self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import scratchgen as sg
 from scratchgen import nn
+from scratchgen.autodiff import conv
 from scratchgen.autodiff.conv import conv2d, conv2d_weight, conv_transpose2d
 
 
@@ -252,3 +253,20 @@ def test_conv_bad_hyperparameters(kwargs, match):
 def test_conv_transpose_output_padding_must_be_below_stride():
     with pytest.raises(ValueError, match=r"output_padding must be smaller than stride \(2, 2\), received \(2, 2\)"):
         nn.ConvTranspose2d(1, 1, 3, stride=2, output_padding=2)
+
+
+def test_conv2d_on_many_images_in_blocks_gives_the_numbers_of_one_piece(monkeypatch):
+    # 300 images of 8x8 with 16 channels, 3x3: X_col is 300 * 64 * 144 floats (11 MB), built in blocks of 1 MiB
+    # under no_grad
+    r = np.random.default_rng(0)
+    x = sg.tensor(r.standard_normal((300, 16, 8, 8)).astype(np.float32))
+    w = sg.tensor(r.standard_normal((8, 16, 3, 3)).astype(np.float32))
+    per_image = 8 * 8 * 9 * 16 * 4
+    assert conv._COLS_BLOCK_BYTES // per_image < 300  # several blocks, the last one short
+    with sg.no_grad():  # inference: in blocks
+        blocked = conv2d(x, w, padding=1).numpy()
+        monkeypatch.setattr(conv, "_COLS_BLOCK_BYTES", 1 << 40)
+        whole = conv2d(x, w, padding=1).numpy()
+    np.testing.assert_array_equal(blocked, whole)
+    ref = naive_conv2d(x.numpy()[:2].astype(np.float64), w.numpy().astype(np.float64), 1, 1, 1)
+    assert np.max(np.abs(blocked[:2] - ref)) < 1e-4

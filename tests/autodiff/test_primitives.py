@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import scratchgen as sg
+from scratchgen.nn import functional as F
 from scratchgen.testing import away_from, broadcastable_pair, float_arrays, shapes
 
 
@@ -62,6 +63,8 @@ UNARY = [
     ("sigmoid", sg.sigmoid, lambda x: 1 / (1 + anp.exp(-x)), (-6, 6), ()),
     ("softplus", sg.softplus, lambda x: anp.log1p(anp.exp(x)), (-6, 6), ()),
     ("log_sigmoid", sg.log_sigmoid, lambda x: -anp.log1p(anp.exp(-x)), (-6, 6), ()),
+    ("silu", F.silu, lambda x: x / (1 + anp.exp(-x)), (-6, 6), ()),
+    ("gelu", F.gelu, lambda x: 0.5 * x * (1 + anp.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3))), (-4, 4), ()),
     ("relu", sg.relu, lambda x: anp.maximum(x, 0.0), (-3, 3), (0.0,)),
     ("leaky_relu", lambda x: sg.leaky_relu(x, 0.2), lambda x: anp.where(x > 0, x, 0.2 * x), (-3, 3), (0.0,)),
 ]

@@ -258,3 +258,53 @@ def test_an_equal_dtype_that_is_another_object_passes_unchanged():
     assert x.dtype is not lin.weight.dtype and x.dtype == lin.weight.dtype
     assert nn.layers.match_input_dtype(lin, x, lin.weight.dtype) is x
     np.testing.assert_array_equal(lin(x).numpy(), [[5.5]])  # 2 + 3 + 0.5
+
+
+# ---------------------------------------------------------------------------
+# Sequential under no_grad: a large batch of per-sample layers runs in blocks of rows
+# ---------------------------------------------------------------------------
+def _mlp(gen):
+    return nn.Sequential(nn.Linear(3, 40, generator=gen), nn.SiLU(inplace=True), nn.Linear(40, 300, generator=gen),
+                         nn.LeakyReLU(0.2, inplace=True), nn.Linear(300, 5, generator=gen), nn.Tanh())
+
+
+def test_sequential_in_blocks_gives_the_numbers_of_one_piece_bit_for_bit():
+    net = _mlp(np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((3001, 3)).astype(np.float32)
+    with sg.no_grad():
+        rows = net._block_rows(sg.tensor(x))
+    assert rows == (1 << 20) // (300 * 4)  # 1 MiB of the widest activation (300 float32 numbers a row)
+    assert 3001 // rows >= 2 and 3001 % rows  # several blocks, the last one short
+    whole = net(sg.tensor(x, requires_grad=True))  # recording: the batch runs whole
+    with sg.no_grad():
+        blocked = net(x)
+    assert blocked.shape == (3001, 5) and blocked.dtype == np.float32
+    np.testing.assert_array_equal(blocked.numpy(), whole.numpy())
+    # y = tanh(W3 lrelu(W2 silu(W1 x + b1) + b2) + b3), written out in float64
+    p = [q.data.astype(np.float64) for q in net.parameters()]
+    h = x @ p[0].T + p[1]
+    h = h / (1 + np.exp(-h)) @ p[2].T + p[3]
+    ref = np.tanh(np.where(h > 0, h, 0.2 * h) @ p[4].T + p[5])
+    assert np.max(np.abs(blocked.numpy() - ref)) < 1e-5
+
+
+def test_sequential_runs_whole_batches_when_a_layer_needs_the_batch_or_has_hooks():
+    gen = np.random.default_rng(0)
+    x = sg.tensor(np.random.default_rng(1).standard_normal((5000, 3)).astype(np.float32))
+    with sg.no_grad():
+        assert _mlp(gen)._block_rows(x) > 0
+        assert _mlp(gen)._block_rows(x[:100]) == 0  # fewer than two blocks
+        # batch norm (training) normalises with the whole batch's statistics
+        bn = nn.Sequential(nn.Linear(3, 8, generator=gen), nn.BatchNorm1d(8))
+        assert bn._block_rows(x) == 0
+        np.testing.assert_allclose(bn(x).numpy().mean(axis=0), 0, atol=1e-5)
+        # spectral norm's pre-hook runs a power iteration at every call
+        sn = nn.Sequential(nn.spectral_norm(nn.Linear(3, 8, generator=gen), generator=gen), nn.ReLU())
+        assert sn._block_rows(x) == 0
+
+        class Doubled(nn.Linear):  # a subclass that changes forward does not inherit _per_sample
+            def forward(self, x):
+                return 2 * super().forward(x)
+
+        assert nn.Sequential(Doubled(3, 8, generator=gen))._block_rows(x) == 0
+    assert _mlp(gen)._block_rows(x) == 0  # recording
