@@ -92,6 +92,7 @@ def mlp_scratchgen():
     opt_G = optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_D = optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     reals = _data(256, 2)
+    ones, zeros = np.ones((256, 1), np.float32), np.zeros((256, 1), np.float32)  # targets of the logits' shape
     i = [0]
 
     def step():
@@ -100,12 +101,12 @@ def mlp_scratchgen():
         z = sg.tensor(gen.standard_normal((256, 64), dtype=np.float32))
         with sg.no_grad():
             fake = G(z)
-        loss_D = F.binary_cross_entropy_with_logits(D(x), 1.0) + F.binary_cross_entropy_with_logits(D(fake), 0.0)
+        loss_D = F.binary_cross_entropy_with_logits(D(x), ones) + F.binary_cross_entropy_with_logits(D(fake), zeros)
         opt_D.zero_grad()
         loss_D.backward()
         opt_D.step()
         z = sg.tensor(gen.standard_normal((256, 64), dtype=np.float32))
-        loss_G = F.binary_cross_entropy_with_logits(D(G(z)), 1.0)  # non-saturating
+        loss_G = F.binary_cross_entropy_with_logits(D(G(z)), ones)  # non-saturating
         opt_G.zero_grad()
         loss_G.backward()
         opt_G.step()
@@ -235,6 +236,7 @@ def dcgan_scratchgen():
     opt_D = optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     r = np.random.default_rng(0)
     reals = [np.tanh(r.standard_normal((64, 1, 28, 28))).astype(np.float32) for _ in range(4)]
+    ones, zeros = np.ones((64, 1), np.float32), np.zeros((64, 1), np.float32)
     i = [0]
 
     def step():
@@ -243,12 +245,12 @@ def dcgan_scratchgen():
         z = sg.tensor(gen.standard_normal((64, 100), dtype=np.float32))
         with sg.no_grad():
             fake = G(z)
-        loss_D = F.binary_cross_entropy_with_logits(D(x), 1.0) + F.binary_cross_entropy_with_logits(D(fake), 0.0)
+        loss_D = F.binary_cross_entropy_with_logits(D(x), ones) + F.binary_cross_entropy_with_logits(D(fake), zeros)
         opt_D.zero_grad()
         loss_D.backward()
         opt_D.step()
         z = sg.tensor(gen.standard_normal((64, 100), dtype=np.float32))
-        loss_G = F.binary_cross_entropy_with_logits(D(G(z)), 1.0)
+        loss_G = F.binary_cross_entropy_with_logits(D(G(z)), ones)
         opt_G.zero_grad()
         loss_G.backward()
         opt_G.step()
