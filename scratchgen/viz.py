@@ -477,7 +477,8 @@ def flow_density_figure(log_q, data, samples, path, title=None, log_p=None, lim=
     r"""The flow's density :math:`q(x) = e^{\log q(x)}` as a heat map, beside samples over the data.
 
     Panels: the data's exact density (when ``log_p`` is given), the flow's density, and ``samples``
-    (dark blue) over ``data`` (grey). Both heat maps share one colour scale.
+    (dark blue) with ``data`` (grey) drawn over them (:func:`samples_over_data`), so that the blue left
+    visible is where the flow samples outside the data. Both heat maps share one colour scale.
 
     Parameters
     ----------
@@ -496,12 +497,13 @@ def flow_density_figure(log_q, data, samples, path, title=None, log_p=None, lim=
     if log_p is not None:
         maps.insert(0, ("data density p(x)", _density_grid(log_p, lim, n)))
     vmax = max(float(numpy.exp(v).max()) for _, (_, _, v) in maps)
-    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(4.2 * (len(maps) + 1), 4.4))
+    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(4.2 * (len(maps) + 1), 4.4), layout="constrained")
     for ax, (name, (xx, yy, v)) in zip(axes, maps):
         im = ax.pcolormesh(xx, yy, numpy.exp(v), cmap="magma", vmin=0, vmax=vmax, shading="auto")
         ax.set_title(name, fontsize=9)
-    fig.colorbar(im, ax=list(axes[:len(maps)]), fraction=0.03, pad=0.02)
-    samples_over_data(axes[-1], data, samples, "flow samples (blue) over held-out data (grey)", lim)
+    fig.colorbar(im, ax=list(axes[:len(maps)]), shrink=0.8, label="density")
+    samples_over_data(axes[-1], data, samples, "flow samples (blue) under the data (grey)", lim,
+                      legend=True, sample_label="flow samples")
     for ax in axes:
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)

@@ -322,7 +322,7 @@ def test_flow_density_figure_draws_the_densities_on_one_scale_and_the_samples(mo
     fig = seen["fig"]
     panels = [ax for ax in fig.axes if ax.get_title()]
     assert [ax.get_title() for ax in panels] == ["data density p(x)", "flow density q(x)",
-                                                 "flow samples (blue) over held-out data (grey)"]
+                                                 "flow samples (blue) under the data (grey)"]
     meshes = [ax.collections[0] for ax in panels[:2]]
     for m in meshes:  # one scale, from 0 to the larger peak: p(0) = 1/(2 pi)
         assert m.get_clim()[0] == 0 and abs(m.get_clim()[1] - 1 / (2 * np.pi)) < 1e-12

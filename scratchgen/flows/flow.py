@@ -51,12 +51,13 @@ class Flow(nn.Module):
     hidden, n_hidden : int
         Width and depth of each coupling's MLP.
     mixing : str
-        ``"lu"`` (a learnt invertible linear map before each coupling) or ``"none"``.
+        ``"lu"`` (a learnt invertible linear map before each coupling) or ``"none"`` (the defaults are
+        those of :class:`~scratchgen.flows.train.FlowConfig`, measured in docs/results.md).
     generator : seed or Generator, optional
         For the couplings' initialisation.
     """
 
-    def __init__(self, D, n_steps=8, hidden=64, n_hidden=2, mixing="lu", generator=None):
+    def __init__(self, D, n_steps=16, hidden=64, n_hidden=2, mixing="lu", generator=None):
         super().__init__()
         if mixing not in MIXINGS:
             raise ValueError(f"Flow: mixing must be one of {MIXINGS}, got {mixing!r}")

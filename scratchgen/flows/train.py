@@ -53,18 +53,18 @@ class FlowConfig(Config):
 
     data: str = option("gauss8", "training data: gauss8, checkerboard, ring8, grid25, swissroll, moons, or PATH.npy "
                                  "(an (N, D) float array with D >= 2; a fifth of its rows held out)", metavar="DATA")
-    couplings: int = option(8, "affine coupling layers K (their masks alternate)")
+    couplings: int = option(16, "affine coupling layers K (their masks alternate)")
     hidden: int = option(64, "width of each coupling's MLP")
     n_hidden: int = option(2, "hidden layers of each coupling's MLP")
     mixing: str = option("lu", "before each coupling: lu (Glow's LU-parameterised invertible linear map) or none "
                                "(RealNVP's alternating masks alone)", choices=MIXINGS)
     steps: int = option(10000, "Adam updates")
     batch: int = option(512, "data points per update")
-    lr: float = option(1e-3, "peak learning rate: linear warm-up, then cosine decay to 0")
+    lr: float = option(2e-3, "peak learning rate: linear warm-up, then cosine decay to 0")
     warmup: int = option(200, "linear warm-up steps")
     grad_clip: float | None = option(None, "clip the global gradient norm (none: off)")
     eval_every: int = option(2500, "steps between evaluations/checkpoints")
-    n_eval: int = option(10000, "held-out points of the test NLL (the flow samples as many for the figures)")
+    n_eval: int = option(50000, "held-out points of the test NLL (the flow samples as many for the figures)")
     seed: int = option(0, "seed of the one generator behind the weights and the data draws")
     progress: bool = option(True, "show a progress bar")
 

@@ -95,8 +95,8 @@ def test_load_run_refuses_another_kind_of_checkpoint(tmp_path):
 @pytest.mark.parametrize("data, gap", [("gauss8", 0.05), ("checkerboard", 0.15)])
 def test_the_default_flow_comes_within_the_target_of_the_entropy(data, gap):
     final = train_flow(FlowConfig(data=data, progress=False), figures=False).final
-    # the held-out NLL on 10,000 points against the entropy (Monte Carlo on 10^6 points, se 0.001; log 8
-    # exactly for the checkerboard); their difference is the KL plus the noise of the NLL's estimate
-    assert final["n_test"] == 10_000
+    # the held-out NLL on 50,000 points (se about 0.004) against the entropy (Monte Carlo on 10^6 points, se
+    # 0.001; log 8 exactly for the checkerboard); their difference is the KL plus the noise of the estimates
+    assert final["n_test"] == 50_000
     assert final["test_nll"] - final["entropy"] < gap
     assert final["test_nll"] - final["entropy"] > -3 * final["test_nll_se"]  # NLL >= H, up to noise
