@@ -98,7 +98,7 @@ def _scatter_2d(data, samples, path, title):
     ref = to_numpy(data.test_x)[:2000]
     fig, ax = plt.subplots(figsize=(4.8, 4.8))
     ax.scatter(ref[:, 0], ref[:, 1], s=2, c="0.6", label="held-out data")
-    ax.scatter(samples[:, 0], samples[:, 1], s=2, c="navy", alpha=0.5, label="VAE (decoder mean)")
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, c="navy", alpha=0.5, label="VAE samples x ~ p(x|z)")
     ax.set_aspect("equal")
     ax.legend(fontsize=8, markerscale=4, loc="upper right")
     ax.set_title(title, fontsize=9)

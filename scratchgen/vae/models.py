@@ -76,9 +76,9 @@ class GaussianDecoder(nn.Module):
         return self.net(z)
 
     def match_marginal(self, mean, var):
-        """Start at the data's per-dimension moments: the output bias at ``mean`` (D,), log sigma^2 at log ``var``
+        """Start the output at per-dimension moments: the output bias at ``mean`` (D,), log sigma^2 at log ``var``
         (D,) (or the log of its mean, shared), so that before training p(x|z) is about the independent Gaussian
-        fit of the data."""
+        with these moments."""
         xp = get_xp(self.log_var.data)
         self.net[-1].bias.data[...] = xp.asarray(mean, dtype=self.log_var.dtype)
         log_var = xp.log(xp.asarray(var, dtype=self.log_var.dtype))

@@ -13,7 +13,7 @@ One VAE step:
 
 .. code-block:: text
 
-    (once) the decoder's output starts at the data's per-dimension mean and variance
+    (once) the decoder's output starts at the data's per-dimension mean and a quarter of its variance
     x ~ data (B, D);  eps ~ N(0, I) (S, B, L)
     z = mu(x) + sigma(x) eps
     loss = -(1/B) sum_b (1/S) sum_s log p(x_b | z_bs) + beta_t sum_j max(lambda, KL_j)
@@ -175,13 +175,13 @@ def evaluate_vae(model, data: VAEData, cfg: VAEConfig, generator, final=True):
            "unit_activity": [float(v) for v in unit_activity(mu)],
            "mutual_info": mutual_information(mu[:m], log_var[:m], generator)}
     samples = None
-    if final:
+    if final:  # images: the decoder's means (what VAE figures show); other data: draws x ~ p(x|z)
         n = min(cfg.n_iwae, x.shape[0])
         out["test_iwae"] = float(iwae_bound(model, x[:n], cfg.iwae_k, generator).mean()) + data.log_bin_volume
         out["iwae_k"], out["iwae_n"] = cfg.iwae_k, n
         if n < x.shape[0]:  # the ELBO on the same examples, for the gap IWAE - ELBO
             out["test_elbo_iwae_examples"] = float(elbo[:n].mean()) + data.log_bin_volume
-        samples = model.sample(cfg.n_eval, generator)
+        samples = model.sample(cfg.n_eval, generator, mean=data.image_side is not None)
         out.update(sample_metrics(samples, data))
     out["units"] = data.units
     return out, {"mu": to_numpy(mu.data), "samples": None if samples is None else to_numpy(samples)}
@@ -199,7 +199,7 @@ class VAERun:
     data: object
     history: dict = field(default_factory=dict)
     final: dict = field(default_factory=dict)
-    samples: object = None  # (n_eval, D): decoder means at z ~ N(0, I)
+    samples: object = None  # (n_eval, D): decoder means at z ~ N(0, I) (images), or draws x ~ p(x|z)
     test_mu: object = None  # (N_test, L): posterior means of the held-out data
 
 
@@ -216,7 +216,10 @@ def train_vae(cfg: VAEConfig, out_dir=None, resume=None, callback=None, figures=
     gen = rng(cfg.seed)  # the training stream: weights, minibatches, dequantization, eps
     data = VAEData(cfg.data, cfg.decoder, cfg.n_train)
     model = build_vae(cfg, data.dim, gen)
-    model.decoder.match_marginal(*data.moments())  # before training, p(x|z) fits each dimension on its own
+    # before training: p(x|z) centred on each dimension's mean, with a quarter of its variance (the whole
+    # variance is the collapsed solution, which explains the data as noise and needs no z)
+    mean, var = data.moments()
+    model.decoder.match_marginal(mean, var / 4)
     opt = optim.Adam(model.parameters(), lr=cfg.lr)
     sched = _schedule(opt, cfg.steps)
 
