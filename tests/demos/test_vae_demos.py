@@ -24,3 +24,19 @@ def test_vae_collapse_quick_writes_its_table_figures_and_runs(tmp_path, capsys):
     # a second call reads the finished runs back instead of training them again
     again = _demo("vae_collapse.py")(["--quick", "--out", str(tmp_path)])
     assert again["gaussian beta=16"] == results["gaussian beta=16"]
+
+
+def test_likelihood_models_quick_fills_both_tables(tmp_path, capsys):
+    results = _demo("likelihood_models.py")(["--quick", "--out", str(tmp_path)])
+    text = capsys.readouterr().out
+    assert "| GAN (DCGAN) |" in text and "| VAE (decoder means) |" in text and "| DDPM |" in text
+    toy = next(k for k in results if k != "digits")
+    rows = results[toy]
+    # the data's own entropy is the floor of every model's NLL, up to the sampling noise of 1,000 points
+    for model in ("VAE", "DDPM") + (("flow",) if rows["flow"] is not None else ()):
+        assert rows[model]["nll"] > rows["data"]["nll"] - 0.2, (model, rows[model]["nll"], rows["data"]["nll"])
+    assert "nll" not in rows["GAN"] and rows["GAN"]["n_modes"] == rows["data"]["n_modes"]
+    digits = results["digits"]
+    assert digits["flow"] is None and digits["real training digits"]["fid"] < digits["DDPM"]["fid"]
+    assert digits["VAE (decoder means)"]["nll"] > 0 and digits["DDPM"]["nll"] > 0  # -log P of a discrete image
+    assert (tmp_path / "table.md").stat().st_size > 0 and json.loads((tmp_path / "results.json").read_text())
