@@ -77,6 +77,14 @@ def parity_mask(D, parity, like=None):
     return ((xp.arange(D) + parity) % 2 == 0).astype(dtype)
 
 
+
+def _rows(x, name, D, who):
+    """``x`` as a float Tensor of shape (B, D), or a ValueError naming ``who``, ``name`` and the shape received."""
+    x = x if isinstance(x, Tensor) else as_float_tensor(x, name, who)
+    if x.ndim != 2 or x.shape[1] != D:
+        raise ValueError(f"{who}: expected {name} of shape (B, {D}), received {tuple(x.shape)}")
+    return x
+
 class AffineCoupling(nn.Module):
     r"""RealNVP's affine coupling layer in its masked form (Dinh et al. 2017, Eq. 9):
 
@@ -150,11 +158,7 @@ class AffineCoupling(nn.Module):
         return (y - t) * exp(-s)
 
     def _check(self, x, name):
-        who = f"AffineCoupling(D={self.D}, parity={self.parity})"
-        x = x if isinstance(x, Tensor) else as_float_tensor(x, name, who)
-        if x.ndim != 2 or x.shape[1] != self.D:
-            raise ValueError(f"{who}: expected {name} of shape (B, {self.D}), received {tuple(x.shape)}")
-        return x
+        return _rows(x, name, self.D, f"AffineCoupling(D={self.D}, parity={self.parity})")
 
     def extra_repr(self):
         return f"D={self.D}, parity={self.parity}"
@@ -217,11 +221,7 @@ class LUMixing(nn.Module):
         return Tensor(x.astype(y.data.dtype))
 
     def _check(self, x, name):
-        who = f"LUMixing(D={self.D})"
-        x = x if isinstance(x, Tensor) else as_float_tensor(x, name, who)
-        if x.ndim != 2 or x.shape[1] != self.D:
-            raise ValueError(f"{who}: expected {name} of shape (B, {self.D}), received {tuple(x.shape)}")
-        return x
+        return _rows(x, name, self.D, f"LUMixing(D={self.D})")
 
     def extra_repr(self):
         return f"D={self.D}"
