@@ -25,6 +25,16 @@ from .layers import (
 )
 from .minibatch import MinibatchDiscrimination, MinibatchStdDev
 from .module import Module, ModuleList, Parameter, Sequential, StateDictError
+from .norms import (
+    AdaIN,
+    Downsample2x,
+    EqualizedConv2d,
+    EqualizedLinear,
+    GroupNorm,
+    InstanceNorm2d,
+    PixelNorm,
+    Upsample2x,
+)
 from .spectral import power_iteration, remove_spectral_norm, spectral_norm
 from .weightnorm import remove_weight_norm, weight_norm
 
@@ -34,4 +44,6 @@ __all__ = [
     "Embedding", "Dropout", "Flatten", "Unflatten", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "SiLU",
     "spectral_norm", "remove_spectral_norm", "power_iteration", "weight_norm", "remove_weight_norm",
     "MinibatchDiscrimination", "MinibatchStdDev",
+    "InstanceNorm2d", "GroupNorm", "AdaIN", "PixelNorm", "EqualizedLinear", "EqualizedConv2d",
+    "Upsample2x", "Downsample2x",
 ]
