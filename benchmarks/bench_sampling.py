@@ -7,6 +7,12 @@ Two denoisers, as ``scratchgen train ddpm`` builds them (``diffusion.train.build
 * ``conv``: the 8×8 convolutional denoiser of the digits preset (``DDPMConfig.preset("digits")``:
   16 channels, time_dim 32), 1,000 images (the preset's ``n_eval``).
 
+Under ``no_grad`` scratchgen's ``MLPDenoiser`` computes the work that depends on t alone (the
+time branch and the time columns of the first layer) once per distinct t, as a sampler's batch
+shares one t (``MLPDenoiser._forward_shared_t``). The ``torch`` peer is the model as one writes it
+in PyTorch (per row); for a like-for-like engine comparison the MLP case also times a
+``torch_shared_t`` peer, the PyTorch model with the same rewrite, and prints both ratios.
+
 One step of Ho et al.'s Algorithm 2 is timed: :math:`\\varepsilon_\\theta(x_t, t)`, a draw of
 :math:`z \\sim \\mathcal N(0, I)`, and :math:`x_{t-1} = \\mu_\\theta + \\sigma_t z`
 (scratchgen: the model under ``no_grad`` and ``diffusion.samplers.p_sample_step``, as
@@ -137,6 +143,14 @@ def torch_models(torch):
             self.net = nn.Sequential(*layers)
 
         def forward(self, xt, t):
+            if self.shared_t:  # scratchgen's sampling rewrite: the t-only work once per distinct t
+                t_u, row = torch.unique(t, return_inverse=True)
+                first, D = self.net[0], xt.shape[1]
+                h_u = F.silu(self.time_proj(timestep_embedding(t_u, self.time_dim)), inplace=True)
+                c_u = F.linear(h_u, first.weight[:, D:], first.bias)  # (U, H)
+                a = F.linear(xt, first.weight[:, :D])  # (B, H)
+                a += c_u if c_u.shape[0] == 1 else c_u[row]
+                return self.net[1:](a)
             h_t = F.silu(self.time_proj(timestep_embedding(t, self.time_dim)), inplace=True)
             return self.net(torch.cat([xt, h_t], dim=1))
 
@@ -174,10 +188,11 @@ def torch_models(torch):
             h = self.block_out(self.merge(torch.cat([self.up(d), h1], dim=1)), e)
             return self.conv_out(F.silu(h, inplace=True))
 
-    def build(ours):
+    def build(ours, shared_t=False):
         if isinstance(ours, MLPDenoiser):
             n_hidden = (len(ours.net) - 1) // 2
             m = MLP(ours.data_dim, ours.net[0].out_features, n_hidden, ours.time_dim)
+            m.shared_t = shared_t
         else:
             m = Conv(ours.in_channels, ours.conv_in.out_channels, ours.time_dim)
         m.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in ours.state_dict().items()})
@@ -250,24 +265,29 @@ def bench_case(name, repeats, steps, warmup):
     torch = _torch()
     peers = {"scratchgen": None}
     if torch is not None:
-        theirs = torch_models(torch)(ours)
+        theirs = {"torch": torch_models(torch)(ours)}
+        if name == "mlp":  # the same model written with scratchgen's sampling rewrite, for a like-for-like ratio
+            theirs["torch_shared_t"] = torch_models(torch)(ours, shared_t=True)
         coef = _torch_coefficients(schedule)
-        worst_model, worst_chain = check_same_numbers(torch, ours, theirs, schedule, shape, coef)
-        print(f"  same numbers: max |ours - torch| = {worst_model:.2e} (model), {worst_chain:.2e} (20 steps)")
-        peers["torch"] = None
+        for peer, model in theirs.items():
+            worst_model, worst_chain = check_same_numbers(torch, ours, model, schedule, shape, coef)
+            print(f"  same numbers ({peer}): max |ours - torch| = {worst_model:.2e} (model), "
+                  f"{worst_chain:.2e} (20 steps)")
+            peers[peer] = None
 
     g = np.random.default_rng(3)
     state = {"scratchgen": g.standard_normal(shape, dtype=np.float32)}
     if torch is not None:
         torch.manual_seed(3)
-        state["torch"] = torch.from_numpy(state["scratchgen"].copy())
+        for peer in theirs:
+            state[peer] = torch.from_numpy(state["scratchgen"].copy())
     T = schedule.T
 
     def step(peer, t):
         if peer == "scratchgen":
             state[peer] = our_step(ours, schedule, g, state[peer], t)
         else:
-            state[peer] = torch_step(torch, theirs, coef, state[peer], t)
+            state[peer] = torch_step(torch, theirs[peer], coef, state[peer], t)
 
     per_repeat = {p: {"wall": [], "cpu": []} for p in peers}
     t = T
@@ -307,6 +327,12 @@ def report(name, per_repeat):
             ratios[k] = statistics.median(r)
             print(f"    PyTorch:    {statistics.median(theirs):7.2f} ms/step  (repeats: {_fmt(theirs)})")
             print(f"    ratio ours/PyTorch: {ratios[k]:.2f}  (repeats: {_fmt(r)})")
+        if "torch_shared_t" in per_repeat:
+            theirs = per_repeat["torch_shared_t"][k]
+            r = [a / b for a, b in zip(ours[k], theirs)]
+            print(f"    PyTorch with the shared-t rewrite: {statistics.median(theirs):7.2f} ms/step  "
+                  f"(repeats: {_fmt(theirs)})")
+            print(f"    ratio ours/PyTorch-shared-t (like for like): {statistics.median(r):.2f}  (repeats: {_fmt(r)})")
     if "torch" not in per_repeat:
         print(f"  (PyTorch not installed: no ratio; install it with `{TORCH_INSTALL}`)")
         return None

@@ -104,6 +104,9 @@ class MLPDenoiser(nn.Module):
             layers += [nn.Linear(hidden, hidden, dtype=dtype, generator=g), nn.SiLU(inplace=True)]
         layers.append(nn.Linear(hidden, data_dim, dtype=dtype, generator=g))
         self.net = nn.Sequential(*layers)
+        # the layers after the first, as one Sequential for the sampling path; not registered (the
+        # same layer objects as self.net's, whose names the checkpoints keep)
+        object.__setattr__(self, "_tail", nn.Sequential(*layers[1:]))
 
     def forward(self, xt, t):
         if xt.ndim != 2 or xt.shape[1] != self.data_dim:
@@ -111,11 +114,35 @@ class MLPDenoiser(nn.Module):
         if not isinstance(xt, Tensor):
             xt = ad.tensor(xt)
         w = self.time_proj.weight
+        if not ad.is_grad_enabled() and to_numpy(t).shape == (xt.shape[0],):  # sampling: the time
+            return self._forward_shared_t(xt, t)  # branch once per distinct t
         emb = timestep_embedding(t, self.time_dim, like=w.data)  # (B, time_dim)
         if emb.shape[0] != xt.shape[0]:
             raise ValueError(f"MLPDenoiser: t has {emb.shape[0]} rows but x_t has {xt.shape[0]}")
         h_t = nn.functional.silu(self.time_proj(emb), inplace=True)  # (B, time_dim)
         return self.net(ad.concatenate([xt, h_t], axis=1))  # (B, D)
+
+    def _forward_shared_t(self, xt, t):
+        r"""The same function, with the work that depends on t alone done once per distinct t.
+
+        Split the first layer's weight by its inputs, :math:`W_0 = [W_x\ W_h]`: then
+        :math:`W_0 [x_t, h(t)] + b_0 = W_x x_t + (W_h h(t) + b_0)`, and the bracket (with the time
+        branch :math:`h(t) = \mathrm{SiLU}(W_e e(t) + b_e)` inside it) is a function of t only. A
+        sampler's batch shares one t, so the bracket is one row of work instead of B: the
+        (B, time_dim) embedding, its layer and the time_dim columns of the first layer drop out of
+        the hot loop. The result equals :meth:`forward`'s up to the order of a float sum
+        (``tests/diffusion/test_models.py::test_mlp_shared_t_path_matches_the_recorded_path``).
+        """
+        xp = get_xp(xt.data)
+        t_u, row = xp.unique(xp.asarray(to_numpy(t)), return_inverse=True)  # t = t_u[row]
+        first = self.net[0]
+        W_x, W_h = first.weight[:, :self.data_dim], first.weight[:, self.data_dim:]  # (H, D), (H, time_dim)
+        e_u = timestep_embedding(t_u, self.time_dim, like=first.weight.data)  # (U, time_dim)
+        h_u = nn.functional.silu(self.time_proj(e_u), inplace=True)  # (U, time_dim)
+        c_u = nn.functional.linear(h_u, W_h, first.bias)  # (U, H): W_h h(t) + b_0
+        a = nn.functional.linear(xt, W_x)  # (B, H): W_x x_t
+        a.data += c_u.data if c_u.shape[0] == 1 else c_u.data[row.reshape(-1)]  # fresh array: add in place
+        return self._tail(a)  # SiLU, the hidden layers, the output layer (in blocks of rows)
 
 
 class _ResBlock(nn.Module):
@@ -196,13 +223,26 @@ class ConvDenoiser(nn.Module):
                              f"got {tuple(xt.shape)}")
         if not isinstance(xt, Tensor):
             xt = ad.tensor(xt)
-        silu = nn.functional.silu
+        return self.unet(xt, self.embed(t, xt.shape[0]))
+
+    def embed(self, t, batch):
+        r"""The time embedding :math:`e = \mathrm{SiLU}(W_e\,e(t) + b_e)`: (B, E)."""
         emb = timestep_embedding(t, self.time_dim, like=self.time_proj.weight.data)  # (B, time_dim)
-        if emb.shape[0] != xt.shape[0]:
-            raise ValueError(f"ConvDenoiser: t has {emb.shape[0]} rows but x_t has {xt.shape[0]}")
-        e = silu(self.time_proj(emb), inplace=True)  # (B, E)
+        if emb.shape[0] != batch:
+            raise ValueError(f"ConvDenoiser: t has {emb.shape[0]} rows but x_t has {batch}")
+        return nn.functional.silu(self.time_proj(emb), inplace=True)  # (B, E)
+
+    def unet(self, xt, e, h_edit=None):
+        r"""The network below the embedding: x_t (B, in, H, W) and e (B, E) to :math:`\varepsilon_\theta`.
+
+        ``h_edit``, optional: a function of the bottleneck d (B, 2C, H/2, W/2), the h-space of Kwon et
+        al. (2023), whose result replaces d (to read it or to shift it; see ``diffusion.hspace``).
+        """
+        silu = nn.functional.silu
         h1 = self.block_hi(self.conv_in(xt), e)  # (B, C, H, W)
         d = self.block_lo2(self.block_lo1(self.down(h1), e), e)  # (B, 2C, H/2, W/2)
+        if h_edit is not None:
+            d = h_edit(d)
         h = self.merge(ad.concatenate([self.up(d), h1], axis=1))  # (B, C, H, W)
         h = self.block_out(h, e)
         return self.conv_out(silu(h, inplace=True))  # (B, in, H, W)

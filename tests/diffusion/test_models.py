@@ -33,12 +33,18 @@ def _silu(v):
     return v / (1 + np.exp(-v))
 
 
-def test_mlp_denoiser_computes_its_documented_equation():
-    # h0 = [x_t, SiLU(W_e e(t) + b_e)], h_{k+1} = SiLU(W_k h_k + b_k), eps = W_out h_L + b_out
+@pytest.mark.parametrize("recorded", [True, False], ids=["recorded", "no_grad-shared-t"])
+def test_mlp_denoiser_computes_its_documented_equation(recorded):
+    # h0 = [x_t, SiLU(W_e e(t) + b_e)], h_{k+1} = SiLU(W_k h_k + b_k), eps = W_out h_L + b_out;
+    # under no_grad the same function through the shared-t path (the time branch once per distinct t)
     m = MLPDenoiser(3, hidden=8, n_hidden=2, time_dim=6, dtype=np.float64, generator=1)
     g = np.random.default_rng(0)
-    x, t = g.standard_normal((4, 3)), np.array([1, 7, 50, 999])
-    got = m(x, t)
+    x, t = g.standard_normal((4, 3)), np.array([1, 7, 7, 999])
+    if recorded:
+        got = m(x, t)
+    else:
+        with sg.no_grad():
+            got = m(x, t)
     assert got.shape == (4, 3) and got.dtype == np.float64
     half = 3
     omega = 1e4 ** (-np.arange(half) / (half - 1))
@@ -50,6 +56,22 @@ def test_mlp_denoiser_computes_its_documented_equation():
         h = _silu(h @ layer.weight.data.T + layer.bias.data)
     expected = h @ lin[-1].weight.data.T + lin[-1].bias.data
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("ts", [[640], [3, 640, 999]], ids=["one-t", "three-t"])
+def test_mlp_shared_t_path_matches_the_recorded_path(ts):
+    # float32, 5,000 rows: the sampler's path (blocks of rows, time branch per distinct t) against the
+    # recorded one, equal up to float32 rounding of the first layer's sum; the checkpoint names stay
+    m = MLPDenoiser(2, hidden=64, n_hidden=3, time_dim=16, generator=4)
+    g = np.random.default_rng(1)
+    x = g.standard_normal((5000, 2)).astype(np.float32)
+    t = np.asarray(ts)[g.integers(0, len(ts), size=5000)]
+    with sg.no_grad():
+        fast = m(x, t).numpy()
+    slow = m(x, t).numpy()
+    assert fast.dtype == np.float32 and fast.shape == (5000, 2)
+    assert np.abs(fast - slow).max() < 1e-5 * (1 + np.abs(slow).max())
+    assert not any("_tail" in k for k in m.state_dict())
 
 
 def test_mlp_denoiser_is_seeded_and_names_bad_inputs():
