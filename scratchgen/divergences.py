@@ -338,8 +338,10 @@ def jsd(p, q, axis=-1, atol=None):
     array (batch shape), in nats.
     """
     p, q = _check_pair(p, q, axis, atol)
+    ### BEGIN SOLUTION
     m = (p + q) * 0.5
     return (kl(p, m, axis=axis, atol=math.inf) + kl(q, m, axis=axis, atol=math.inf)) * 0.5
+    ### END SOLUTION
 
 
 def pearson_chi2(p, q, axis=-1, atol=None):
@@ -414,10 +416,12 @@ def optimal_discriminator(p, q):
     array (...), values in [0, 1].
     """
     p, q = _check_pair(p, q, -1, None, normalised=False)
+    ### BEGIN SOLUTION
     xp = get_xp(p, q)
     s = p + q
     pos = s > 0
     return xp.where(pos, p / xp.where(pos, s, 1), 0.5)
+    ### END SOLUTION
 
 
 def density_ratio(d=None, *, logits=None):

@@ -279,6 +279,7 @@ def mmd2(x, y, kernel="rbf", unbiased=True, **kernel_params):
     for K, shape, name in ((Kxx, (m, m), "k(x, x)"), (Kyy, (n, n), "k(y, y)"), (Kxy, (m, n), "k(x, y)")):
         if tuple(K.shape) != shape:
             raise ValueError(f"mmd2: the kernel must return a Gram matrix; {name} has shape {K.shape}, expected {shape}")
+    ### BEGIN SOLUTION
     if unbiased:
         # sums over i != j only: the U-statistic
         t_xx = _off_diagonal_sum(Kxx) * (1.0 / (m * (m - 1)))
@@ -288,3 +289,4 @@ def mmd2(x, y, kernel="rbf", unbiased=True, **kernel_params):
         t_yy = Kyy.sum() * (1.0 / (n * n))
     t_xy = Kxy.sum() * (2.0 / (m * n))
     return t_xx + t_yy - t_xy
+    ### END SOLUTION

@@ -107,6 +107,7 @@ def power(xp, x, y):
 
 
 def _power_vjp_x(g, ans, x, y):
+    ### BEGIN SOLUTION
     # d(x^y)/dx = y x^(y-1)
     if isinstance(y, numbers.Number):
         if y == 0:
@@ -116,6 +117,7 @@ def _power_vjp_x(g, ans, x, y):
         if y == 2:
             return g * (2 * x)
     return g * y * x ** (y - 1)
+    ### END SOLUTION
 
 
 def _power_vjp_y(g, ans, x, y):
@@ -143,6 +145,7 @@ def _mT(a):
 
 
 def _matmul_vjp_x(g, ans, x, y):
+    ### BEGIN SOLUTION
     # y = x @ w  =>  x_bar = y_bar @ w^T ; 1-D operands are promoted to matrices and back.
     if x.ndim == 1 and y.ndim == 1:  # dot product: ans is a scalar
         return g * y
@@ -153,9 +156,11 @@ def _matmul_vjp_x(g, ans, x, y):
         gx = matmul(g2, _mT(y))  # (..., 1, k)
         return reshape(gx, gx.shape[:-2] + (gx.shape[-1],))  # (..., k), summed to (k,) by the engine
     return matmul(g, _mT(y))
+    ### END SOLUTION
 
 
 def _matmul_vjp_y(g, ans, x, y):
+    ### BEGIN SOLUTION
     # y = x @ w  =>  w_bar = x^T @ y_bar
     if x.ndim == 1 and y.ndim == 1:
         return g * x
@@ -165,6 +170,7 @@ def _matmul_vjp_y(g, ans, x, y):
         gy = matmul(_mT(x), reshape(g, g.shape + (1,)))  # (..., k, 1)
         return reshape(gy, gy.shape[:-1])
     return matmul(_mT(x), g)
+    ### END SOLUTION
 
 
 matmul.defvjp(_matmul_vjp_x, _matmul_vjp_y)
@@ -387,10 +393,12 @@ def mean(xp, x, axis=None, keepdims=False):
 
 
 def _mean_vjp(g, ans, x, axis=None, keepdims=False):
+    ### BEGIN SOLUTION
     n = 1
     for a in _axes(axis, x.ndim):
         n *= x.shape[a]
     return _expand(g, x.shape, axis, keepdims) * (1.0 / n)
+    ### END SOLUTION
 
 
 mean.defvjp(_mean_vjp)

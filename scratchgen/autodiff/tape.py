@@ -122,6 +122,10 @@ class Node:
     def __init__(self, data, requires_grad: bool = False):
         if not hasattr(data, "dtype"):
             data = as_array(data, None)
+        if requires_grad and data.dtype.kind != "f":  # a leaf the user asks gradients of: real floats only
+            raise TypeError(f"Tensor: requires_grad=True needs a real float dtype, got {data.dtype}"
+                            + ("; take .real or abs() first (the engine differentiates real numbers only)"
+                               if data.dtype.kind == "c" else ""))
         self.data = data
         self.requires_grad = bool(requires_grad)
         self.grad = None
@@ -316,6 +320,7 @@ def unbroadcast(g, shape: tuple):
     ``g.reshape`` are the Tensor methods, so the sum is recorded too.)
     """
     shape = tuple(shape)
+    ### BEGIN SOLUTION
     lead = g.ndim - len(shape)
     if lead < 0:
         raise ValueError(f"unbroadcast: gradient of shape {g.shape} cannot reduce to shape {shape}")
@@ -327,3 +332,4 @@ def unbroadcast(g, shape: tuple):
     if g.shape != shape:
         g = g.reshape(shape)
     return g
+    ### END SOLUTION

@@ -181,10 +181,12 @@ def q_sample(schedule, x0, t, eps):
     _check_schedule(schedule)
     _check_data(x0, "x0")
     _check_same_shape(x0, "x0", eps, "eps")
+    ### BEGIN SOLUTION
     sqrt_alpha_bar = schedule.gather("sqrt_alpha_bar", t, x0)  # (B, 1, ...)
     sqrt_one_minus_alpha_bar = schedule.gather("sqrt_one_minus_alpha_bar", t, x0)  # (B, 1, ...)
     # $x_t = \sqrt{\bar\alpha_t} x_0 + \sqrt{1-\bar\alpha_t}\varepsilon$
     return sqrt_alpha_bar * x0 + sqrt_one_minus_alpha_bar * eps
+    ### END SOLUTION
 
 
 def q_posterior(schedule, x0, xt, t):
@@ -209,11 +211,13 @@ def q_posterior(schedule, x0, xt, t):
     _check_schedule(schedule)
     _check_data(x0, "x0")
     _check_same_shape(x0, "x0", xt, "xt")
+    ### BEGIN SOLUTION
     coef_x0 = schedule.gather("posterior_coef_x0", t, x0)  # (B, 1, ...)
     coef_xt = schedule.gather("posterior_coef_xt", t, x0)  # (B, 1, ...)
     beta_tilde = schedule.gather("beta_tilde", t, x0)  # (B, 1, ...)
     # $\tilde\mu_t = \frac{\sqrt{\bar\alpha_{t-1}}\beta_t}{1-\bar\alpha_t} x_0 + \frac{\sqrt{\alpha_t}(1-\bar\alpha_{t-1})}{1-\bar\alpha_t} x_t$
     return coef_x0 * x0 + coef_xt * xt, beta_tilde
+    ### END SOLUTION
 
 
 def predict_x0_from_eps(schedule, xt, t, eps):

@@ -119,6 +119,7 @@ def p_sample_step(schedule, xt, t: int, eps_theta, z, sigma2="beta", clip_x0=Non
     _check_schedule(schedule)
     _check_sigma2(sigma2)
     clip_x0 = _check_clip(clip_x0)
+    ### BEGIN SOLUTION
     if clip_x0 is None:
         mean = p_mean_from_eps(schedule, xt, t, eps_theta)  # Eq. 11
     else:
@@ -130,6 +131,7 @@ def p_sample_step(schedule, xt, t: int, eps_theta, z, sigma2="beta", clip_x0=Non
         raise ValueError(f"z must be noise of x_t's shape {tuple(xt.shape)} for t > 1, got {getattr(z, 'shape', z)}")
     variance, _ = p_variance(schedule, t, xt, sigma2)  # (B, 1, ...)
     return mean + variance**0.5 * z
+    ### END SOLUTION
 
 
 def ancestral_sample(schedule, eps_model, shape=None, seed=None, sigma2="beta", x_T=None, dtype=None,

@@ -241,6 +241,7 @@ def cosine_schedule(T: int = 1000, s: float = 0.008, max_beta: float = 0.999) ->
         raise ValueError(f"cosine_schedule: max_beta must lie in (0, 1), got {max_beta!r}")
     if not s >= 0:
         raise ValueError(f"cosine_schedule: s must be >= 0, got {s!r}")
+    ### BEGIN SOLUTION
     xp = get_xp()
     t = xp.arange(T + 1, dtype=xp.float64)  # (T+1,) for t = 0..T
     # $f(t) = \cos^2(\frac{t/T + s}{1+s}\frac{\pi}{2})$
@@ -249,6 +250,7 @@ def cosine_schedule(T: int = 1000, s: float = 0.008, max_beta: float = 0.999) ->
     # $\beta_t = 1 - \bar\alpha_t / \bar\alpha_{t-1}$, clipped
     beta = xp.minimum(1.0 - alpha_bar[1:] / alpha_bar[:-1], max_beta)
     return Schedule(beta, name="cosine")
+    ### END SOLUTION
 
 
 def make_schedule(kind="linear", T: int = 1000, **kwargs) -> Schedule:

@@ -107,8 +107,10 @@ def g_loss_minimax(fake_logits):
     Tensor, shape ()
     """
     lf = _as_scores(fake_logits, "fake_logits", "g_loss_minimax")
+    ### BEGIN SOLUTION
     # log(1 - sigma(l)) = -softplus(l)
     return -F.softplus(lf).mean()
+    ### END SOLUTION
 
 
 def g_loss_nonsaturating(fake_logits):
@@ -133,7 +135,9 @@ def g_loss_nonsaturating(fake_logits):
     Tensor, shape ()
     """
     lf = _as_scores(fake_logits, "fake_logits", "g_loss_nonsaturating")
+    ### BEGIN SOLUTION
     return F.softplus(-lf).mean()
+    ### END SOLUTION
 
 
 def d_loss_label_smoothing(real_logits, fake_logits, alpha=0.9):
@@ -194,7 +198,9 @@ def lsgan_d_loss(real_scores, fake_scores, a=0.0, b=1.0):
     check_number(b, "b", "lsgan_d_loss")
     dr = _as_scores(real_scores, "real_scores", "lsgan_d_loss")
     df = _as_scores(fake_scores, "fake_scores", "lsgan_d_loss")
+    ### BEGIN SOLUTION
     return ((dr - b) ** 2).mean() * 0.5 + ((df - a) ** 2).mean() * 0.5
+    ### END SOLUTION
 
 
 def lsgan_g_loss(fake_scores, c=1.0, real_scores=None):
@@ -230,11 +236,13 @@ def lsgan_g_loss(fake_scores, c=1.0, real_scores=None):
     """
     check_number(c, "c", "lsgan_g_loss")
     df = _as_scores(fake_scores, "fake_scores", "lsgan_g_loss")
+    ### BEGIN SOLUTION
     loss = ((df - c) ** 2).mean() * 0.5
     if real_scores is not None:
         dr = _as_scores(real_scores, "real_scores", "lsgan_g_loss")
         loss = loss + ((dr - c) ** 2).mean() * 0.5
     return loss
+    ### END SOLUTION
 
 
 # ---------------------------------------------------------------------------
@@ -300,7 +308,9 @@ def hinge_d_loss(real_scores, fake_scores):
     """
     dr = _as_scores(real_scores, "real_scores", "hinge_d_loss")
     df = _as_scores(fake_scores, "fake_scores", "hinge_d_loss")
+    ### BEGIN SOLUTION
     return F.relu(1 - dr).mean() + F.relu(1 + df).mean()
+    ### END SOLUTION
 
 
 def hinge_g_loss(fake_scores):
@@ -315,7 +325,9 @@ def hinge_g_loss(fake_scores):
     Tensor, shape ()
     """
     df = _as_scores(fake_scores, "fake_scores", "hinge_g_loss")
+    ### BEGIN SOLUTION
     return -df.mean()
+    ### END SOLUTION
 
 
 # ---------------------------------------------------------------------------

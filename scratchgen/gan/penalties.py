@@ -82,9 +82,11 @@ def critic_grad_norms(critic, x):
     xd = _data(x, "x", "critic_grad_norms")
     g = _input_gradient(critic, tensor(xd), "critic_grad_norms")  # (B, ...)
     B = xd.shape[0]
+    ### BEGIN SOLUTION
     # sum of squares over every axis but the batch axis: (B, C, H, W) -> (B,)
     sq = (g * g).reshape(B, -1).sum(axis=1)
     return (sq + _TINY).sqrt()
+    ### END SOLUTION
 
 
 def gradient_penalty(critic, real, fake, lam=10.0, eps=None, rng=None):
@@ -133,12 +135,14 @@ def gradient_penalty(critic, real, fake, lam=10.0, eps=None, rng=None):
         if bool(xp.any((eps < 0) | (eps > 1))):
             raise ValueError(f"{who}: eps must lie in [0, 1]")
         eps = eps.astype(xr.dtype)
+    ### BEGIN SOLUTION
     # epsilon as (B, 1, 1, ...) so each sample gets its own weight
     e = eps.reshape((B,) + (1,) * (xr.ndim - 1))
     # x_hat = eps x + (1 - eps) x_tilde
     x_hat = e * xr + (1 - e) * xf
     norms = critic_grad_norms(critic, x_hat)  # (B,)
     return ((norms - 1) ** 2).mean() * lam
+    ### END SOLUTION
 
 
 def r1_penalty(critic, real, gamma=10.0):

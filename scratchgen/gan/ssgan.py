@@ -225,6 +225,7 @@ def critic_loss(logits_labelled, labels, logits_unlabelled, logits_fake, form="K
         raise ValueError(f"{who}: unsup_weight must be a finite number > 0, got {unsup_weight!r}")
     K = _num_classes(ll, form)
     y = _labels(labels, ll.shape[0], K, who)
+    ### BEGIN SOLUTION
     # -E log p(y|x) on labelled data: pick column y_b of row b
     log_pc = log_p_class(ll, form, conditional=(supervised == "conditional"))  # (B_l, K)
     rows = get_xp(y).arange(ll.shape[0])
@@ -232,6 +233,7 @@ def critic_loss(logits_labelled, labels, logits_unlabelled, logits_fake, form="K
     # -E log(1 - p(fake|x)) on unlabelled data, -E log p(fake|G(z)) on samples
     l_unsup = -log_p_real(lu, form).mean() - log_p_fake(lf, form).mean()
     return l_sup + unsup_weight * l_unsup
+    ### END SOLUTION
 
 
 def generator_loss(logits_fake, form="K+1", kind="nonsaturating"):

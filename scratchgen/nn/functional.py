@@ -279,8 +279,10 @@ def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
     if t.size and not bool(xp.all((t.data >= 0) & (t.data <= 1))):
         raise bad(who, "target", "hold values in [0, 1] (probabilities of the label 1)", target,
                   shown=f"values in [{float(xp.min(t.data))}, {float(xp.max(t.data))}]")
+    ### BEGIN SOLUTION
     # -t log sigma(z) - (1 - t) log(1 - sigma(z)) = t softplus(-z) + (1 - t) softplus(z)
     return _reduce(_AF.softplus(-z) * t + _AF.softplus(z) * (1 - t), reduction, who)
+    ### END SOLUTION
 
 
 def mse_loss(x, target, reduction="mean"):

@@ -69,7 +69,9 @@ def kl_standard_normal(mu, log_var):
     One value per latent dimension; sum over the last axis for the KL of a diagonal Gaussian.
     """
     mu, log_var = as_float_tensor(mu, "mu", "kl_standard_normal"), as_float_tensor(log_var, "log_var", "kl_standard_normal")
+    ### BEGIN SOLUTION
     return 0.5 * (mu * mu + exp(log_var) - 1.0 - log_var)
+    ### END SOLUTION
 
 
 def kl_standard_normal_mc(z, mu, log_var):

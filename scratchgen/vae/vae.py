@@ -63,11 +63,13 @@ class VAE(nn.Module):
         :math:`\tilde{\mathcal L}^A`, their log-mean-exp is the IWAE bound. When :math:`q` is the exact
         posterior, :math:`w_s = p(x)` for every :math:`z_s`: the estimate has no variance.
         """
+        ### BEGIN SOLUTION
         mu, log_var = self.encoder(x)  # (B, L) each
         z = reparameterize(mu, log_var, eps)  # (S, B, L)
         log_q = log_normal(z, mu, log_var).sum(axis=-1)  # (S, B)
         log_p_z = log_standard_normal(z).sum(axis=-1)  # (S, B)
         return self.decoder.log_prob(x, z) + log_p_z - log_q
+        ### END SOLUTION
 
     def terms(self, x, eps):
         r"""The reconstruction term :math:`\frac1S\sum_s \log p_\theta(x|z_s)` (B,) and the closed-form KL per
