@@ -1,0 +1,261 @@
+r"""Train the progressive GAN and the small style-based generator on the digits (or padded MNIST).
+
+One trainer for both of Karras et al.'s generators, on the scaffold (:class:`~scratchgen.training.TrainingLoop`):
+
+* ``model="progan"`` ([ProGAN], :mod:`scratchgen.gan.progan`): ``steps`` split evenly into one phase per
+  stage (4×4, 8×8, ...); in each phase after the first, the first ``fade`` of it ramps
+  :math:`\alpha` linearly 0 → 1 (:func:`schedule`), and the real images are blended the same way
+  between the two resolutions ([ProGAN] Appendix A.1), :func:`real_at`.
+* ``model="stylegan"`` ([StyleGAN], :mod:`scratchgen.gan.stylegan`): the synthesis network trains at the
+  data's resolution from the start (no growing in this small version), with style-mixing
+  regularisation ([StyleGAN] sec. 3.1: a share ``mixing`` of the batches use two latents and a random
+  crossover) and :math:`\bar w` tracked for the truncation trick.
+
+The loss is WGAN-GP ([ProGAN] Appendix A.1): critic
+:math:`\mathbb E[D(G(z))] - \mathbb E[D(x)] + \lambda\,\mathbb E[(\lVert\nabla D(\hat x)\rVert - 1)^2]
++ \epsilon_{drift}\,\mathbb E[D(x)^2]` with :math:`\lambda = 10`, :math:`\epsilon_{drift} = 10^{-3}`, generator
+:math:`-\mathbb E[D(G(z))]`; Adam with :math:`\beta = (0, 0.99)` and lr 1e-3; the generator is
+evaluated from an exponential moving average of its weights.
+
+Metrics (8×8 digits): :func:`scratchgen.metrics.features.image_metrics` of ``n_eval`` samples against the
+held-out digits, and, for these unconditional models, ``recognisable`` (the share of samples the
+classifier assigns to one digit with probability ≥ 0.9) and ``classes_covered`` (digits with at
+least 2 % of the samples). A sample drawn before the last stage is upsampled to 8×8 for scoring.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from .. import backend as _backend
+from .. import optim
+from ..autodiff.tensor import no_grad, tensor
+from ..config import Config, option
+from ..data.images import load_image_data
+from ..nn.norms import downsample2x, upsample2x
+from ..training import RESUMABLE_CHANGES, TrainingLoop, WeightAverage, write_outputs
+from ..validate import bad, check_bool, check_choice, check_int, check_number, check_pair
+from . import losses as L
+from .penalties import gradient_penalty
+from .progan import ProDiscriminator, ProGenerator, fade
+from .stylegan import StyleGenerator
+
+__all__ = ["KarrasConfig", "KarrasRun", "schedule", "real_at", "train_karras", "default_channels", "MODELS"]
+
+MODELS = ("progan", "stylegan")
+RESUMABLE = RESUMABLE_CHANGES + ("kid_subsets", "mnist_path", "mnist_checksums")
+
+
+@dataclass
+class KarrasConfig(Config):
+    """Settings of one ProGAN / StyleGAN run (``scratchgen train progan|stylegan``)."""
+
+    model: str = option("progan", "which generator: progan | stylegan (the subcommand)", choices=MODELS, cli=False)
+    data: str = option("digits", "digits: the shipped 8×8 digits (stages 4, 8); mnist: 28×28 IDX files at "
+                                 "--mnist-path, padded to 32×32 (stages 4, 8, 16, 32)", choices=("digits", "mnist"))
+    mnist_path: str | None = option(None, "folder with the four MNIST IDX .gz files")
+    mnist_checksums: str = option("standard", "how the MNIST files are checked: standard | none | FILE",
+                                  metavar="standard|none|FILE")
+    steps: int = option(3000, "updates of G (one critic update each); ProGAN: split evenly over the stages")
+    fade: float = option(0.5, "ProGAN: the share of each later stage's steps over which alpha goes 0 -> 1")
+    batch: int = option(64, "images per minibatch")
+    z_dim: int = option(32, "dimension of z ~ N(0, I)")
+    channels: tuple[int, ...] | None = option(None, "channels per stage, 4x4 first (default: 64 32 for digits, "
+                                                    "64 64 32 16 for MNIST)")
+    w_dim: int = option(32, "StyleGAN: dimension of w")
+    mapping_layers: int = option(4, "StyleGAN: dense layers of the mapping network")
+    mixing: float = option(0.9, "StyleGAN: share of batches trained with style mixing (two latents)")
+    lr: float = option(1e-3, "Adam learning rate of both players ([ProGAN] App. A.1)")
+    betas: tuple[float, float] = option((0.0, 0.99), "Adam's beta1 and beta2", metavar=("BETA1", "BETA2"))
+    gp: float = option(10.0, "weight lambda of the WGAN-GP gradient penalty")
+    drift: float = option(1e-3, "weight of the drift term E[D(x)^2]")
+    ema: float = option(0.999, "evaluate a moving average of G's weights with decay MU (0 = the live G)",
+                        metavar="MU")
+    eval_every: int = option(1000, "steps between evaluations/checkpoints")
+    n_eval: int = option(1000, "generated images scored at each evaluation")
+    kid_subsets: int = option(100, "random subsets KID averages over")
+    seed: int = option(0, "seed of the one generator behind weights, data and noise")
+    progress: bool = option(True, "show a progress bar")
+
+    def validate(self):
+        who = "KarrasConfig"
+        check_choice(self.model, "model", who, MODELS)
+        check_choice(self.data, "data", who, ("digits", "mnist"))
+        if self.data == "mnist" and not self.mnist_path:
+            raise bad(who, "mnist_path", "name the folder of the MNIST files when {data} is 'mnist'", self.mnist_path)
+        for name in ("steps", "batch", "z_dim", "w_dim", "mapping_layers", "eval_every", "kid_subsets"):
+            check_int(getattr(self, name), name, who, min=1)
+        check_int(self.n_eval, "n_eval", who, min=4, fix="the image metrics need at least 4 samples")
+        check_int(self.seed, "seed", who, min=0)
+        check_number(self.fade, "fade", who, min=0, max=1)
+        check_number(self.mixing, "mixing", who, min=0, max=1)
+        check_number(self.lr, "lr", who, min=0, min_open=True)
+        check_number(self.gp, "gp", who, min=0)
+        check_number(self.drift, "drift", who, min=0)
+        check_number(self.ema, "ema", who, min=0, max=1, max_open=True)
+        check_pair(self.betas, "betas", who, min=0, max=1, max_open=True)
+        check_bool(self.progress, "progress", who)
+        n = 2 if self.data == "digits" else 4
+        ch = self.stage_channels()
+        if not (isinstance(ch, (tuple, list)) and len(ch) == n and all(isinstance(c, int) and c >= 1 for c in ch)):
+            raise bad(who, "channels", f"be {n} positive ints for {self.data!r} (one per stage, 4x4 first)", ch)
+        if self.batch % min(4, self.batch):
+            raise bad(who, "batch", "be a multiple of 4 (the minibatch-std groups)", self.batch)
+
+    def stage_channels(self):
+        return tuple(self.channels) if self.channels is not None else default_channels(self.data)
+
+
+def default_channels(data):
+    """(64, 32) for the 8×8 digits; (64, 64, 32, 16) for MNIST padded to 32×32."""
+    return (64, 32) if data == "digits" else (64, 64, 32, 16)
+
+
+def schedule(t, steps, n_stages, fade_share):
+    r"""``(stage, alpha)`` at step t (0-based) of ``steps``: phase k covers
+    :math:`[k\,T/n, (k+1)\,T/n)`; in phases k ≥ 1, :math:`\alpha = \min(1, (t - t_k + 1)/(f\,T/n))` rises
+    linearly over the first share f of the phase, then stays 1. Stage 0 has :math:`\alpha = 1`."""
+    per = steps / n_stages
+    k = min(int(t // per), n_stages - 1)
+    if k == 0 or fade_share == 0:
+        return k, 1.0
+    return k, min(1.0, (t - k * per + 1) / (fade_share * per))
+
+
+def real_at(x, stage, alpha, n_stages):
+    r"""The real images as the critic sees them at ``(stage, alpha)``: average-pooled to
+    :math:`4\cdot 2^k`, and during a fade-in blended
+    :math:`(1-\alpha)\,\operatorname{up}(\operatorname{down}(x_k)) + \alpha\,x_k` ([ProGAN] App. A.1)."""
+    for _ in range(n_stages - 1 - stage):
+        x = downsample2x(x)
+    if stage == 0 or alpha >= 1.0:
+        return x
+    return fade(upsample2x(downsample2x(x)), x, alpha)
+
+
+def _load(cfg):
+    """Training and held-out images; MNIST padded with the background value -1 to 32×32."""
+    data = load_image_data(cfg)
+    if data.size == 28:
+        xp = _backend.get_xp(data.x_train)
+        pad = lambda a: xp.pad(a, ((0, 0), (0, 0), (2, 2), (2, 2)), constant_values=-1.0)  # noqa: E731
+        data = data._replace(x_train=pad(data.x_train), x_test=pad(data.x_test), size=32)
+    return data
+
+
+def build_models(cfg, gen):
+    """(G, D): a :class:`ProGenerator` or :class:`StyleGenerator`, and a :class:`ProDiscriminator`."""
+    ch = cfg.stage_channels()
+    if cfg.model == "progan":
+        G = ProGenerator(cfg.z_dim, ch, generator=gen)
+    else:
+        G = StyleGenerator(cfg.z_dim, cfg.w_dim, ch, cfg.mapping_layers, generator=gen)
+    return G, ProDiscriminator(ch, generator=gen)
+
+
+@dataclass
+class KarrasRun:
+    config: KarrasConfig
+    G: object
+    D: object
+    G_eval: object = None  # the averaged G (cfg.ema > 0) or G
+    history: dict = field(default_factory=dict)
+    final: dict = field(default_factory=dict)
+    samples: object = None  # (n_eval, 1, s, s) NumPy
+
+
+def _digit_scores(x):
+    """``recognisable`` and ``classes_covered`` of 8×8 samples by the shipped classifier."""
+    from ..metrics.features import digit_log_probs
+
+    xp = _backend.get_xp(x)
+    p = xp.exp(digit_log_probs(x))  # (N, 10)
+    top = xp.argmax(p, axis=1)
+    share = xp.bincount(top, minlength=10) / x.shape[0]
+    return {"recognisable": float((p.max(axis=1) >= 0.9).mean()), "classes_covered": int((share >= 0.02).sum())}
+
+
+def train_karras(cfg: KarrasConfig, out_dir=None, resume=None, callback=None) -> KarrasRun:
+    """Train ``cfg.model`` on ``cfg.data``; write samples.png, samples.npy, ``metrics.json`` and checkpoints."""
+    cfg.validate()
+    gen = _backend.rng(cfg.seed)  # the training stream: weights, minibatches, noise, penalty weights
+    data = _load(cfg)
+    n_stages = len(cfg.stage_channels())
+    G, D = build_models(cfg, gen)
+    opt_G = optim.Adam(G.parameters(), lr=cfg.lr, betas=cfg.betas)
+    opt_D = optim.Adam(D.parameters(), lr=cfg.lr, betas=cfg.betas)
+    G_avg = WeightAverage(G, cfg.ema) if cfg.ema > 0 else None
+    dt = _backend.default_dtype()
+    draw_z = lambda n: tensor(gen.standard_normal((n, cfg.z_dim)).astype(dt))  # noqa: E731
+    progan = cfg.model == "progan"
+
+    def generate(stage, alpha, B):
+        if progan:
+            return G(draw_z(B), stage, alpha)
+        if gen.random() < cfg.mixing:  # style mixing regularisation: a random crossover layer
+            return G(draw_z(B), z2=draw_z(B), crossover=int(gen.integers(1, G.n_ws)))
+        return G(draw_z(B))
+
+    def step(t):
+        stage, alpha = schedule(t, cfg.steps, n_stages, cfg.fade) if progan else (n_stages - 1, 1.0)
+        critic = lambda x: D(x, stage, alpha)  # noqa: E731
+        idx = gen.integers(0, data.x_train.shape[0], cfg.batch)
+        xr = real_at(tensor(data.x_train[idx]), stage, alpha, n_stages)
+        with no_grad():
+            xf = generate(stage, alpha, cfg.batch)
+        dr = critic(xr)
+        loss_d = L.wgan_critic_loss(dr, critic(xf)) + (dr * dr).mean() * cfg.drift
+        if cfg.gp:
+            loss_d = loss_d + gradient_penalty(critic, xr, xf, lam=cfg.gp, rng=gen)
+        opt_D.zero_grad()
+        loss_d.backward()
+        opt_D.step()
+        loss_g = L.wgan_g_loss(critic(generate(stage, alpha, cfg.batch)))
+        opt_G.zero_grad()
+        loss_g.backward()
+        opt_G.step()
+        if G_avg is not None:
+            G_avg.update(t)
+        return {"loss_d": loss_d, "loss_g": loss_g, "stage": stage, "alpha": alpha}
+
+    def evaluate(t, gen_eval, final):
+        stage, alpha = schedule(t - 1, cfg.steps, n_stages, cfg.fade) if progan else (n_stages - 1, 1.0)
+        G_eval = G_avg.module() if G_avg is not None else G
+        z = tensor(gen_eval.standard_normal((cfg.n_eval, cfg.z_dim)).astype(dt))
+        G_eval.eval()
+        with no_grad():
+            x = G_eval(z, stage, alpha) if progan else G_eval(z, noise_gen=gen_eval)
+        G_eval.train()
+        x = x.data
+        while x.shape[-1] < data.size:  # an earlier stage: scored upsampled
+            x = upsample2x(tensor(x)).data
+        out = {"step": t, "stage": stage, "alpha": alpha}
+        if data.size == 8:
+            from ..metrics.features import image_metrics
+
+            out.update(image_metrics(x, data.x_test, kid_subsets=cfg.kid_subsets, seed=cfg.seed))
+            out.update(_digit_scores(x))
+        return out, x
+
+    loop = TrainingLoop(cfg.model, cfg, gen, step=step, evaluate=evaluate, modules={"G": G, "D": D},
+                        optimizers={"opt_G": opt_G, "opt_D": opt_D}, averages={"G_ema": G_avg},
+                        eval_seed=cfg.seed + 20_000, may_differ=RESUMABLE,
+                        hint="Try a smaller learning rate or a larger gradient penalty.",
+                        desc=f"{cfg.model} {cfg.data}", postfix=("fid", "recognisable"))
+    metrics, x = loop.run(out_dir, resume, callback)
+    final = {"model": cfg.model, "data": cfg.data, "n_train": int(data.x_train.shape[0])}
+    final.update(metrics)
+    run = KarrasRun(cfg, G, D, G_avg.module() if G_avg else G, loop.history, final, _backend.to_numpy(x))
+    if out_dir:
+        write_outputs(out_dir, final, cfg, loop.history, {"samples": run.samples})
+        _figures(run, out_dir)
+    return run
+
+
+def _figures(run, out_dir):
+    try:
+        from ..viz import save_image_grid
+    except ImportError:  # matplotlib missing: the numbers are written, the figures are not
+        return
+    save_image_grid(run.samples[:100], os.path.join(out_dir, "samples.png"),
+                    title=f"{run.config.model}, step {run.config.steps}")
