@@ -123,6 +123,10 @@ class DDPMConfig(Config):
                          choices=("beta", "beta_tilde"))
     low_discrepancy: bool = option(True, "spread a minibatch's timesteps evenly over 1..T from one uniform draw "
                                          "(Kingma et al. 2021, VDM): the same loss, lower variance")
+    conditional: bool = option(False, "class-conditional denoiser trained with label dropout, for classifier-free "
+                                      "guidance (Ho & Salimans 2022; digits only)")
+    p_uncond: float = option(0.1, "conditional runs: probability of dropping a label to the null label in training")
+    guidance: float = option(0.0, "conditional runs: guidance weight w of the evaluation samples (0 = conditional)")
     hidden: int = option(256, "MLP width (2-D) or channels of the CNN at 8x8 (digits)")
     n_hidden: int = option(3, "hidden layers of the MLP")
     time_dim: int = option(64, "size of the sinusoidal time embedding")
@@ -158,8 +162,12 @@ class DDPMConfig(Config):
         check_pair(self.betas, "betas", who, min=0, max=1, max_open=True, fix="two numbers: Adam's beta1 and beta2")
         if self.grad_clip is not None:
             check_number(self.grad_clip, "grad_clip", who, min=0, min_open=True, fix="none switches clipping off")
-        for name in ("low_discrepancy", "progress"):
+        for name in ("low_discrepancy", "progress", "conditional"):
             check_bool(getattr(self, name), name, who)
+        check_number(self.p_uncond, "p_uncond", who, min=0, max=1, max_open=True)
+        check_number(self.guidance, "guidance", who)
+        if self.conditional and self.data != "digits":
+            raise bad(who, "data", "be 'digits' for a conditional run (the labelled data set)", self.data)
         check_schedule_dtype(self.schedule, self.T, _backend.default_dtype(), who)
 
     @classmethod
@@ -236,6 +244,10 @@ def data_scaling(name: str, n: int = 100_000, seed: int = 20_000):
 
 def build_model(cfg: DDPMConfig, data_shape, generator):
     """The MLP denoiser for vectors (d,), the convolutional one for images (C, H, W)."""
+    if cfg.conditional:  # Ho & Salimans 2022: the label added to the time embedding
+        from .guidance import ConditionalConvDenoiser
+
+        return ConditionalConvDenoiser(data_shape[0], cfg.hidden, cfg.time_dim, generator=generator)
     if len(data_shape) == 1:
         return MLPDenoiser(data_shape[0], cfg.hidden, cfg.n_hidden, cfg.time_dim, generator=generator)
     return ConvDenoiser(data_shape[0], cfg.hidden, cfg.time_dim, generator=generator)
@@ -328,9 +340,12 @@ def train_ddpm(cfg: DDPMConfig, out_dir=None, resume=None, callback=None, figure
     params = model.parameters()
 
     def step(t):  # Ho et al. 2020, Algorithm 1
-        z0 = data.batch(cfg.batch, gen)  # x_0 ~ q(x_0), scaled: (B, ...)
-        # t ~ U{1..T}, eps ~ N(0, I); descend || eps - eps_theta(sqrt(ab_t) x_0 + sqrt(1 - ab_t) eps, t) ||^2
-        loss = loss_simple(schedule, model, z0, seed=gen, low_discrepancy=cfg.low_discrepancy)  # Eq. 14
+        if cfg.conditional:  # (x_0, c) ~ q; c -> null w.p. p_uncond (Ho & Salimans 2022, Algorithm 1)
+            loss = _conditional_step_loss(cfg, schedule, model, data, gen)
+        else:
+            z0 = data.batch(cfg.batch, gen)  # x_0 ~ q(x_0), scaled: (B, ...)
+            # t ~ U{1..T}, eps ~ N(0, I); descend || eps - eps_theta(sqrt(ab_t) x_0 + sqrt(1 - ab_t) eps, t) ||^2
+            loss = loss_simple(schedule, model, z0, seed=gen, low_discrepancy=cfg.low_discrepancy)  # Eq. 14
         opt.zero_grad()
         loss.backward()
         if cfg.grad_clip is not None:
@@ -342,10 +357,20 @@ def train_ddpm(cfg: DDPMConfig, out_dir=None, resume=None, callback=None, figure
         return {"loss": loss}
 
     def evaluate(t, gen_eval, final):  # samples from the average by Algorithm 2; the reverse trajectory at the end
-        out = generate(model_avg.module() if model_avg else model, schedule, cfg.n_eval, data.shape, "ddpm",
+        eps_model = model_avg.module() if model_avg else model
+        if cfg.conditional:  # classes 0..9 in turn, guided with w = cfg.guidance
+            from .guidance import Guided, cycle_labels
+
+            eps_model = Guided(eps_model, cycle_labels(cfg.n_eval), cfg.guidance)
+        out = generate(eps_model, schedule, cfg.n_eval, data.shape, "ddpm",
                        sigma2=cfg.sigma2, seed=gen_eval, return_trajectory=final, progress=cfg.progress)
         x = data.from_model(out[0] if final else out)
-        return evaluate_samples(x, data), (x, out)
+        metrics = evaluate_samples(x, data)
+        if cfg.conditional:
+            from .guidance import class_accuracy
+
+            metrics["class_accuracy"] = class_accuracy(x, eps_model.y)
+        return metrics, (x, out)
 
     loop = TrainingLoop("ddpm", cfg, gen, step=step, evaluate=evaluate, modules={"model": model},
                         optimizers={"opt": opt}, schedulers={"lr_sched": lr_sched}, averages={"ema": model_avg},
@@ -368,6 +393,17 @@ def train_ddpm(cfg: DDPMConfig, out_dir=None, resume=None, callback=None, figure
         if figures:
             _figures(run, out_dir)
     return run
+
+
+def _conditional_step_loss(cfg, schedule, model, data, gen):
+    """The loss of one conditional step: labelled minibatch, label dropout, L_simple (``diffusion.guidance``)."""
+    from ..data.digits import digits_split
+    from .guidance import conditional_loss, labelled_batch
+
+    if not hasattr(data, "train_y"):
+        data.train_y = digits_split().y_train  # the labels of data.train_x, row for row
+    z0, y = labelled_batch(data, cfg.batch, gen, data.train_y)  # (B, 1, 8, 8), (B,)
+    return conditional_loss(schedule, model, z0, y, cfg.p_uncond, gen, cfg.low_discrepancy)
 
 
 def load_run(checkpoint):
