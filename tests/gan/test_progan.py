@@ -1,0 +1,130 @@
+"""Progressive growing (scratchgen/gan/progan.py, train_karras.py): the fade-in identities at alpha = 0 and 1,
+the equalised-LR scale of every layer, the stage schedule, the real images' blend, second-order gradients
+of the critic, a short run on the scaffold, bad input."""
+import math
+
+import numpy as np
+import pytest
+
+import scratchgen as sg
+from scratchgen import nn
+from scratchgen.gan.progan import ProDiscriminator, ProGenerator, fade
+from scratchgen.gan.train_karras import KarrasConfig, real_at, schedule, train_karras
+from scratchgen.validate import BadArgument
+
+
+def _z(n=6, d=8, seed=0):
+    return sg.tensor(np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32))
+
+
+@pytest.fixture(scope="module")
+def nets():
+    return ProGenerator(8, (8, 6, 4), generator=0), ProDiscriminator((8, 6, 4), generator=1)
+
+
+def _up(a):  # nearest 2x upsampling written out: each pixel becomes a 2x2 block
+    return np.repeat(np.repeat(a, 2, axis=2), 2, axis=3)
+
+
+def _down(a):  # 2x2 average pooling written out
+    return (a[:, :, 0::2, 0::2] + a[:, :, 1::2, 0::2] + a[:, :, 0::2, 1::2] + a[:, :, 1::2, 1::2]) / 4
+
+
+def test_at_alpha_0_the_grown_generator_is_the_smaller_one_upsampled(nets):
+    G, _ = nets
+    z = _z()
+    for k in (1, 2):
+        grown = G(z, stage=k, alpha=0.0).data
+        smaller = G(z, stage=k - 1, alpha=1.0).data
+        assert grown.shape[-1] == 2 * smaller.shape[-1]
+        assert np.abs(grown - _up(smaller)).max() == 0.0
+
+
+def test_at_alpha_1_the_generator_is_the_new_block_alone(nets):
+    G, _ = nets
+    z = _z()
+    for k in (1, 2):
+        h = G.features(z, k)[-1]
+        assert np.abs(G(z, stage=k, alpha=1.0).data - G.to_rgb[k](h).data).max() == 0.0
+
+
+def test_in_between_the_generator_is_the_linear_blend(nets):
+    G, _ = nets
+    z, a = _z(), 0.3
+    old, new = _up(G(z, 1, 1.0).data), G(z, 2, 1.0).data
+    assert np.abs(G(z, 2, a).data - ((1 - a) * old + a * new)).max() < 1e-6
+
+
+def test_at_alpha_0_the_grown_critic_is_the_smaller_one_on_the_downsampled_image(nets):
+    _, D = nets
+    x = np.random.default_rng(1).uniform(-1, 1, (4, 1, 16, 16)).astype(np.float32)
+    assert np.abs(D(sg.tensor(x), 2, 0.0).data - D(sg.tensor(_down(x)), 1, 1.0).data).max() < 1e-6
+    x8 = _down(x)
+    assert np.abs(D(sg.tensor(x8), 1, 0.0).data - D(sg.tensor(_down(x8)), 0, 1.0).data).max() < 1e-6
+
+
+def test_the_equalised_lr_scale_is_he_constant_for_each_layer(nets):
+    G, D = nets
+    layers = [m for net in (G, D) for m in net.modules() if isinstance(m, (nn.EqualizedLinear, nn.EqualizedConv2d))]
+    assert len(layers) == 1 + 2 * 3 + 3 + 3 + 2 * 2 + 3  # G: dense, 2 convs a block, to_rgb; D: from_rgb, blocks, head
+    for m in layers:
+        if isinstance(m, nn.EqualizedLinear):
+            fan_in = m.in_features
+        else:
+            fan_in = m.in_channels * m.kernel_size ** 2
+        he = math.sqrt(2.0 / fan_in)
+        # gain sqrt(2) everywhere but the linear outputs (to_rgb, the score: gain 1) and G's first dense layer
+        # (gain sqrt(2)/4, [ProGAN]'s code), as the module docstring says
+        expected = {math.sqrt(2): he, 1.0: he / math.sqrt(2), math.sqrt(2) / 4: he / 4}[m.gain]
+        assert abs(m.scale - expected) < 1e-15
+    n_he = sum(abs(m.gain - math.sqrt(2)) < 1e-15 for m in layers)
+    assert n_he == len(layers) - 1 - 3 - 1  # all but G.dense, the three to_rgb and D.out
+
+
+def test_schedule_stages_and_alpha_ramp():
+    T, n, f = 300, 3, 0.5  # phases of 100 steps; fade over the first 50 of phases 1 and 2
+    assert schedule(0, T, n, f) == (0, 1.0) and schedule(99, T, n, f) == (0, 1.0)
+    assert schedule(100, T, n, f) == (1, 1 / 50)
+    assert schedule(124, T, n, f) == (1, 25 / 50)
+    assert schedule(149, T, n, f) == (1, 1.0) and schedule(199, T, n, f) == (1, 1.0)
+    assert schedule(200, T, n, f) == (2, 1 / 50) and schedule(299, T, n, f) == (2, 1.0)
+    alphas = [schedule(t, T, n, f)[1] for t in range(100, 150)]
+    assert all(b > a for a, b in zip(alphas, alphas[1:]))  # strictly rising 0 -> 1
+
+
+def test_real_images_at_a_stage_are_pooled_and_blended():
+    x = np.random.default_rng(2).uniform(-1, 1, (3, 1, 16, 16))
+    assert np.abs(real_at(sg.tensor(x), 0, 1.0, 3).data - _down(_down(x))).max() < 1e-14
+    a = 0.25
+    x8 = _down(x)
+    want = (1 - a) * _up(_down(x8)) + a * x8
+    assert np.abs(real_at(sg.tensor(x), 1, a, 3).data - want).max() < 1e-14
+    assert np.abs(fade(sg.tensor(x), sg.tensor(2 * x), 0.5).data - 1.5 * x).max() < 1e-14
+
+
+def test_critic_second_order_gradients_for_the_gradient_penalty():
+    D = ProDiscriminator((3, 2), group_size=2, generator=0).double()
+    x = np.random.default_rng(3).uniform(-1, 1, (2, 1, 8, 8))
+    sg.check_grads(lambda a: D(a, 1, 0.5).sum(), x, order=2)
+
+
+def test_a_short_run_trains_and_evaluates_on_the_scaffold(tmp_path):
+    cfg = KarrasConfig(steps=4, batch=8, channels=(4, 4), eval_every=4, n_eval=20, kid_subsets=2, progress=False)
+    run = train_karras(cfg, out_dir=str(tmp_path))
+    assert run.final["stage"] == 1 and run.final["alpha"] == 1.0
+    assert run.samples.shape == (20, 1, 8, 8)
+    assert {"fid", "precision", "recall", "recognisable", "classes_covered"} <= set(run.final)
+    assert (tmp_path / "metrics.json").exists() and (tmp_path / "checkpoint.npz").exists()
+    assert run.history["step"] and np.isfinite(run.history["loss_d"]).all()
+
+
+def test_bad_input_names_the_argument():
+    G = ProGenerator(4, (4, 4), generator=0)
+    with pytest.raises(BadArgument, match=r"stage.*\[0, 1\].*2"):
+        G(_z(2, 4), stage=2)
+    with pytest.raises(BadArgument, match=r"alpha"):
+        G(_z(2, 4), stage=1, alpha=1.5)
+    with pytest.raises(BadArgument, match=r"x.*\(B, 1, 8, 8\).*\(2, 1, 4, 4\)"):
+        ProDiscriminator((4, 4), generator=0)(sg.tensor(np.zeros((2, 1, 4, 4), np.float32)), 1)
+    with pytest.raises(BadArgument, match=r"channels.*2 positive ints"):
+        KarrasConfig(channels=(8, 8, 8)).validate()
