@@ -60,8 +60,8 @@ class KarrasConfig(Config):
     fade: float = option(0.5, "ProGAN: the share of each later stage's steps over which alpha goes 0 -> 1")
     batch: int = option(64, "images per minibatch")
     z_dim: int = option(32, "dimension of z ~ N(0, I)")
-    channels: tuple[int, ...] | None = option(None, "channels per stage, 4x4 first (default: 64 32 for digits, "
-                                                    "64 64 32 16 for MNIST)")
+    channels: tuple[int, ...] = option((), "channels per stage, 4x4 first (empty: 64 32 for digits, "
+                                           "64 64 32 16 for MNIST)")
     w_dim: int = option(32, "StyleGAN: dimension of w")
     mapping_layers: int = option(4, "StyleGAN: dense layers of the mapping network")
     mixing: float = option(0.9, "StyleGAN: share of batches trained with style mixing (two latents)")
@@ -103,7 +103,7 @@ class KarrasConfig(Config):
             raise bad(who, "batch", "be a multiple of 4 (the minibatch-std groups)", self.batch)
 
     def stage_channels(self):
-        return tuple(self.channels) if self.channels is not None else default_channels(self.data)
+        return tuple(self.channels) if len(self.channels) else default_channels(self.data)
 
 
 def default_channels(data):
