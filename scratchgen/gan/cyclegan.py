@@ -1,0 +1,103 @@
+r"""CycleGAN: two generators G: X → Y and F: Y → X trained on unpaired images, held together by cycles.
+
+References
+----------
+* [CycleGAN] Zhu, Park, Isola & Efros, "Unpaired Image-to-Image Translation using Cycle-Consistent
+  Adversarial Networks", ICCV 2017. Eq. 1 the adversarial loss :math:`\mathcal L_{GAN}(G, D_Y, X, Y)`,
+  trained in its least-squares form (Sec. 4, "Training details"; Mao et al. 2017); Eq. 2 the
+  cycle-consistency loss
+
+  .. math::  \mathcal L_{cyc}(G, F) = \mathbb E_x\lVert F(G(x)) - x\rVert_1 + \mathbb E_y\lVert G(F(y)) - y\rVert_1;
+
+  Eq. 3 the full objective :math:`\mathcal L_{GAN}(G, D_Y) + \mathcal L_{GAN}(F, D_X) + \lambda\mathcal L_{cyc}`,
+  λ = 10; Sec. 5.2 ("Photo generation from paintings") the identity loss
+
+  .. math::  \mathcal L_{identity}(G, F) = \mathbb E_y\lVert G(y) - y\rVert_1 + \mathbb E_x\lVert F(x) - x\rVert_1,
+
+  weighted :math:`0.5\lambda`; Appendix 7.2 the generator (residual blocks, instance norm) and the
+  70×70 PatchGAN discriminators (:class:`~scratchgen.gan.pix2pix.PatchGANDiscriminator`).
+* [ResNet]  He, Zhang, Ren & Sun, CVPR 2016: the residual block :math:`h + f(h)`.
+
+If F is an exact inverse of G (:math:`F \circ G = \mathrm{id}_X`, :math:`G \circ F = \mathrm{id}_Y`) the
+cycle loss is exactly 0; if G and F are identities on both domains, so is the identity loss.
+"""
+from __future__ import annotations
+
+from .. import backend as _backend
+from .. import nn
+from ..validate import check_int, check_number
+from .pix2pix import l1_loss, norm_layer
+
+__all__ = ["ResnetGenerator", "cycle_consistency_loss", "identity_loss", "cyclegan_g_loss"]
+
+
+class _ResidualBlock(nn.Module):
+    r""":math:`h + f(h)`, f = Conv3 → norm → ReLU → Conv3 → norm (same channels, same side)."""
+
+    def __init__(self, channels, norm, generator):
+        super().__init__()
+        self.f = nn.Sequential(nn.Conv2d(channels, channels, 3, 1, 1, generator=generator), norm_layer(norm, channels),
+                               nn.ReLU(), nn.Conv2d(channels, channels, 3, 1, 1, generator=generator),
+                               norm_layer(norm, channels))
+
+    def forward(self, h):
+        return h + self.f(h)
+
+
+class ResnetGenerator(nn.Module):
+    r"""The CycleGAN generator ([CycleGAN] Appendix 7.2), shrunk for 8×8 digits: (B, c, s, s) → (B, c, s, s).
+
+    Conv3(c → w) → norm → ReLU; Conv3(w → 2w, stride 2) → norm → ReLU (side s/2); ``n_blocks`` residual
+    blocks at 2w; ConvTranspose4(2w → w, stride 2) → norm → ReLU (side s); Conv3(w → c) → tanh.
+    """
+
+    def __init__(self, channels=1, width=32, n_blocks=2, norm="instance", generator=None):
+        super().__init__()
+        check_int(width, "width", "ResnetGenerator", min=1)
+        check_int(n_blocks, "n_blocks", "ResnetGenerator", min=0)
+        g = _backend.rng(generator)
+        w = width
+        self.channels = channels
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, w, 3, 1, 1, generator=g), norm_layer(norm, w), nn.ReLU(),
+            nn.Conv2d(w, 2 * w, 3, 2, 1, generator=g), norm_layer(norm, 2 * w), nn.ReLU(),  # s/2
+            *[_ResidualBlock(2 * w, norm, g) for _ in range(n_blocks)],
+            nn.ConvTranspose2d(2 * w, w, 4, 2, 1, generator=g), norm_layer(norm, w), nn.ReLU(),  # s
+            nn.Conv2d(w, channels, 3, 1, 1, generator=g), nn.Tanh(),
+        )
+
+    def forward(self, x):
+        if x.ndim != 4 or x.shape[1] != self.channels or x.shape[2] % 2 or x.shape[3] % 2:
+            raise ValueError(f"ResnetGenerator: expected x of shape (B, {self.channels}, H, W) with H and W even, "
+                             f"received {tuple(x.shape)}")
+        return self.net(x)
+
+
+def cycle_consistency_loss(G, F, x, y):
+    r""":math:`\mathcal L_{cyc}(G, F) = \mathbb E_x\lVert F(G(x)) - x\rVert_1 + \mathbb E_y\lVert G(F(y)) - y\rVert_1`
+    ([CycleGAN] Eq. 2; each norm the mean absolute difference per pixel). ``G``, ``F``: callables X → Y and
+    Y → X (modules or plain functions); ``x``, ``y``: batches of each domain. Returns
+    ``(loss, G(x), F(y))``: the translations are reused by the adversarial terms."""
+    G_x, F_y = G(x), F(y)
+    return l1_loss(F(G_x), x) + l1_loss(G(F_y), y), G_x, F_y
+
+
+def identity_loss(G, F, x, y):
+    r""":math:`\mathcal L_{identity}(G, F) = \mathbb E_y\lVert G(y) - y\rVert_1 + \mathbb E_x\lVert F(x) - x\rVert_1`
+    ([CycleGAN] Sec. 5.2): a generator handed an image of its own output domain should leave it alone."""
+    return l1_loss(G(y), y) + l1_loss(F(x), x)
+
+
+def cyclegan_g_loss(d_y_fake, d_x_fake, cycle, identity=None, lam=10.0, lam_identity=5.0):
+    r"""The generators' side of [CycleGAN] Eq. 3, least-squares form:
+    :math:`\tfrac12\mathbb E[(D_Y(G(x)) - 1)^2] + \tfrac12\mathbb E[(D_X(F(y)) - 1)^2] + \lambda\mathcal L_{cyc}
+    + \lambda_{id}\mathcal L_{identity}` (λ = 10, :math:`\lambda_{id} = 0.5\lambda`; the ½ of Mao et al.'s Eq. 2,
+    :func:`~scratchgen.gan.losses.lsgan_g_loss`)."""
+    from .losses import lsgan_g_loss
+
+    check_number(lam, "lam", "cyclegan_g_loss", min=0)
+    check_number(lam_identity, "lam_identity", "cyclegan_g_loss", min=0)
+    loss = lsgan_g_loss(d_y_fake, c=1.0) + lsgan_g_loss(d_x_fake, c=1.0) + lam * cycle
+    if identity is not None and lam_identity:
+        loss = loss + lam_identity * identity
+    return loss
