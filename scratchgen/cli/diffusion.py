@@ -67,6 +67,11 @@ def add_sample_command(top):
     p.add_argument("--sigma2", default=None, choices=["beta", "beta_tilde"],
                    help="variance of the ancestral sampler (default: the run's)")
     p.add_argument("--n", type=int, default=2500, help="number of samples")
+    p.add_argument("--class", dest="cls", type=int, default=None, metavar="C",
+                   help="conditional checkpoints (train ddpm --conditional): the digit to draw (default: 0..9 in turn)")
+    p.add_argument("--guidance", type=float, default=None, metavar="W",
+                   help="conditional checkpoints: classifier-free guidance weight w, eps = (1+w) eps(x,c) - w eps(x) "
+                        "(default: the run's --guidance)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampler's noise")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--no-figures", action="store_true", help="write the numbers only (no PNG/GIF)")
@@ -88,6 +93,14 @@ def _check_sample(args):
     if args.steps is not None:
         check_option(check_int, args.steps, "--steps", min=1, max=T if isinstance(T, int) else None,
                      fix=f"the model was trained with T = {T} diffusion steps")
+    conditional = state["config"].get("conditional", False)
+    if not conditional and (args.cls is not None or args.guidance is not None):
+        raise UsageError("--class and --guidance need a conditional checkpoint (scratchgen train ddpm --conditional), "
+                         f"got {args.checkpoint}, an unconditional one")
+    if args.cls is not None:
+        check_option(check_int, args.cls, "--class", min=0, max=9)
+    if args.guidance is not None:
+        check_option(check_number, args.guidance, "--guidance")
     if args.sampler == "ddpm" and args.eta != 0.0:
         raise UsageError(f"--eta is DDIM's (--sampler ddim), got --eta {args.eta} with --sampler ddpm")
 
@@ -102,6 +115,12 @@ def _run_sample(args):
     cfg, model, schedule, data = load_run(args.checkpoint)
     sigma2 = args.sigma2 or cfg.sigma2
     figures = not args.no_figures
+    labels = None
+    if cfg.conditional:  # classifier-free guidance (Ho & Salimans 2022)
+        from ..diffusion.guidance import Guided, cycle_labels
+
+        labels = cycle_labels(args.n) if args.cls is None else _backend.get_xp().full(args.n, args.cls)
+        model = Guided(model, labels, cfg.guidance if args.guidance is None else args.guidance)
     t0, c0 = time.perf_counter(), time.process_time()
     out = generate(model, schedule, args.n, data.shape, args.sampler, steps=args.steps, eta=args.eta,
                    sigma2=sigma2, seed=args.seed, return_trajectory=figures, progress=True)
@@ -109,6 +128,10 @@ def _run_sample(args):
     z = out[0] if figures else out
     x = _backend.to_numpy(data.from_model(z))
     metrics = evaluate_samples(data.from_model(z), data)
+    if labels is not None:
+        from ..diffusion.guidance import class_accuracy
+
+        metrics.update({"class": args.cls, "guidance": model.w, "class_accuracy": class_accuracy(x, labels)})
     steps = schedule.T if args.steps is None else args.steps
     result = {"checkpoint": args.checkpoint, "data": cfg.data, "sampler": args.sampler, "steps": steps,
               "eta": args.eta if args.sampler == "ddim" else None, "sigma2": sigma2 if args.sampler == "ddpm" else None,
@@ -127,6 +150,7 @@ def _run_sample(args):
         samples_figure(x, data, os.path.join(args.out, "samples.png"), title)
         trajectory_gif(_backend.to_numpy(data.from_model(traj[keep])), _backend.to_numpy(ts[keep]), data,
                        os.path.join(args.out, "trajectory.gif"))
-    shown = metrics_line(result, keys=("modes_captured", "high_quality_fraction", "mmd2", "sample_seconds"))
+    shown = metrics_line(result, keys=("modes_captured", "high_quality_fraction", "mmd2", "fid", "recall",
+                                       "class_accuracy", "sample_seconds"))
     print(f"{args.out}: {args.sampler} {steps} steps, n={args.n}: {shown}")
     return result

@@ -18,6 +18,7 @@ from .diffusion import add_ddpm_command, add_sample_command
 from .flow import add_flow_command
 from .gan import add_gan_command, add_reject_command
 from .images import add_eval_command, add_image_commands
+from .ldm import add_ldm_command
 from .karras import add_karras_commands
 from .vae import add_vae_commands
 
@@ -31,6 +32,7 @@ The settings of each model are the fields of its config, in Python:
   ssgan          scratchgen.gan.train_images.ImageGANConfig.preset("ssgan")
   vae, ae        scratchgen.vae.train.VAEConfig() (--data ppca: VAEConfig.preset("ppca")), AEConfig()
   flow           scratchgen.flows.train.FlowConfig()
+  ldm            scratchgen.diffusion.latent.LDMConfig()
   progan, stylegan  scratchgen.gan.train_karras.KarrasConfig(model="progan" | "stylegan")
 See each model's options, with the values that run, with: scratchgen train MODEL --help
 """
@@ -50,6 +52,7 @@ def build_parser():
     add_image_commands(models)  # scratchgen train dcgan|cgan|ssgan
     add_vae_commands(models)  # scratchgen train vae|ae
     add_flow_command(models)  # scratchgen train flow
+    add_ldm_command(models)  # scratchgen train ldm
     add_karras_commands(models)  # scratchgen train progan|stylegan
     add_sample_command(top)  # scratchgen sample --checkpoint ...
     add_eval_command(top)  # scratchgen eval --samples ...

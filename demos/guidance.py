@@ -1,0 +1,175 @@
+"""Classifier-free guidance on the 8×8 digits: digit grids for several w, and the trade-off curve over w.
+
+    python demos/guidance.py                 # 3 seeds: trains the conditional DDPMs it does not find (minutes each)
+    python demos/guidance.py --quick         # seconds: the CI version
+
+For each seed, a class-conditional DDPM (``DDPMConfig.preset("digits")`` with ``conditional=True``:
+label dropout p_uncond = 0.1, Ho & Salimans 2022 Algorithm 1) is trained into ``RUNS/seed{s}``, or
+read back from its ``checkpoint.npz`` when there. Then for each guidance weight w, 10 × ``--n-per-class``
+images (classes 0..9 in turn) are drawn by the ancestral sampler on a respaced schedule of ``--steps``
+steps (σ² = β̃) with :math:`\\tilde\\varepsilon = (1+w)\\varepsilon(x, c) - w\\varepsilon(x)`; w = −1 is the
+unconditional model (the label dropped). Scored against the 539 held-out digits with the shipped
+digits classifier (``scratchgen.metrics.features``):
+
+* ``class_accuracy``: the fraction the classifier assigns to the class asked for;
+* ``fid``, ``precision``, ``recall`` on its features (recall: the share of held-out digits within the
+  samples' k-NN manifold, Kynkäänniemi et al. 2019, the diversity the issue asks about);
+* ``class_spread``: the within-class spread of the samples' features, the root mean squared distance to
+  the class centroid, relative to the same for the held-out digits of that class (1 = as diverse as the
+  data), averaged over the 10 classes.
+
+Writes ``OUT/results.json``, ``OUT/tradeoff.png`` (accuracy, FID, recall and spread against w, one
+line per seed) and ``OUT/grids.png`` (seed 0: one panel per w, a row per class).
+"""
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+from scratchgen.backend import to_numpy
+from scratchgen.data.digits import digits_split
+from scratchgen.diffusion.guidance import Guided, class_accuracy, cycle_labels
+from scratchgen.diffusion.samplers import generate
+from scratchgen.diffusion.train import DDPMConfig, load_run, train_ddpm
+from scratchgen.metrics.features import digit_features, image_metrics
+
+QUICK = dict(steps=20, T=50, hidden=8, time_dim=8, n_eval=20, eval_every=20, batch=16)
+WS = (-1.0, 0.0, 0.5, 1.0, 2.0, 4.0)
+
+
+def class_spread(images, labels, reference, ref_labels):
+    """Mean over classes of rms distance to the class centroid of the samples' features / the same for the data."""
+    f, fr = to_numpy(digit_features(images)), to_numpy(digit_features(reference))
+    ratios = []
+    for c in range(10):
+        a, b = f[labels == c], fr[ref_labels == c]
+        if a.shape[0] < 2:
+            continue
+        spread = lambda z: float(np.sqrt(((z - z.mean(axis=0)) ** 2).sum(axis=1).mean()))  # noqa: E731
+        ratios.append(spread(a) / spread(b))
+    return float(np.mean(ratios))
+
+
+def get_model(seed, runs, quick):
+    path = os.path.join(runs, f"seed{seed}", "checkpoint.npz")
+    if not os.path.exists(path):
+        cfg = DDPMConfig.for_data("digits", conditional=True, seed=seed, progress=not quick,
+                                  **(QUICK if quick else dict(n_eval=200)))
+        train_ddpm(cfg, out_dir=os.path.dirname(path), figures=False)
+    cfg, model, schedule, data = load_run(path)
+    meta = json.load(open(os.path.join(runs, f"seed{seed}", "metrics.json")))
+    return cfg, model, schedule, data, meta
+
+
+def sweep(seed, args, split):
+    cfg, model, schedule, data, meta = get_model(seed, args.runs, args.quick)
+    n = 10 * args.n_per_class
+    labels = to_numpy(cycle_labels(n))
+    steps = min(args.steps, cfg.T)
+    rows, grids = [], {}
+    for w in args.ws:
+        eps_model = Guided(model, None if w == -1 else labels, max(w, 0.0))
+        t0 = time.perf_counter()
+        x = data.from_model(generate(eps_model, schedule, n, data.shape, "ddpm", steps=steps, seed=1000 + seed))
+        seconds = time.perf_counter() - t0
+        m = image_metrics(x, split.x_test, kid_subset=min(500, n), kid_subsets=100 if n >= 100 else 10)
+        acc = class_accuracy(x, labels) if w != -1 else None  # the unconditional model was asked for no class
+        row = dict(seed=seed, w=w, class_accuracy=acc, fid=m["fid"], precision=m["precision"], recall=m["recall"],
+                   class_spread=class_spread(to_numpy(x), labels, to_numpy(split.x_test), to_numpy(split.y_test))
+                   if w != -1 else None, sample_seconds=seconds, n=n, steps=steps)
+        rows.append(row)
+        grids[w] = to_numpy(x)
+        shown = ", ".join(f"{k} {v:.3g}" for k, v in row.items() if isinstance(v, float) and k != "w")
+        print(f"seed {seed}, w = {w:g}: {shown}", flush=True)
+    train = {k: meta["final"].get(k) for k in ("train_seconds", "train_cpu_seconds")} if "final" in meta else {}
+    return rows, grids, train
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
+    ap.add_argument("--ws", type=float, nargs="+", default=list(WS), help="guidance weights (-1: unconditional)")
+    ap.add_argument("--n-per-class", type=int, default=50, help="samples per class and w")
+    ap.add_argument("--steps", type=int, default=100, help="steps of the respaced ancestral sampler")
+    ap.add_argument("--runs", default="runs/guidance", help="where the conditional DDPMs are (or are trained)")
+    ap.add_argument("--out", default="runs/guidance", help="output directory")
+    ap.add_argument("--quick", action="store_true", help="tiny settings for CI (seconds)")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.seeds, args.n_per_class, args.steps = args.seeds[:1], 2, 10
+        args.ws = [w for w in args.ws if w in (-1.0, 0.0, 2.0)]
+    os.makedirs(args.out, exist_ok=True)
+    split = digits_split()
+    rows, grids, train = [], None, {}
+    for seed in args.seeds:
+        r, g, tr = sweep(seed, args, split)
+        rows += r
+        train[seed] = tr
+        grids = grids or g
+    results = {"rows": rows, "train": train, "ws": args.ws, "n_per_class": args.n_per_class, "steps": args.steps}
+    with open(os.path.join(args.out, "results.json"), "w") as fh:
+        json.dump(results, fh, indent=2)
+    summary(rows, args.ws)
+    figures(rows, grids, args)
+    return results
+
+
+def summary(rows, ws):
+    """The table of docs/results.md: mean (min–max) over seeds for each w."""
+    keys = ("class_accuracy", "fid", "precision", "recall", "class_spread", "sample_seconds")
+    print("| w | " + " | ".join(keys) + " |")
+    for w in ws:
+        cells = []
+        for k in keys:
+            v = [r[k] for r in rows if r["w"] == w and r[k] is not None]
+            cells.append(f"{np.mean(v):.3g} ({min(v):.3g}–{max(v):.3g})" if v else "–")
+        print(f"| {'uncond.' if w == -1 else f'{w:g}'} | " + " | ".join(cells) + " |")
+
+
+def figures(rows, grids, args):
+    try:
+        from scratchgen.viz import image_grid, save_figure
+    except ImportError:
+        return
+    import matplotlib.pyplot as plt
+
+    ws = [w for w in args.ws if w != -1]
+    fig, axes = plt.subplots(1, 4, figsize=(13, 3.2))
+    panels = (("class_accuracy", "class accuracy"), ("fid", "FID (classifier features)"), ("recall", "recall"),
+              ("class_spread", "within-class spread / data's"))
+    for ax, (k, name) in zip(axes, panels):
+        for seed in args.seeds:
+            v = [next(r[k] for r in rows if r["seed"] == seed and r["w"] == w) for w in ws]
+            ax.plot(ws, v, "o-", ms=3, label=f"seed {seed}")
+        unc = [r[k] for r in rows if r["w"] == -1 and r[k] is not None]
+        if unc:
+            ax.axhline(np.mean(unc), color="gray", ls="--", lw=1, label="unconditional")
+        ax.set_xlabel("guidance weight w")
+        ax.set_title(name, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"Classifier-free guidance on the digits: {10 * args.n_per_class} samples per point, "
+                 f"{args.steps}-step respaced ancestral sampler", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, os.path.join(args.out, "tradeoff.png"), dpi=150)
+
+    shown = list(grids)
+    fig, axes = plt.subplots(1, len(shown), figsize=(2.1 * len(shown), 3.0))
+    axes = np.atleast_1d(axes)
+    per = min(6, args.n_per_class)
+    for ax, w in zip(axes, shown):
+        x = grids[w]
+        idx = [c + 10 * j for c in range(10) for j in range(per)]  # row c: the first `per` samples of class c
+        ax.imshow(image_grid(x[idx], per), cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
+        ax.set_title("unconditional" if w == -1 else f"w = {w:g}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0].set_ylabel("class 0 (top) … 9 (bottom)", fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, os.path.join(args.out, "grids.png"), dpi=150)
+
+
+if __name__ == "__main__":
+    main()
