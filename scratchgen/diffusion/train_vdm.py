@@ -86,24 +86,17 @@ def _xp_of(t):
 
 class GammaConvDenoiser(ConvDenoiser):
     r""":math:`\hat\varepsilon_\theta(z_t; \gamma_t)`: :class:`ConvDenoiser` with the embedding of
-    :math:`\gamma_t` (:func:`gamma_embedding`) in place of the integer step's; the same layers and size."""
+    :math:`\gamma_t` (:func:`gamma_embedding`) in place of the integer step's; the same layers and size.
+    Called as ``model(z_t, gamma_t)``, gamma_t a Tensor or array (B,)."""
 
-    def forward(self, z, gamma_t):
-        if z.ndim != 4 or z.shape[1] != self.in_channels or z.shape[2] % 2 or z.shape[3] % 2:
-            raise bad("GammaConvDenoiser", "z_t", f"have shape (B, {self.in_channels}, H, W) with even H, W",
-                      z, shown=str(tuple(z.shape)))
-        z = z if isinstance(z, Tensor) else Tensor(z)
-        silu = nn.functional.silu
+    def embed(self, gamma_t, batch):
+        r"""The conditioning :math:`e = \mathrm{SiLU}(W_e\,\mathrm{emb}(\gamma_t) + b_e)`: (B, E)."""
         gamma_t = gamma_t if isinstance(gamma_t, Tensor) else Tensor(gamma_t)
-        if gamma_t.shape != (z.shape[0],):
-            raise bad("GammaConvDenoiser", "gamma_t", f"have shape ({z.shape[0]},), one per row of z_t", gamma_t,
-                      shown=str(tuple(gamma_t.shape)))
-        e = silu(self.time_proj(gamma_embedding(ad.astype(gamma_t, z.dtype), self.time_dim)))  # (B, E)
-        h1 = self.block_hi(self.conv_in(z), e)  # (B, C, H, W)
-        d = self.block_lo2(self.block_lo1(self.down(h1), e), e)  # (B, 2C, H/2, W/2)
-        h = self.merge(ad.concatenate([self.up(d), h1], axis=1))  # (B, C, H, W)
-        h = self.block_out(h, e)
-        return self.conv_out(silu(h, inplace=True))  # (B, in, H, W)
+        if gamma_t.shape != (batch,):
+            raise bad("GammaConvDenoiser", "gamma_t", f"have shape ({batch},), one value per row of z_t", gamma_t,
+                      shown=f"shape {tuple(gamma_t.shape)}")
+        emb = gamma_embedding(ad.astype(gamma_t, self.time_proj.weight.dtype), self.time_dim)  # (B, time_dim)
+        return nn.functional.silu(self.time_proj(emb), inplace=True)  # (B, E)
 
 
 @dataclass
