@@ -34,7 +34,7 @@ import os
 import time
 
 from .backend import get_xp, rng
-from .checkpoint import atomic_write, load, remove_partial_files, save
+from .checkpoint import CheckpointError, atomic_write, load, remove_partial_files, save
 
 __all__ = ["TrainingLoop", "TrainingDiverged", "check_finite", "restore", "check_resume_config",
            "RESUMABLE_CHANGES", "ema_update", "ema_decay", "WeightAverage", "same_setting", "write_outputs",
@@ -123,16 +123,27 @@ def restore(path, config=None, may_differ=RESUMABLE_CHANGES, **objects):
 
     With ``config`` (the resumed run's config dataclass), first check it against the
     checkpoint's ``"config"`` entry with :func:`check_resume_config`.
+
+    Raises :class:`~scratchgen.checkpoint.CheckpointError` naming the file and the entry when an entry
+    is missing or does not fit its object (a crafted or damaged file, or one of another model).
     """
     state = load(path)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"restore: checkpoint {path} holds a {type(state).__name__}, not the dict that "
+                              "a trainer saves")
     if config is not None:
-        if "config" not in state:
-            raise KeyError(f"restore: checkpoint {path} has no entry 'config' to check the run's config against")
+        if not isinstance(state.get("config"), dict):
+            raise CheckpointError(f"restore: checkpoint {path} has no entry 'config' (a dict) to check the run's "
+                                  f"config against; it has {sorted(state)}")
         check_resume_config(state["config"], config, may_differ=may_differ, path=str(path))
     for name, obj in objects.items():
         if name not in state:
-            raise KeyError(f"restore: checkpoint {path} has no entry {name!r}; it has {sorted(state)}")
-        obj.load_state_dict(state[name])
+            raise CheckpointError(f"restore: checkpoint {path} has no entry {name!r}; it has {sorted(state)}")
+        try:
+            obj.load_state_dict(state[name])
+        except (KeyError, ValueError, TypeError, AttributeError, IndexError) as e:
+            raise CheckpointError(f"restore: checkpoint {path}: entry {name!r} does not fit this run's "
+                                  f"{type(obj).__name__}: {e}") from e
     return state
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import scratchgen as sg
+from scratchgen.checkpoint import CheckpointError
 from scratchgen.training import TrainingDiverged, check_finite, check_resume_config, restore, same_setting
 
 
@@ -26,8 +27,10 @@ def test_restore_puts_states_back_and_names_a_missing_entry(tmp_path):
     state = restore(path, model=b)
     assert state["step"] == 7
     np.testing.assert_array_equal(b.weight.numpy(), a.weight.numpy())
-    with pytest.raises(KeyError, match=r"has no entry 'opt'"):
+    with pytest.raises(CheckpointError, match=r"c.npz has no entry 'opt'"):
         restore(path, model=b, opt=sg.optim.Adam(b.parameters()))
+    with pytest.raises(CheckpointError, match=r"c.npz: entry 'model' does not fit this run's Linear"):
+        restore(path, model=sg.nn.Linear(4, 2))  # another shape: named, not a bare KeyError/ValueError
 
 
 @dataclass
@@ -76,7 +79,7 @@ def test_restore_with_a_config_checks_it_before_loading(tmp_path):
     restore(path, config=_Cfg(loss="hinge"), model=b)
     np.testing.assert_array_equal(b.weight.numpy(), a.weight.numpy())
     sg.save({"model": a.state_dict()}, path)
-    with pytest.raises(KeyError, match=r"has no entry 'config'"):
+    with pytest.raises(CheckpointError, match=r"has no entry 'config'"):
         restore(path, config=_Cfg(), model=b)
 
 

@@ -263,7 +263,7 @@ def add_config_arguments(parser, cls, fields=None, defaults=None, notes=None, ti
         tp, meta = hints[f.name], f.metadata
         choices, metavar = meta.get("choices"), meta.get("metavar")
         shown = f" (default: {_show(getattr(defaults, f.name))}{notes.get(f.name, '')})"
-        kw = dict(dest=f.name, default=argparse.SUPPRESS, help=meta["help"] + shown.replace("%", "%%"))
+        kw = dict(dest=f.name, default=argparse.SUPPRESS, help=(meta["help"] + shown).replace("%", "%%"))
         if tp is bool:
             group.add_argument(flag_of(f), action=argparse.BooleanOptionalAction, **kw)
             continue

@@ -96,6 +96,21 @@ def _initial_noise(g, shape, x_T, dtype):
     return g.standard_normal(shape, dtype=dtype or default_dtype())
 
 
+def _check_schedule_fits(schedule, dtype, who):
+    r"""Refuse a schedule whose :math:`\bar\alpha_T` is below the smallest normal number of the samples'
+    dtype: cast to that dtype it becomes 0 (or loses its digits), :math:`1/\sqrt{\bar\alpha_T}` is inf and
+    every sample NaN (the linear schedule reaches it in float32 at T of about 8,700)."""
+    import numpy  # the limit is a property of the dtype, read on the host
+
+    info = numpy.finfo(numpy.dtype(str(dtype)))
+    alpha_bar_T = float(schedule.alpha_bar[schedule.T])
+    if alpha_bar_T < float(info.tiny):
+        raise ValueError(f"{who}: the schedule (T = {schedule.T}) has alpha_bar_T = {alpha_bar_T:.2g}, below "
+                         f"{info.dtype}'s smallest normal number {float(info.tiny):.2g}, so 1/alpha_bar_T overflows "
+                         f"and every sample would be NaN; sample in float64 (dtype='float64') or use a shorter "
+                         f"or the cosine schedule")
+
+
 def p_sample_step(schedule, xt, t: int, eps_theta, z, sigma2="beta", clip_x0=None):
     r"""One step of Algorithm 2 (Ho): :math:`x_{t-1} = \mu_\theta(x_t, t) + \sigma_t z`, with z = 0 at t = 1.
 
@@ -171,6 +186,7 @@ def ancestral_sample(schedule, eps_model, shape=None, seed=None, sigma2="beta", 
     _check_sigma2(sigma2)
     g = _rng(seed)
     xt = _initial_noise(g, shape, x_T, dtype)  # (B, ...)
+    _check_schedule_fits(schedule, xt.dtype, "ancestral_sample")
     xp = get_xp(xt)
     T = schedule.T
     traj = None
@@ -305,6 +321,7 @@ def ddim_sample(schedule, eps_model, shape=None, seed=None, steps=None, timestep
     taus = [int(v) for v in to_numpy(taus)]
     g = _rng(seed)
     xt = _initial_noise(g, shape, x_T, dtype)
+    _check_schedule_fits(schedule, xt.dtype, "ddim_sample")
     xp = get_xp(xt)
     S = len(taus)
     traj = None

@@ -24,6 +24,7 @@ from ..autodiff.primitives import reshape, tanh
 from ..autodiff.tape import is_grad_enabled
 from ..backend import default_dtype, get_xp, unwrap
 from ..backend import rng as _rng
+from ..validate import check_int, check_number
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -106,7 +107,9 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, dtype=None, generator=None):
         super().__init__()
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features = check_int(in_features, "in_features", "Linear", min=1)
+        self.out_features = check_int(out_features, "out_features", "Linear", min=1)
+        self.in_features, self.out_features = int(self.in_features), int(self.out_features)
         gen = _rng(generator)
         self.weight = Parameter(_empty((self.out_features, self.in_features), dtype))
         bound = 1.0 / math.sqrt(self.in_features)
@@ -241,8 +244,10 @@ class _BatchNorm(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
                  dtype=None):
         super().__init__()
-        self.num_features = int(num_features)
-        self.eps, self.momentum = float(eps), float(momentum)
+        who = type(self).__name__
+        self.num_features = int(check_int(num_features, "num_features", who, min=1))
+        self.eps = float(check_number(eps, "eps", who, min=0, min_open=True))
+        self.momentum = float(check_number(momentum, "momentum", who, min=0, max=1))
         self.weight = self.bias = None
         if affine:
             self.weight = Parameter(_empty((self.num_features,), dtype) + 1)  # gamma
@@ -301,7 +306,8 @@ class LayerNorm(Module):
         super().__init__()
         if isinstance(normalized_shape, numbers.Integral):
             normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(int(n) for n in normalized_shape)
+        self.normalized_shape = tuple(int(check_int(n, "normalized_shape", "LayerNorm", min=1))
+                                      for n in normalized_shape)
         self.eps = float(eps)
         self.weight = self.bias = None
         if elementwise_affine:
@@ -329,7 +335,8 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings, embedding_dim, dtype=None, generator=None):
         super().__init__()
-        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        self.num_embeddings = int(check_int(num_embeddings, "num_embeddings", "Embedding", min=1))
+        self.embedding_dim = int(check_int(embedding_dim, "embedding_dim", "Embedding", min=1))
         self.weight = Parameter(_empty((self.num_embeddings, self.embedding_dim), dtype))
         init.normal_(self.weight, 0.0, 1.0, generator)
 

@@ -200,3 +200,22 @@ def test_a_failed_run_is_one_line_and_exit_code_1(tmp_path, capsys, monkeypatch)
     assert e.value.code == 1
     assert capsys.readouterr().err == ("scratchgen: error: training stopped at step 3: non-finite loss_d=nan; no "
                                        "checkpoint had been written yet\n")
+
+
+def test_a_percent_sign_in_a_field_help_is_shown_not_parsed_by_argparse(capsys):
+    # argparse formats help with %-interpolation: a bare "%" in a field's help text (as in "5 %
+    # held out") would crash `--help`; add_config_arguments escapes it
+    import argparse
+
+    from scratchgen.cli.common import add_config_arguments
+    from scratchgen.config import Config, option
+
+    @dataclasses.dataclass
+    class PercentConfig(Config):
+        frac: float = option(0.2, "the held-out share, 20 % of the rows")
+
+    p = argparse.ArgumentParser(prog="x")
+    add_config_arguments(p, PercentConfig)
+    with pytest.raises(SystemExit):
+        p.parse_args(["--help"])
+    assert "the held-out share, 20 % of the rows (default: 0.2)" in " ".join(capsys.readouterr().out.split())

@@ -450,3 +450,22 @@ def test_samplers_show_a_progress_bar_only_when_asked_and_sample_the_same(sample
     assert capsys.readouterr().err == ""
     generate(model, s, 4, (2,), sampler, steps=6, seed=0, progress=True)
     assert "6/6" in _bar_lines(capsys.readouterr().err)[-1]
+
+
+def test_float32_sampling_accepts_the_longest_linear_schedule_it_can_represent_and_stays_finite():
+    # alpha_bar_T of the linear schedule is exp(sum log(1 - beta_t)); float32's smallest normal number
+    # is 2**-126 = 1.18e-38: at T = 8000 alpha_bar_T ~ 1e-35 passes and sampling stays finite in
+    # float32; at T = 9000 it is refused (below), and in float64 the same schedule samples finitely
+    from scratchgen.diffusion import ancestral_sample, ddim_sample, make_schedule
+
+    zero_eps = lambda x, t: x * 0  # noqa: E731
+    ok = make_schedule("linear", 8000)
+    assert 2.0 ** -126 < float(ok.alpha_bar[-1])
+    x = ddim_sample(ok, zero_eps, shape=(4, 2), steps=50, dtype="float32", seed=0)
+    assert x.dtype == np.float32 and np.isfinite(x).all()
+    long = make_schedule("linear", 9000)
+    assert float(long.alpha_bar[-1]) < 2.0 ** -126
+    with pytest.raises(ValueError, match="below float32's smallest normal number"):
+        ddim_sample(long, zero_eps, shape=(4, 2), steps=50, dtype="float32", seed=0)
+    x64 = ddim_sample(long, zero_eps, shape=(4, 2), steps=50, dtype="float64", seed=0)
+    assert np.isfinite(x64).all()
