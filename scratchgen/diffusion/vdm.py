@@ -109,7 +109,7 @@ class _Gamma(nn.Module):
     learns_shape = False
 
     def endpoints(self):
-        """(gamma_0, gamma_1), 0-d Tensors."""
+        """(gamma_0, gamma_1), Tensors of shape () (fixed) or (1,) (learned)."""
         raise NotImplementedError
 
     def dtype(self):
@@ -173,9 +173,10 @@ class LinearGamma(FixedLinearGamma):
                      fix="gamma rises from gamma_0 (data) to gamma_1 (noise)")
         xp, dt = get_xp(), dtype or default_dtype()
         gap = gamma_1 - gamma_0
-        self.g0 = nn.Parameter(xp.asarray(gamma_0, dtype=dt))
+        # shape (1,), not 0-d: Optimizer.load_state_dict turns the Adam moments of a 0-d parameter into Python floats
+        self.g0 = nn.Parameter(xp.full((1,), gamma_0, dtype=dt))
         # softplus^{-1}(gap) = gap + log(1 - e^{-gap})
-        self.rho = nn.Parameter(xp.asarray(gap + math.log(-math.expm1(-gap)), dtype=dt))
+        self.rho = nn.Parameter(xp.full((1,), gap + math.log(-math.expm1(-gap)), dtype=dt))
 
     def endpoints(self):
         return self.g0, self.g0 + ad.softplus(self.rho)
@@ -219,7 +220,7 @@ class MonotoneGamma(LinearGamma):
         check_int(n_features, "n_features", "MonotoneGamma", min=1)
         g, xp, dt = _rng(generator), get_xp(), dtype or default_dtype()
         K = self.K = int(n_features)
-        self.rho_1 = nn.Parameter(xp.asarray(math.log(math.e - 1), dtype=dt))  # w_1 = 1
+        self.rho_1 = nn.Parameter(xp.full((1,), math.log(math.e - 1), dtype=dt))  # w_1 = 1
         self.rho_2 = nn.Parameter(g.standard_normal(K).astype(dt))  # (K,)
         self.b_2 = nn.Parameter(g.standard_normal(K).astype(dt))  # (K,)
         self.rho_3 = nn.Parameter(g.standard_normal(K).astype(dt))  # (K,)
