@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import importlib
 import inspect
+import os
 import textwrap
 import types
 from dataclasses import dataclass
@@ -61,16 +63,23 @@ class FunctionRef:
         return f"{self.module}:{self.qualname}"
 
 
+@functools.lru_cache(maxsize=64)
+def _parsed(module_name, mtime):
+    """The source lines and the syntax tree of a module (cached while its file is unchanged)."""
+    source = inspect.getsource(importlib.import_module(module_name))
+    return source.splitlines(), ast.parse(source)
+
+
 def _node(ref):
     module = importlib.import_module(ref.module)
-    source = inspect.getsource(module)
-    body = ast.parse(source).body
+    lines, tree = _parsed(ref.module, os.path.getmtime(module.__file__))
+    body = tree.body
     for part in ref.qualname.split("."):
         found = [n for n in body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == part]
         if not found:
             raise LookupError(f"{ref}: no {part!r} in {ref.module}")
         node, body = found[0], found[0].body
-    return module, source.splitlines(), node
+    return module, lines, node
 
 
 def solution_region(ref):

@@ -82,5 +82,5 @@ def assert_close(got, want, *, what, identity, where=None, atol=1e-8, rtol=1e-6)
     ok |= (g == w)  # equal infinities
     if not bool(ok.all()):
         i = int(np.flatnonzero(~ok.ravel())[0])
-        at = f" {where(i)}" if where is not None else (f" at index {np.unravel_index(i, g.shape)}" if g.ndim else "")
+        at = f" {where(i)}" if where is not None else (f" at index {tuple(int(k) for k in np.unravel_index(i, g.shape))}" if g.ndim else "")
         raise AssertionError(f"your {what}{at} is {_fmt(g.ravel()[i])}; {identity} = {_fmt(w.ravel()[i])}")
