@@ -22,6 +22,7 @@ from .images import add_eval_command, add_image_commands
 from .ldm import add_ldm_command
 from .karras import add_karras_commands
 from .vae import add_vae_commands
+from .vdm import add_vdm_command
 
 __all__ = ["main", "build_parser"]
 
@@ -34,6 +35,7 @@ The settings of each model are the fields of its config, in Python:
   vae, ae        scratchgen.vae.train.VAEConfig() (--data ppca: VAEConfig.preset("ppca")), AEConfig()
   flow           scratchgen.flows.train.FlowConfig()
   ldm            scratchgen.diffusion.latent.LDMConfig()
+  vdm            scratchgen.diffusion.train_vdm.VDMConfig()
   progan, stylegan  scratchgen.gan.train_karras.KarrasConfig(model="progan" | "stylegan")
 See each model's options, with the values that run, with: scratchgen train MODEL --help
 """
@@ -54,6 +56,7 @@ def build_parser():
     add_vae_commands(models)  # scratchgen train vae|ae
     add_flow_command(models)  # scratchgen train flow
     add_ldm_command(models)  # scratchgen train ldm
+    add_vdm_command(models)  # scratchgen train vdm
     add_karras_commands(models)  # scratchgen train progan|stylegan
     add_sample_command(top)  # scratchgen sample --checkpoint ...
     add_eval_command(top)  # scratchgen eval --samples ...
