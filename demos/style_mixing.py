@@ -40,7 +40,7 @@ def truncation_strip(G, z, psis):
         return np.stack([G(sg.tensor(z), psi=p, noise_mode="const").data for p in psis], axis=1)  # (N, P, 1, s, s)
 
 
-def _plot(grid, path, title, xlabels=None, ylabels=None):
+def _plot(grid, path, title, xlabels=None, ylabels=None, blank_corner=False):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -54,6 +54,8 @@ def _plot(grid, path, title, xlabels=None, ylabels=None):
             ax.imshow(grid[i, j, 0], cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
+            if blank_corner and i == 0 and j == 0:
+                ax.axis("off")
             if i == 0 and xlabels is not None:
                 ax.set_title(xlabels[j], fontsize=8)
             if j == 0 and ylabels is not None:
@@ -94,7 +96,7 @@ def main(argv=None):
     _plot(grid, os.path.join(args.out, "style_mixing.png"),
           "style mixing: coarse (4x4 layers) from the row, fine (8x8 layers) from the column",
           xlabels=[""] + [f"fine {j + 1}" for j in range(args.cols)],
-          ylabels=[""] + [f"coarse {i + 1}" for i in range(args.rows)])
+          ylabels=[""] + [f"coarse {i + 1}" for i in range(args.rows)], blank_corner=True)
     psis = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5)
     strip = truncation_strip(G, z_rows, psis)
     _plot(strip, os.path.join(args.out, "truncation.png"), "truncation w_bar + psi (w - w_bar)",

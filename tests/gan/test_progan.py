@@ -128,3 +128,18 @@ def test_bad_input_names_the_argument():
         ProDiscriminator((4, 4), generator=0)(sg.tensor(np.zeros((2, 1, 4, 4), np.float32)), 1)
     with pytest.raises(BadArgument, match=r"channels.*2 positive ints"):
         KarrasConfig(channels=(8, 8, 8)).validate()
+
+
+def test_on_mnist_files_it_grows_4_to_32_on_padded_images(tmp_path):
+    from scratchgen.data.mnist import MNIST_FILES, write_idx
+
+    g = np.random.default_rng(0)
+    for part, n in (("train", 2), ("test", 1)):
+        labels = np.repeat(np.arange(10, dtype=np.uint8), n)
+        for name, a in zip(MNIST_FILES[part], (g.integers(0, 256, (labels.size, 28, 28), dtype=np.uint8), labels)):
+            write_idx(tmp_path / name, a)
+    cfg = KarrasConfig(data="mnist", mnist_path=str(tmp_path), mnist_checksums="none", steps=4, batch=4,
+                       channels=(4, 4, 2, 2), eval_every=4, n_eval=4, progress=False)
+    run = train_karras(cfg)
+    assert run.final["stage"] == 3 and run.samples.shape == (4, 1, 32, 32)  # 4 stages: 4, 8, 16, 32
+    assert [schedule(t, 4, 4, 0.5)[0] for t in range(4)] == [0, 1, 2, 3]
