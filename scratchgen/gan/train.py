@@ -38,6 +38,8 @@ from ..mmd import mmd2
 from ..training import TrainingDiverged, TrainingLoop, WeightAverage, write_outputs
 from ..validate import bad, check_bool, check_choice, check_int, check_number, check_pair, is_int, is_real
 from . import losses as L
+from .diagnostics import flipped_label_d_loss, gan_scores, with_dropout
+from .latent import PRIORS, sample_latent
 from .penalties import clip_weights, gradient_penalty, r1_penalty
 from .tricks import instance_noise_std, mmd_weight_at, pack, top_k_count, top_k_scores, unrolled_g_loss
 
@@ -107,6 +109,13 @@ class GANConfig(Config):
                                        "of --steps", metavar="NU")
     ema: float = option(0.0, "evaluate a moving average of G's weights with decay MU (Yazıcı et al. 2019); 0 = off",
                         metavar="MU")
+    latent: str = option("gaussian", "the prior of z: N(0, I) or U(-1, 1)^d (the notes' uniform)", choices=PRIORS)
+    d_dropout: float = option(0.0, "dropout after each hidden layer of the critic, a remedy for a dominating "
+                                   "discriminator; 0 = off", metavar="P")
+    label_flip: float = option(0.0, "noisy labels: each of the critic's targets flipped with probability P "
+                                    "(minimax / nonsaturating only); 0 = off", metavar="P")
+    d_hidden: int | None = option(None, "units in the critic's hidden layers (none: --hidden); fewer is a remedy for "
+                                        "a dominating discriminator")
     steps: int = option(5000, "generator updates")
     d_steps: int = option(1, "critic updates per generator update")
     batch: int = option(512, "samples per minibatch (data and noise)")
@@ -151,6 +160,7 @@ class GANConfig(Config):
         for name in ("instance_noise", "mmd_weight"):
             check_number(getattr(self, name), name, who, min=0)
         check_number(self.ema, "ema", who, min=0, max=1, max_open=True)
+        self._check_remedies()
         if self.clip is not None:
             check_number(self.clip, "clip", who, min=0, min_open=True)
         if self.label_smoothing is not None:
@@ -174,6 +184,19 @@ class GANConfig(Config):
                           value)
 
 
+    def _check_remedies(self):
+        """The latent prior and the remedies for a dominating discriminator (dropout, flipped labels, width)."""
+        who = "GANConfig"
+        check_choice(self.latent, "latent", who, PRIORS)
+        check_number(self.d_dropout, "d_dropout", who, min=0, max=1, max_open=True)
+        check_number(self.label_flip, "label_flip", who, min=0, max=0.5)
+        if self.d_hidden is not None:
+            check_int(self.d_hidden, "d_hidden", who, min=1)
+        if self.label_flip and (self.loss not in ("minimax", "nonsaturating") or self.label_smoothing is not None):
+            raise bad(who, "label_flip", f"be 0 with {{loss}} {self.loss!r} or label smoothing (flipped labels are "
+                      "targets of the cross-entropy of the minimax / nonsaturating losses)", self.label_flip)
+
+
 def build_models(cfg: GANConfig, dim: int, generator):
     """G: z -> 2 hidden ReLU layers -> R^dim; D: R^(pack·dim) -> 2 hidden LeakyReLU(0.2) layers -> 1 score."""
     h = cfg.hidden
@@ -182,8 +205,9 @@ def build_models(cfg: GANConfig, dim: int, generator):
         nn.Linear(h, h, generator=generator), nn.ReLU(),
         nn.Linear(h, dim, generator=generator),
     )
-    D = mlp_critic(cfg.pack * dim, h, generator, minibatch_disc=cfg.minibatch_disc, spectral_norm=cfg.spectral_norm)
-    return G, D
+    D = mlp_critic(cfg.pack * dim, cfg.d_hidden or h, generator, minibatch_disc=cfg.minibatch_disc,
+                   spectral_norm=cfg.spectral_norm)
+    return G, with_dropout(D, cfg.d_dropout, generator)
 
 
 def mlp_critic(in_dim, hidden, generator, minibatch_disc=False, spectral_norm=False):
@@ -219,9 +243,9 @@ class _Draws:
     def data(self, n):
         return tensor(load_toy(self.cfg.data, n, seed=self.gen).x)
 
-    def z(self, n, g=None):  # z ~ N(0, I), from the training stream unless g is given
+    def z(self, n, g=None):  # z ~ p(z) (N(0, I) or U(-1, 1)^d), from the training stream unless g is given
         g = self.gen if g is None else g
-        return tensor(g.standard_normal((n, self.cfg.z_dim)).astype(_backend.default_dtype()))
+        return tensor(sample_latent(g, n, self.cfg.z_dim, self.cfg.latent))
 
     def noisy(self, x, sigma):  # instance noise: x + sigma eps, eps ~ N(0, I), before packing
         if sigma == 0:
@@ -277,7 +301,9 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
             x_real = pack(draw.noisy(draw.data(B), sigma), m)  # (B/m, m d)
             with no_grad():
                 x_fake = pack(draw.noisy(G(draw.z(B)), sigma), m)
-            loss_d = d_loss_fn(D(x_real), D(x_fake))
+            l_real, l_fake = D(x_real), D(x_fake)
+            loss_d = (flipped_label_d_loss(l_real, l_fake, cfg.label_flip, gen) if cfg.label_flip
+                      else d_loss_fn(l_real, l_fake))
             if cfg.penalty == "gp":
                 loss_d = loss_d + gradient_penalty(D, x_real, x_fake, lam=cfg.penalty_weight, rng=gen)
             elif cfg.penalty == "r1":
@@ -307,7 +333,8 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
             G_avg.update(t)
         for s in scheds.values():
             s.step()
-        return {"loss_d": loss_d, "loss_g": loss_g, "lr_g": lr_used}
+        scores = gan_scores(l_real, l_fake) if cfg.loss in ("minimax", "nonsaturating") else {}  # the lecture's s_G, s_D
+        return {"loss_d": loss_d, "loss_g": loss_g, "lr_g": lr_used, **scores}
 
     def evaluate(t, gen_eval, final):  # mode coverage of samples from the average (or G), on their own noise
         G_eval = G_avg.module() if G_avg is not None else G
