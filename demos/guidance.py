@@ -104,7 +104,16 @@ def main(argv=None):
     split = digits_split()
     rows, grids, train = [], None, {}
     for seed in args.seeds:
-        r, g, tr = sweep(seed, args, split)
+        cache = os.path.join(args.out, f"sweep_seed{seed}.npz")  # a finished seed is read back, not resampled
+        key = json.dumps([args.ws, args.n_per_class, args.steps])
+        if os.path.exists(cache) and str(np.load(cache)["key"]) == key:
+            z = np.load(cache, allow_pickle=False)
+            r, tr = json.loads(str(z["rows"])), json.loads(str(z["train"]))
+            g = {w: z[f"x{i}"] for i, w in enumerate(args.ws)}
+        else:
+            r, g, tr = sweep(seed, args, split)
+            np.savez(cache, key=key, rows=json.dumps(r), train=json.dumps(tr),
+                     **{f"x{i}": g[w] for i, w in enumerate(args.ws)})
         rows += r
         train[seed] = tr
         grids = grids or g
