@@ -4,10 +4,13 @@ import runpy
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # ~2.5 s of CPU (a tiny training, two figures); the generator's mixing and truncation are
+# tested in tests/gan/test_stylegan.py in the default run
 def test_style_mixing_demo_quick_and_from_its_checkpoint(tmp_path):
     main = runpy.run_path(str(ROOT / "demos" / "style_mixing.py"))["main"]
     grid, strip = main(["--quick", "--rows", "2", "--cols", "3", "--out", str(tmp_path)])

@@ -143,3 +143,25 @@ def test_on_mnist_files_it_grows_4_to_32_on_padded_images(tmp_path):
     run = train_karras(cfg)
     assert run.final["stage"] == 3 and run.samples.shape == (4, 1, 32, 32)  # 4 stages: 4, 8, 16, 32
     assert [schedule(t, 4, 4, 0.5)[0] for t in range(4)] == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("model", ["progan", "stylegan"])
+def test_the_same_numbers_on_the_stand_in_cupy(model, monkeypatch):
+    import fakecupy
+
+    from scratchgen import backend
+    from scratchgen.metrics import features
+
+    fakecupy.install(monkeypatch)  # CuPy's rules (no implicit host conversion), NumPy underneath
+    monkeypatch.setattr(features, "_CACHE", {})
+    cfg = KarrasConfig(model=model, steps=3, batch=8, channels=(4, 4), eval_every=3, n_eval=20, kid_subsets=2,
+                       progress=False)
+    on_numpy = train_karras(cfg)
+    saved = backend._state.name, backend._state.xp
+    try:
+        backend.set_backend("cupy")
+        on_device = train_karras(cfg)
+    finally:
+        backend._state.name, backend._state.xp = saved
+    assert np.array_equal(on_numpy.samples, on_device.samples)
+    assert on_numpy.final["fid"] == on_device.final["fid"]
