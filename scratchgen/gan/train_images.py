@@ -42,6 +42,8 @@ from ..validate import bad, check_bool, check_choice, check_int, check_number, c
 from . import losses as L
 from . import ssgan
 from .dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_init_
+from .diagnostics import flipped_label_d_loss, gan_scores, with_dropout
+from .latent import PRIORS, sample_latent
 from .ssgan import (
     SSConvCritic,
     SSCritic,
@@ -124,6 +126,13 @@ class ImageGANConfig(Config):
     ss_vat_eps: float = option(2.0, "L2 radius of its adversarial perturbation of an image (pixels in [-1, 1]; the "
                                     "input noise sigma_in = 0.3 has length about 2.4)", flag="--vat-eps", metavar="EPS")
     augment: bool = option(False, "random one-pixel shifts of the real images the critic sees")
+    latent: str = option("gaussian", "the prior of z: N(0, I) or U(-1, 1)^d (the notes' uniform)", choices=PRIORS)
+    d_dropout: float = option(0.0, "dcgan/cgan: dropout after each LeakyReLU of D (a remedy for a dominating "
+                                   "discriminator); 0 = off", metavar="P")
+    label_flip: float = option(0.0, "dcgan/cgan: each of D's targets flipped with probability P (noisy labels); "
+                                    "0 = off", metavar="P")
+    d_width: int | None = option(None, "dcgan/cgan: channels w of D (none: --width); narrower is a remedy for a "
+                                       "dominating discriminator")
     ema: float = option(0.0, "evaluate moving averages of G's and D's weights with decay MU (0 = off)", metavar="MU")
     eval_every: int = option(1000, "steps between evaluations/checkpoints")
     n_eval: int = option(1000, "generated images scored at each evaluation")
@@ -179,6 +188,20 @@ class ImageGANConfig(Config):
         if self.batch < 2:
             raise bad(who, "batch", "be >= 2 (batch norm)", self.batch)
         self._check_numbers()
+        self._check_remedies()
+
+    def _check_remedies(self):
+        """The latent prior and the remedies for a dominating discriminator (DCGAN / cGAN only)."""
+        who = "ImageGANConfig"
+        check_choice(self.latent, "latent", who, PRIORS)
+        check_number(self.d_dropout, "d_dropout", who, min=0, max=1, max_open=True)
+        check_number(self.label_flip, "label_flip", who, min=0, max=0.5)
+        if self.d_width is not None:
+            check_int(self.d_width, "d_width", who, min=1)
+        for name in ("d_dropout", "label_flip", "d_width"):
+            if self.model == "ssgan" and getattr(self, name) not in (0, 0.0, None):
+                raise bad(who, name, "be off with {model} 'ssgan' (a remedy of the dcgan / cgan discriminator)",
+                          getattr(self, name))
 
     def _check_numbers(self):
         """The learning rates, Adam's betas, the seed, the switches and the evaluation's sizes."""
@@ -213,9 +236,10 @@ def build_image_models(cfg: ImageGANConfig, size, generator):
         return G, C
     k = N_CLASSES if cfg.model == "cgan" else 0
     G = DCGANGenerator(cfg.z_dim, size, cfg.width, n_classes=k, generator=g)
-    D = DCGANDiscriminator(size, cfg.width, n_classes=k, generator=g)
+    D = DCGANDiscriminator(size, cfg.d_width or cfg.width, n_classes=k, generator=g)
     dcgan_init_(G, g)
     dcgan_init_(D, g)
+    D.features = with_dropout(D.features, cfg.d_dropout, g)
     return G, D
 
 
@@ -275,7 +299,7 @@ class _Draws:
 
     def z(self, n=None):
         n = self.cfg.batch if n is None else n
-        return tensor(self.gen.standard_normal((n, self.cfg.z_dim)).astype(_backend.default_dtype()))
+        return tensor(sample_latent(self.gen, n, self.cfg.z_dim, self.cfg.latent))
 
     def labels(self):
         return self.gen.integers(0, N_CLASSES, self.cfg.batch)
@@ -287,10 +311,11 @@ def _adam_step(opt, loss):
     opt.step()
 
 
-def dcgan_updates(cfg, G, D, opt_D, draw, data):
+def dcgan_updates(cfg, G, D, opt_D, draw, data, scores=None):
     """The two halves of a DCGAN / cGAN step (Goodfellow et al. 2014, Algorithm 1 with k = 1; Mirza &
     Osindero's Eq. 2 when ``cfg.model == "cgan"``): ``critic()`` updates D and returns its loss,
-    ``generator_loss()`` returns the non-saturating loss of a fresh batch, on the tape."""
+    ``generator_loss()`` returns the non-saturating loss of a fresh batch, on the tape. ``scores`` (a dict), when
+    given, receives the lecture's :func:`~scratchgen.gan.diagnostics.gan_scores` of each critic batch."""
     conditional = cfg.model == "cgan"
 
     def critic():  # ascend log D(x|y) + log(1 - D(G(z|y')|y'))
@@ -298,7 +323,11 @@ def dcgan_updates(cfg, G, D, opt_D, draw, data):
         yf = draw.labels() if conditional else None
         with no_grad():
             xf = G(draw.z(), yf)
-        loss_d = L.d_loss(D(xr, yr), D(xf, yf))
+        l_real, l_fake = D(xr, yr), D(xf, yf)
+        loss_d = (flipped_label_d_loss(l_real, l_fake, cfg.label_flip, draw.gen) if cfg.label_flip
+                  else L.d_loss(l_real, l_fake))
+        if scores is not None:
+            scores.update(gan_scores(l_real, l_fake))  # s_G, s_D
         _adam_step(opt_D, loss_d)
         return loss_d
 
@@ -369,6 +398,7 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
                "sched_D": optim.CosineAnnealingLR(opt_D, T_max=cfg.steps)} if cfg.lr_schedule else {})
     G_avg, D_avg = (WeightAverage(G, cfg.ema), WeightAverage(D, cfg.ema)) if cfg.ema > 0 else (None, None)
     draw = _Draws(cfg, gen)
+    scores = {}  # the dcgan / cgan critic's s_G and s_D of the latest step
     labelled = unlabelled = None
     if cfg.model == "ssgan":
         labelled = labelled_indices(data.y_train, cfg.labels_per_class, _labelled_seed(cfg.seed))
@@ -378,7 +408,7 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
         critic, generator_loss = ssgan_updates(cfg, G, D, opt_D, draw, gen, data.x_train[labelled],
                                                data.y_train[labelled], x_unl)
     else:
-        critic, generator_loss = dcgan_updates(cfg, G, D, opt_D, draw, data)
+        critic, generator_loss = dcgan_updates(cfg, G, D, opt_D, draw, data, scores)
 
     def step(t):
         loss_d = critic()  # 1. the critic's update
@@ -389,11 +419,11 @@ def train_image_gan(cfg: ImageGANConfig, out_dir=None, resume=None, callback=Non
         if G_avg is not None:
             G_avg.update(t)
             D_avg.update(t)
-        return {"loss_d": loss_d, "loss_g": loss_g}
+        return {"loss_d": loss_d, "loss_g": loss_g, **scores}
 
     def evaluate(t, gen_eval, final):
         n = cfg.n_eval
-        z = tensor(gen_eval.standard_normal((n, cfg.z_dim)).astype(_backend.default_dtype()))
+        z = tensor(sample_latent(gen_eval, n, cfg.z_dim, cfg.latent))
         y = xp.arange(n) % N_CLASSES if cfg.model == "cgan" else None  # digit k at the rows k, k + 10, ...
         G_eval = G_avg.module() if G_avg is not None else G
         G_eval.eval()
