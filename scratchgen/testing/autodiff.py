@@ -54,7 +54,7 @@ def check_vjp(primitive, rule, argnum, args, params=None, seed=0, h=1e-6):
     got = float(np.sum(values(x_bar) * v))
     assert_close(got, numeric, what=f"<x_bar, v> for input {argnum} of {primitive.name}",
                  where=lambda i: f"at {_shape_text(args)}",
-                 identity="central differences of <y_bar, f(x + h v)> give", atol=1e-5, rtol=1e-5)
+                 identity="central differences of <y_bar, f(x + h v)>", atol=1e-5, rtol=1e-5)
 
 
 def check_vjp_second_order(primitive, rules, args, params=None):

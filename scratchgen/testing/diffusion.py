@@ -77,7 +77,7 @@ def check_q_posterior(q_posterior):
         got = q_posterior(schedule, x0, xt, t)
         expect(isinstance(got, tuple) and len(got) == 2, "your q_posterior must return (mean, variance)")
         assert_close(got[0], mean, what="posterior mean", where=_where(schedule, t),
-                     identity="Bayes' rule (precision-weighted x_t and x0) gives", atol=1e-9, rtol=1e-7)
+                     identity="Bayes' rule (precision-weighted x_t and x0)", atol=1e-9, rtol=1e-7)
         assert_close(np.broadcast_to(values(got[1]), var.shape), var, what="posterior variance",
                      where=lambda i: f"at t = {int(t[i])} (T = {schedule.T})",
                      identity="beta_tilde = (1 - alpha_bar_{t-1})/(1 - alpha_bar_t) beta_t", atol=1e-12, rtol=1e-7)

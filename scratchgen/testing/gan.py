@@ -60,7 +60,7 @@ def check_optimal_discriminator_no_mass(fn):
     with np.errstate(all="ignore"):
         got = fn(p, q)
     assert_close(got, [[0.5, 0.0, 0.5], [1.0, 0.5, 0.25]], what="D*(x)", where=_at_pq(p, q),
-                 identity="p/(p+q), and 1/2 where p = q = 0,")
+                 identity="the optimum p/(p+q) (1/2 where p = q = 0)")
 
 
 def _jsd(p, q):

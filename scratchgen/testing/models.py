@@ -122,7 +122,7 @@ def check_coupling_log_det(forward):
                      atol=1e-12)
         want = [_jacobian_log_det(lambda r: values(f(Tensor(r[None]))[0])[0], x[i]) for i in range(2)]
         assert_close(log_det, want, what="log|det dy/dx|", where=lambda i: f"of row {i} (D = {D}, parity = {parity})",
-                     identity="log|det J| by central differences of your y", atol=1e-6, rtol=1e-6)
+                     identity="log|det J| (central differences of your y)", atol=1e-6, rtol=1e-6)
     log_det_at()
 
 
