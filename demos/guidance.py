@@ -70,6 +70,12 @@ def sweep(seed, args, split):
     steps = min(args.steps, cfg.T)
     rows, grids = [], {}
     for w in args.ws:
+        cache = os.path.join(args.out, f"sweep_seed{seed}_w{w:g}_n{n}_s{steps}.npz")  # a finished point is read back
+        if os.path.exists(cache):
+            z = np.load(cache)
+            row, grids[w] = json.loads(str(z["row"])), z["x"]
+            rows.append(row)
+            continue
         eps_model = Guided(model, None if w == -1 else labels, max(w, 0.0))
         t0 = time.perf_counter()
         x = data.from_model(generate(eps_model, schedule, n, data.shape, "ddpm", steps=steps, seed=1000 + seed))
@@ -81,6 +87,7 @@ def sweep(seed, args, split):
                    if w != -1 else None, sample_seconds=seconds, n=n, steps=steps)
         rows.append(row)
         grids[w] = to_numpy(x)
+        np.savez(cache, row=json.dumps(row), x=grids[w])
         shown = ", ".join(f"{k} {v:.3g}" for k, v in row.items() if isinstance(v, float) and k != "w")
         print(f"seed {seed}, w = {w:g}: {shown}", flush=True)
     train = {k: meta["final"].get(k) for k in ("train_seconds", "train_cpu_seconds")} if "final" in meta else {}
@@ -104,16 +111,7 @@ def main(argv=None):
     split = digits_split()
     rows, grids, train = [], None, {}
     for seed in args.seeds:
-        cache = os.path.join(args.out, f"sweep_seed{seed}.npz")  # a finished seed is read back, not resampled
-        key = json.dumps([args.ws, args.n_per_class, args.steps])
-        if os.path.exists(cache) and str(np.load(cache)["key"]) == key:
-            z = np.load(cache, allow_pickle=False)
-            r, tr = json.loads(str(z["rows"])), json.loads(str(z["train"]))
-            g = {w: z[f"x{i}"] for i, w in enumerate(args.ws)}
-        else:
-            r, g, tr = sweep(seed, args, split)
-            np.savez(cache, key=key, rows=json.dumps(r), train=json.dumps(tr),
-                     **{f"x{i}": g[w] for i, w in enumerate(args.ws)})
+        r, g, tr = sweep(seed, args, split)
         rows += r
         train[seed] = tr
         grids = grids or g
