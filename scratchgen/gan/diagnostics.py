@@ -22,8 +22,7 @@ Remedies for a dominating discriminator, each an option of the trainers (:mod:`s
 from __future__ import annotations
 
 from .. import nn
-from ..autodiff.functional import sigmoid
-from ..autodiff.tensor import no_grad, tensor
+from ..autodiff.tensor import Tensor
 from ..backend import get_xp
 from ..nn.functional import binary_cross_entropy_with_logits
 from ..validate import check_number
@@ -34,9 +33,10 @@ __all__ = ["gan_scores", "flipped_label_d_loss", "with_dropout"]
 def gan_scores(real_logits, fake_logits):
     r"""``{"s_G": E[D(G(z))], "s_D": ½E[D(x)] + ½E[1 − D(G(z))]}`` from D's logits on a real and a generated
     batch (Tensors or arrays, any shape; each averaged over all its elements), as Python floats."""
-    with no_grad():
-        d_real = sigmoid(tensor(getattr(real_logits, "data", real_logits))).data
-        d_fake = sigmoid(tensor(getattr(fake_logits, "data", fake_logits))).data
+    l_real, l_fake = (t.data if isinstance(t, Tensor) else t for t in (real_logits, fake_logits))
+    xp = get_xp(l_real)
+    d_real = 0.5 * (1 + xp.tanh(0.5 * l_real))  # sigma(l) = (1 + tanh(l / 2)) / 2: no overflow, the logits' dtype
+    d_fake = 0.5 * (1 + xp.tanh(0.5 * l_fake))
     s_G = float(d_fake.mean())
     return {"s_G": s_G, "s_D": 0.5 * float(d_real.mean()) + 0.5 * (1.0 - s_G)}
 
