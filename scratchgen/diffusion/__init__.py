@@ -10,6 +10,8 @@ ddpm        the forward process (Eqs. 2, 4), the posterior (Eqs. 6-7), the ε-pa
 samplers    ancestral sampling (Algorithm 2) and DDIM (Song et al. 2021).
 models      the denoisers ε_θ(x_t, t): ``MLPDenoiser`` (2-D data), ``ConvDenoiser`` (8×8 images),
             and their sinusoidal ``timestep_embedding``.
+score       score matching: the score-ε identity, denoising/explicit score matching (Vincent 2011),
+            Tweedie's formula, Langevin and annealed Langevin dynamics (Song & Ermon 2019).
 
 Convention: t runs 1..T as in Ho et al.; see docs/diffusion.md for the math and the tests
 that check each equation.
@@ -46,3 +48,4 @@ from .samplers import (  # noqa: F401
     p_sample_step,
 )
 from .schedules import Schedule, cosine_schedule, linear_schedule, make_schedule  # noqa: F401
+from .score import annealed_langevin, dsm_loss, esm_loss, langevin, score_from_eps, tweedie_x0  # noqa: F401
