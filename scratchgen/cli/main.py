@@ -18,6 +18,7 @@ from .course import add_course_command
 from .diffusion import add_ddpm_command, add_sample_command
 from .flow import add_flow_command
 from .gan import add_gan_command, add_reject_command
+from .i2i import add_i2i_commands
 from .images import add_eval_command, add_image_commands
 from .ldm import add_ldm_command
 from .karras import add_karras_commands
@@ -34,6 +35,7 @@ The settings of each model are the fields of its config, in Python:
   ssgan          scratchgen.gan.train_images.ImageGANConfig.preset("ssgan")
   vae, ae        scratchgen.vae.train.VAEConfig() (--data ppca: VAEConfig.preset("ppca")), AEConfig()
   flow           scratchgen.flows.train.FlowConfig()
+  pix2pix, cyclegan, inpaint  scratchgen.gan.train_i2i.I2IConfig.preset(MODEL)
   ldm            scratchgen.diffusion.latent.LDMConfig()
   vdm            scratchgen.diffusion.train_vdm.VDMConfig()
   progan, stylegan  scratchgen.gan.train_karras.KarrasConfig(model="progan" | "stylegan")
@@ -55,6 +57,7 @@ def build_parser():
     add_image_commands(models)  # scratchgen train dcgan|cgan|ssgan
     add_vae_commands(models)  # scratchgen train vae|ae
     add_flow_command(models)  # scratchgen train flow
+    add_i2i_commands(models)  # scratchgen train pix2pix|cyclegan|inpaint
     add_ldm_command(models)  # scratchgen train ldm
     add_vdm_command(models)  # scratchgen train vdm
     add_karras_commands(models)  # scratchgen train progan|stylegan
