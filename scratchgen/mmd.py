@@ -45,6 +45,7 @@ __all__ = [
     "imq_kernel",
     "polynomial_kernel",
     "mmd2",
+    "mmd2_per_bandwidth",
 ]
 
 
@@ -290,3 +291,19 @@ def mmd2(x, y, kernel="rbf", unbiased=True, **kernel_params):
     t_xy = Kxy.sum() * (2.0 / (m * n))
     return t_xx + t_yy - t_xy
     ### END SOLUTION
+
+
+def mmd2_per_bandwidth(x, y, sigmas, unbiased=True):
+    r""":math:`\mathrm{MMD}^2` with one RBF kernel per bandwidth :math:`\sigma_s` (not their sum): a list of
+    :func:`mmd2` values (Tensors of shape ()), one per entry of ``sigmas``.
+
+    One kernel sees differences at about its own scale: at the median distance of a mixture of narrow
+    modes it compares the modes' weights and is blind to their width; at the modes' standard deviation
+    it sees samples that lie between the modes (docs/results.md, DDPM). A sum of kernels
+    (:func:`rbf_kernel` with a sequence) is dominated by the widest one, so report them one by one.
+    """
+    x, y = _pair(x, y, "mmd2_per_bandwidth")
+    sigmas = list(sigmas) if not isinstance(sigmas, numbers.Real) else [sigmas]
+    if not sigmas:
+        raise ValueError("mmd2_per_bandwidth: sigmas must hold at least one bandwidth, got an empty sequence")
+    return [mmd2(x, y, kernel="rbf", unbiased=unbiased, sigma=float(s)) for s in sigmas]  # sigma = 0 or inf refused by rbf_kernel
