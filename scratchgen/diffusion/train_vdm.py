@@ -52,10 +52,12 @@ from .vdm import (
 )
 
 __all__ = ["VDMConfig", "VDMRun", "GammaConvDenoiser", "gamma_embedding", "train_vdm", "evaluate_bound", "load_run",
-           "LEVELS"]
+           "LEVELS", "FOURIER"]
 
 #: the digits' pixel values 0..16
 LEVELS = 17
+#: the Fourier features' exponents n for 17 levels: periods 2^-n of 2 levels and of 1 (spacing 2/16 = 2^-3)
+FOURIER = (2, 3)
 
 
 def gamma_embedding(gamma_t, dim, gamma_min=GAMMA_MIN, gamma_max=GAMMA_MAX, max_period=10000.0):
@@ -86,8 +88,35 @@ def _xp_of(t):
 
 class GammaConvDenoiser(ConvDenoiser):
     r""":math:`\hat\varepsilon_\theta(z_t; \gamma_t)`: :class:`ConvDenoiser` with the embedding of
-    :math:`\gamma_t` (:func:`gamma_embedding`) in place of the integer step's; the same layers and size.
-    Called as ``model(z_t, gamma_t)``, gamma_t a Tensor or array (B,)."""
+    :math:`\gamma_t` (:func:`gamma_embedding`) in place of the integer step's, and optionally Fourier
+    features of its input (Kingma Sec. 3.4): :math:`z` and :math:`\sin(2^n 2\pi z), \cos(2^n 2\pi z)` for
+    each n of ``fourier``, channels side by side, so the first convolution sees the position of z
+    between two levels of the data. For the 17 levels (spacing :math:`2^{-3}`) n = 2, 3: periods of two
+    levels and of one, as Kingma's code (n = 6, 7 for 256 levels). Same layers and size otherwise.
+    Called as ``model(z_t, gamma_t)``, gamma_t a Tensor or array (B,).
+    """
+
+    def __init__(self, in_channels=1, channels=32, time_dim=32, fourier=(), dtype=None, generator=None):
+        from ..backend import rng
+
+        g = rng(generator)
+        super().__init__(in_channels, channels, time_dim, dtype=dtype, generator=g)
+        self.fourier = tuple(int(n) for n in fourier)
+        if self.fourier:  # the first convolution takes z and its 2 len(fourier) features per channel
+            self.conv_in = nn.Conv2d(in_channels * (1 + 2 * len(self.fourier)), int(channels), 3, padding=1,
+                                     dtype=dtype, generator=g)
+
+    def forward(self, z, gamma_t):
+        if not self.fourier:
+            return super().forward(z, gamma_t)
+        if z.ndim != 4 or z.shape[1] != self.in_channels or z.shape[2] % 2 or z.shape[3] % 2:
+            raise bad("GammaConvDenoiser", "z_t", f"have shape (B, {self.in_channels}, H, W) with even H, W", z,
+                      shown=f"shape {tuple(z.shape)}")
+        z = z if isinstance(z, Tensor) else Tensor(z)
+        features = [z]
+        for n in self.fourier:  # $\sin(2^n 2\pi z)$, $\cos(2^n 2\pi z)$
+            features += [ad.sin(z * (2.0 ** n * 2 * math.pi)), ad.cos(z * (2.0 ** n * 2 * math.pi))]
+        return self.unet(ad.concatenate(features, axis=1), self.embed(gamma_t, z.shape[0]))
 
     def embed(self, gamma_t, batch):
         r"""The conditioning :math:`e = \mathrm{SiLU}(W_e\,\mathrm{emb}(\gamma_t) + b_e)`: (B, E)."""
@@ -124,6 +153,8 @@ class VDMConfig(Config):
     grad_clip: float | None = option(1.0, "clip the gradient norm, of the denoiser and of the schedule apart (none: off)")
     ema: float = option(0.995, "EMA decay mu of the denoiser's weights, which are evaluated; 0 = off")
     hidden: int = option(16, "channels of the CNN at 8x8")
+    fourier: bool = option(True, "feed the CNN sin/cos(2^n 2 pi z_t), n = 2, 3, beside z_t (Kingma Sec. 3.4): the "
+                                 "position of z_t between two of the 17 levels")
     time_dim: int = option(32, "size of the sinusoidal embedding of gamma_t")
     eval_every: int = option(2000, "steps between evaluations/checkpoints")
     eval_draws: int = option(16, "draws of (t, eps, eps_0) per held-out image for the bound")
@@ -155,7 +186,7 @@ class VDMConfig(Config):
         check_pair(self.betas, "betas", who, min=0, max=1, max_open=True, fix="two numbers: Adam's beta1 and beta2")
         if self.grad_clip is not None:
             check_number(self.grad_clip, "grad_clip", who, min=0, min_open=True, fix="none switches clipping off")
-        for name in ("low_discrepancy", "progress"):
+        for name in ("low_discrepancy", "fourier", "progress"):
             check_bool(getattr(self, name), name, who)
 
 
@@ -221,7 +252,7 @@ class VDMRun:
 
 def _build(cfg, gen):
     data = _Digits()
-    model = GammaConvDenoiser(data.shape[0], cfg.hidden, cfg.time_dim, generator=gen)
+    model = GammaConvDenoiser(data.shape[0], cfg.hidden, cfg.time_dim, FOURIER if cfg.fourier else (), generator=gen)
     gamma = make_gamma(cfg.schedule, cfg.gamma_0, cfg.gamma_1, cfg.n_features, generator=gen)
     return data, model, gamma
 

@@ -39,12 +39,17 @@ def test_resume_continues_bit_for_bit(tmp_path):
         assert np.array_equal(a.data, b.data)
 
 
-def test_the_denoiser_is_differentiable_in_gamma():
+def test_the_denoiser_is_differentiable_in_gamma_and_in_its_fourier_features():
     net = GammaConvDenoiser(1, 2, 8, generator=0).double()
     for p in net.parameters():  # the last layer starts at zero: give it weights so that gamma matters
         p.data[...] = np.random.default_rng(1).standard_normal(p.data.shape) * 0.3
     z = np.random.default_rng(2).standard_normal((2, 1, 4, 4))
     ad.check_grads(lambda g: net(z, g), np.array([-3.0, 2.0]), order=1, rtol=1e-4, atol=1e-6)
+    four = GammaConvDenoiser(1, 2, 8, fourier=(2, 3), generator=0).double()
+    assert four.conv_in.weight.shape[1] == 5  # z and sin, cos at two frequencies
+    for p in four.parameters():
+        p.data[...] = np.random.default_rng(3).standard_normal(p.data.shape) * 0.3
+    ad.check_grads(lambda zz: four(zz, np.array([-3.0, 2.0])), z, order=1, rtol=1e-4, atol=1e-6)
     emb = gamma_embedding(np.array([-13.3, 5.0]), 8).data
     assert abs(emb[0, 0]) < 1e-12 and abs(emb[0, 4] - 1) < 1e-12  # c = 0 at gamma_min: sin 0, cos 0
     assert abs(emb[1, 0] - math.sin(1000.0)) < 1e-9  # c = 1000 at gamma_max, omega_0 = 1
