@@ -344,12 +344,13 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
         G_eval.train()
         cov = mode_coverage(x, data_eval.centres, data_eval.std) if data_eval.centres is not None else None
         return {"modes": cov.modes_captured if cov else None,
-                "high_quality": cov.high_quality_fraction if cov else None}, (x, cov)
+                "high_quality": cov.high_quality_fraction if cov else None,
+                "kl_from_uniform": cov.kl_from_uniform if cov else None}, (x, cov)  # HQ and KL together
 
     loop = TrainingLoop("gan", cfg, gen, step=step, evaluate=evaluate, modules={"G": G, "D": D},
                         optimizers={"opt_G": opt_G, "opt_D": opt_D}, schedulers=scheds, averages={"G_ema": G_avg},
                         eval_seed=cfg.seed + 20_000, hint="Try a smaller learning rate, a penalty or spectral norm.",
-                        desc=f"{cfg.loss} {cfg.data}", postfix=("modes", "high_quality"))
+                        desc=f"{cfg.loss} {cfg.data}", postfix=("modes", "high_quality", "kl_from_uniform"))
     _, (x, cov) = loop.run(out_dir, resume, callback)
     final = {"steps": cfg.steps, "data": cfg.data, "loss": cfg.loss}
     if cov is not None:
