@@ -82,9 +82,11 @@ def score_from_eps(schedule, eps, t):
     """
     _check_schedule(schedule)
     _check_data(eps, "eps")
+    ### BEGIN SOLUTION
     sqrt_one_minus_alpha_bar = schedule.gather("sqrt_one_minus_alpha_bar", t, eps)  # (B, 1, ...)
     # $s = -\varepsilon / \sqrt{1 - \bar\alpha_t}$
     return eps * (-1.0 / sqrt_one_minus_alpha_bar)
+    ### END SOLUTION
 
 
 def eps_from_score(schedule, score, t):
