@@ -54,6 +54,7 @@ from ..training import (  # the scaffold of every trainer
 )
 from ..validate import bad, check_bool, check_choice, check_int, check_number, check_pair
 from .ddpm import loss_simple
+from .fourier import FourierMLPDenoiser
 from .models import ConvDenoiser, MLPDenoiser
 from .samplers import SAMPLERS, generate
 from .schedules import Schedule, make_schedule
@@ -130,6 +131,10 @@ class DDPMConfig(Config):
     hidden: int = option(256, "MLP width (2-D) or channels of the CNN at 8x8 (digits)")
     n_hidden: int = option(3, "hidden layers of the MLP")
     time_dim: int = option(64, "size of the sinusoidal time embedding")
+    x_freqs: int = option(0, "2-D: Fourier features of x_t, frequencies per coordinate (Tancik et al. 2020; "
+                             "scratchgen.diffusion.fourier); 0 = the plain MLP on x_t")
+    x_omega_max: float = option(64.0, "highest angular frequency of the Fourier features, in scaled units")
+    data_std: float = option(1.0, "2-D: standard deviation of the data after scaling, z = data_std (x - m) / s")
     eval_every: int = option(5000, "steps between evaluations/checkpoints")
     n_eval: int = option(2500, "samples drawn for the metrics")
     seed: int = option(0, "seed of the one generator behind data, noise and weights")
@@ -152,6 +157,9 @@ class DDPMConfig(Config):
         check_choice(self.schedule, "schedule", who, ("linear", "cosine"))
         for name in ("steps", "batch", "T", "hidden", "n_hidden", "time_dim", "eval_every"):
             check_int(getattr(self, name), name, who, min=1)
+        check_int(self.x_freqs, "x_freqs", who, min=0)
+        check_number(self.x_omega_max, "x_omega_max", who, min=1)
+        check_number(self.data_std, "data_std", who, min=0, min_open=True)
         check_int(self.n_eval, "n_eval", who, min=2, fix="the evaluation's MMD^2 needs two samples")
         check_int(self.warmup, "warmup", who, min=0)
         check_int(self.seed, "seed", who, min=0)
@@ -201,7 +209,8 @@ class _Data:
             held = load_toy(cfg.data, cfg.n_eval, seed=cfg.seed + 10_000, split="test")  # held out, for metrics
             self.train_x = None  # fresh draws every step
             self.eval_x, self.centres, self.std = held.x, held.centres, held.std
-            self.shift, self.scale = data_scaling(cfg.data)
+            self.shift, s = data_scaling(cfg.data)
+            self.scale = s / cfg.data_std  # z = data_std (x - m) / s
             self.shape = (held.x.shape[1],)
 
     def batch(self, n, gen):
@@ -248,6 +257,9 @@ def build_model(cfg: DDPMConfig, data_shape, generator):
         from .guidance import ConditionalConvDenoiser
 
         return ConditionalConvDenoiser(data_shape[0], cfg.hidden, cfg.time_dim, generator=generator)
+    if len(data_shape) == 1 and cfg.x_freqs > 0:
+        return FourierMLPDenoiser(data_shape[0], cfg.hidden, cfg.n_hidden, cfg.time_dim, cfg.x_freqs, cfg.x_omega_max,
+                                  generator=generator)
     if len(data_shape) == 1:
         return MLPDenoiser(data_shape[0], cfg.hidden, cfg.n_hidden, cfg.time_dim, generator=generator)
     return ConvDenoiser(data_shape[0], cfg.hidden, cfg.time_dim, generator=generator)
@@ -257,17 +269,24 @@ def evaluate_samples(x, data: _Data):
     r"""Metrics of samples ``x`` (data units): mode coverage for the mixtures, MMD² to held-out data,
     and for the digits the image metrics of :func:`scratchgen.metrics.features.image_metrics`.
 
+    Mixtures (ring8, grid25, gauss8): modes captured, the high-quality fraction (within 3σ) and
+    :math:`\mathrm{KL}(h\,\Vert\,U)` of the mode histogram, always together
+    (:func:`scratchgen.metrics.mode_coverage`).
+
     MMD² is the unbiased estimate (Gretton et al. 2012, Eq. 3) on the first
-    :math:`m = \min(n, n_\text{held out})` of each. 2-D data: one RBF kernel with the
-    median-heuristic bandwidth :math:`\sigma_\text{med}`. Images (flattened to 64 pixel values):
-    the sum of RBF kernels with :math:`\sigma_\text{med}\cdot\{1/4, 1/2, 1\}`; the median alone
-    hardly tells digits from per-pixel Gaussian noise with the same moments (docs/results.md).
+    :math:`m = \min(n, n_\text{held out})` of each. 2-D data: ``mmd2`` with one RBF kernel at the
+    median-heuristic bandwidth :math:`\sigma_\text{med}` (about 4 on the grid: it compares the modes'
+    weights and is blind at the scale of the modes), and for the mixtures also one kernel at the
+    data's σ and one at 3σ, ``mmd2_sigma`` and ``mmd2_3sigma`` (:func:`scratchgen.mmd.mmd2_per_bandwidth`),
+    which see samples between the modes. Images (flattened to 64 pixel values): the sum of RBF kernels
+    with :math:`\sigma_\text{med}\cdot\{1/4, 1/2, 1\}`; the median alone hardly tells digits from
+    per-pixel Gaussian noise with the same moments (docs/results.md).
     """
     import functools
 
     from ..autodiff.tensor import tensor
     from ..metrics import mode_coverage
-    from ..mmd import median_heuristic, mmd2, rbf_kernel
+    from ..mmd import median_heuristic, mmd2, mmd2_per_bandwidth, rbf_kernel
 
     out = {}
     if data.centres is not None:
@@ -278,6 +297,9 @@ def evaluate_samples(x, data: _Data):
     with no_grad():
         if x.ndim == 2:
             out["mmd2"] = float(mmd2(xs, ys).item())  # RBF, median bandwidth
+            if data.std is not None:  # one kernel at the modes' scale, one at 3 sigma
+                at_s, at_3s = mmd2_per_bandwidth(xs, ys, [data.std, 3 * data.std])
+                out["mmd2_sigma"], out["mmd2_3sigma"] = float(at_s.item()), float(at_3s.item())
         else:
             s = median_heuristic(xs, ys)
             kernel = functools.partial(rbf_kernel, sigma=[s / 4, s / 2, s])
@@ -375,7 +397,8 @@ def train_ddpm(cfg: DDPMConfig, out_dir=None, resume=None, callback=None, figure
     loop = TrainingLoop("ddpm", cfg, gen, step=step, evaluate=evaluate, modules={"model": model},
                         optimizers={"opt": opt}, schedulers={"lr_sched": lr_sched}, averages={"ema": model_avg},
                         eval_seed=cfg.seed + 30_000, hint="Try a smaller learning rate or gradient clipping.",
-                        desc=f"ddpm {cfg.data}", postfix=("modes_captured", "high_quality_fraction", "mmd2"))
+                        desc=f"ddpm {cfg.data}",
+                        postfix=("modes_captured", "high_quality_fraction", "kl_from_uniform", "mmd2_sigma"))
     metrics, (x, (_, traj, steps_t)) = loop.run(out_dir, resume, callback)
     last_losses = loop.history["loss"][-100:]
     final = {"steps": cfg.steps, "data": cfg.data, **metrics,
