@@ -135,6 +135,11 @@ _EXERCISES = [
         [("alpha_bar_t = f(t)/f(0)", lambda f: T.check_cosine_schedule(f["cosine_schedule"])),
          ("beta_t clipped at max_beta", lambda f: T.check_cosine_schedule_clip(f["cosine_schedule"]))],
         ["diffusion.schedules.Schedule"]),
+    _ex("score_eps", "diffusion", "The score-eps identity: s = -eps / sqrt(1 - alpha_bar_t)", 1,
+        ["scratchgen.diffusion.score:score_from_eps"],
+        [("s = -eps / sqrt(1 - alpha_bar_t)", lambda f: T.check_score_from_eps(f["score_from_eps"])),
+         ("the exact denoiser gives grad log p_t", lambda f: T.check_score_eps_identity(f["score_from_eps"]))],
+        ["diffusion.schedules.Schedule.gather", "diffusion.mixture.exact_eps_model"]),
     # -- VAE and flows ----------------------------------------------------------------------------------
     _ex("elbo", "VAE and flows", "The ELBO: the analytic KL term and the one-sample log-weights (Kingma & Welling 2014)", 2,
         ["scratchgen.vae.distributions:kl_standard_normal", "scratchgen.vae.vae:VAE.log_weights"],

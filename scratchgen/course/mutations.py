@@ -158,6 +158,12 @@ MUTATIONS = [
     _m("cosine_schedule", "cosine_schedule", "no_clip", "beta_t not clipped (beta_T = 1)",
        "beta = xp.minimum(1.0 - alpha_bar[1:] / alpha_bar[:-1], max_beta)",
        "beta = xp.minimum(1.0 - alpha_bar[1:] / alpha_bar[:-1], 1.0 - 1e-15)"),
+    _m("score_eps", "score_from_eps", "variance_not_std", "s = -eps/(1 - alpha_bar_t) (the variance, not its root)",
+       "schedule.gather(\"sqrt_one_minus_alpha_bar\", t, eps)", "schedule.gather(\"one_minus_alpha_bar\", t, eps)"),
+    _m("score_eps", "score_from_eps", "sign_flip", "s = +eps/sqrt(1 - alpha_bar_t) (the score points away from the data)",
+       "return eps * (-1.0 / sqrt_one_minus_alpha_bar)", "return eps * (1.0 / sqrt_one_minus_alpha_bar)"),
+    _m("score_eps", "score_from_eps", "times_not_divided", "s = -sqrt(1 - alpha_bar_t) eps (the eps-from-score map)",
+       "return eps * (-1.0 / sqrt_one_minus_alpha_bar)", "return eps * (-sqrt_one_minus_alpha_bar)"),
     # VAE and flows
     _m("elbo", "kl_standard_normal", "missing_half", "mu^2 + sigma^2 - 1 - log sigma^2 without the 1/2",
        "return 0.5 * (mu * mu + exp(log_var) - 1.0 - log_var)", "return mu * mu + exp(log_var) - 1.0 - log_var"),

@@ -15,7 +15,8 @@ from .strategies import noise_schedules
 
 __all__ = ["check_q_sample", "check_q_sample_types", "check_q_posterior", "check_q_posterior_at_t1",
            "check_ancestral_step", "check_ancestral_step_last", "check_ancestral_mean_is_posterior_mean",
-           "check_cosine_schedule", "check_cosine_schedule_clip"]
+           "check_cosine_schedule", "check_cosine_schedule_clip", "check_score_from_eps",
+           "check_score_eps_identity"]
 
 
 def _alphas(schedule):
@@ -178,3 +179,41 @@ def check_cosine_schedule_clip(cosine_schedule):
                  atol=1e-12)
     sched = cosine_schedule(100, max_beta=0.5)
     expect(values(sched.beta)[1:].max() <= 0.5 + 1e-12, "with max_beta = 0.5 your schedule has a beta_t above 0.5")
+
+
+def check_score_from_eps(score_from_eps):
+    r""":math:`s = -\varepsilon/\sqrt{1-\bar\alpha_t}`, t per row: the score of :math:`q(x_t|x_0)` is
+    :math:`-(x_t - \sqrt{\bar\alpha_t}x_0)/(1-\bar\alpha_t) = -\varepsilon/\sqrt{1-\bar\alpha_t}`."""
+    @for_all(_case())
+    def score_at(case):
+        schedule, t, _, eps = case
+        _, _, ab = _alphas(schedule)
+        assert_close(score_from_eps(schedule, eps, t), -eps / np.sqrt(1 - ab[t])[:, None], what="score",
+                     where=_where(schedule, t), identity="-eps / sqrt(1 - alpha_bar_t)", atol=1e-10)
+    score_at()
+
+
+def _mixture_score(weights, means, variances, x):
+    r""":math:`\nabla\log\sum_k w_k\mathcal N(x; m_k, v_k I) = \sum_k r_k(x)\,(m_k - x)/v_k`, r the responsibilities."""
+    d = x.shape[1]
+    log_k = (np.log(weights) - 0.5 * d * np.log(2 * np.pi * variances)
+             - 0.5 * ((x[:, None, :] - means[None]) ** 2).sum(2) / variances)  # (N, K)
+    r = np.exp(log_k - log_k.max(axis=1, keepdims=True))
+    r /= r.sum(axis=1, keepdims=True)
+    return (r[:, :, None] * (means[None] - x[:, None, :]) / variances[None, :, None]).sum(axis=1)
+
+
+def check_score_eps_identity(score_from_eps):
+    r"""With the exact denoiser of a Gaussian mixture (the library's ``exact_eps_model``), the score from
+    :math:`\varepsilon^*` is the noised mixture's score :math:`\nabla\log p_t`, written out here."""
+    from ..diffusion.mixture import GaussianMixture, exact_eps_model
+    from ..diffusion.schedules import cosine_schedule
+
+    s = cosine_schedule(50)
+    mix = GaussianMixture(np.array([0.3, 0.7]), np.array([[1.0, 0.0], [-1.0, 0.5]]), np.array([0.2, 0.4]))
+    x = np.random.default_rng(0).standard_normal((5, 2))
+    for t in (1, 10, 40):
+        a = float(s.alpha_bar[t])
+        want = _mixture_score(mix.weights, math.sqrt(a) * mix.means, a * mix.stds ** 2 + 1 - a, x)
+        assert_close(score_from_eps(s, exact_eps_model(s, mix)(x, t), t), want, what=f"score at t = {t}",
+                     identity="grad log p_t of the noised mixture", atol=1e-9, rtol=1e-7)
