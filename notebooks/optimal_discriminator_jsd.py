@@ -73,7 +73,7 @@ lr = 2.0
 logits = sg.tensor(np.zeros(n), dtype="float64")
 dV = sg.grad(lambda l: gan_value(p, q, logits=l))
 trace = []
-for step in range(steps):
+for _ in range(steps):
     logits = logits + lr * dV(logits)
     trace.append(float(gan_value(p, q, logits=logits)))
 d_learnt = 1 / (1 + np.exp(-sg.to_numpy(logits.data)))

@@ -23,7 +23,6 @@
 # %%
 # Setup: the GPU backend when one is visible (a hosted notebook service), NumPy otherwise.
 # SCRATCHGEN_NOTEBOOK_SIZE=small runs everything at toy sizes (the test run does).
-import math
 import os
 
 import matplotlib.pyplot as plt
