@@ -27,7 +27,7 @@ def test_the_ipynb_holds_the_cells_of_its_source(source):
     text = jupytext.read(source)
     nb = jupytext.read(source.with_suffix(".ipynb"))
     assert [(c.cell_type, c.source) for c in nb.cells] == [(c.cell_type, c.source) for c in text.cells], (
-        f"{source.name} and its .ipynb differ: regenerate with `jupytext --to ipynb notebooks/{source.name}`")
+        f"{source.name} and its .ipynb differ: regenerate with `jupytext --update --to ipynb notebooks/{source.name}`")
     first_code = next(c for c in nb.cells if c.cell_type == "code").source
     assert 'backend.set_backend("cupy")' in first_code and "SCRATCHGEN_NOTEBOOK_SIZE" in first_code
 
