@@ -4,10 +4,12 @@
     python demos/guidance.py --quick         # seconds: the CI version
 
 For each seed, a class-conditional DDPM (``DDPMConfig.preset("digits")`` with ``conditional=True``:
-label dropout p_uncond = 0.1, Ho & Salimans 2022 Algorithm 1) is trained into ``RUNS/seed{s}``, or
+label dropout p_uncond = 0.1, Ho & Salimans 2022 Algorithm 1; ``--train-steps`` Adam steps, 8,000 by
+default, twice the unconditional preset) is trained into ``RUNS/seed{s}``, or
 read back from its ``checkpoint.npz`` when there. Then for each guidance weight w, 10 × ``--n-per-class``
 images (classes 0..9 in turn) are drawn by the ancestral sampler on a respaced schedule of ``--steps``
-steps (σ² = β̃) with :math:`\\tilde\\varepsilon = (1+w)\\varepsilon(x, c) - w\\varepsilon(x)`; w = −1 is the
+steps (σ² = β̃; the prediction of x_0 clipped to the data range [−1, 1] at each step, as Ho et al.'s
+image sampler does, unless ``--no-clip``) with :math:`\\tilde\\varepsilon = (1+w)\\varepsilon(x, c) - w\\varepsilon(x)`; w = −1 is the
 unconditional model (the label dropped). Scored against the 539 held-out digits with the shipped
 digits classifier (``scratchgen.metrics.features``):
 
@@ -31,12 +33,12 @@ import numpy as np
 from scratchgen.backend import to_numpy
 from scratchgen.data.digits import digits_split
 from scratchgen.diffusion.guidance import Guided, class_accuracy, cycle_labels
-from scratchgen.diffusion.samplers import generate
+from scratchgen.diffusion.samplers import ancestral_sample, respace
 from scratchgen.diffusion.train import DDPMConfig, load_run, train_ddpm
 from scratchgen.metrics.features import digit_features, image_metrics
 
 QUICK = dict(steps=20, T=50, hidden=8, time_dim=8, n_eval=20, eval_every=20, batch=16)
-WS = (-1.0, 0.0, 0.5, 1.0, 2.0, 4.0)
+WS = (-1.0, 0.0, 1.0, 2.0, 4.0, 6.0)
 
 
 def class_spread(images, labels, reference, ref_labels):
@@ -52,11 +54,13 @@ def class_spread(images, labels, reference, ref_labels):
     return float(np.mean(ratios))
 
 
-def get_model(seed, runs, quick):
+def get_model(seed, runs, quick, steps=None):
     path = os.path.join(runs, f"seed{seed}", "checkpoint.npz")
     if not os.path.exists(path):
-        cfg = DDPMConfig.for_data("digits", conditional=True, seed=seed, progress=not quick,
-                                  **(QUICK if quick else dict(n_eval=200)))
+        more = dict(QUICK) if quick else dict(n_eval=200, eval_every=steps or 4000)
+        if steps and not quick:
+            more["steps"] = steps
+        cfg = DDPMConfig.for_data("digits", conditional=True, seed=seed, progress=not quick, **more)
         train_ddpm(cfg, out_dir=os.path.dirname(path), figures=False)
     cfg, model, schedule, data = load_run(path)
     meta = json.load(open(os.path.join(runs, f"seed{seed}", "metrics.json")))
@@ -64,13 +68,14 @@ def get_model(seed, runs, quick):
 
 
 def sweep(seed, args, split):
-    cfg, model, schedule, data, meta = get_model(seed, args.runs, args.quick)
+    cfg, model, schedule, data, meta = get_model(seed, args.runs, args.quick, args.train_steps)
     n = 10 * args.n_per_class
     labels = to_numpy(cycle_labels(n))
     steps = min(args.steps, cfg.T)
     rows, grids = [], {}
     for w in args.ws:
-        cache = os.path.join(args.out, f"sweep_seed{seed}_w{w:g}_n{n}_s{steps}.npz")  # a finished point is read back
+        clip = "_clip" if args.clip else ""
+        cache = os.path.join(args.out, f"sweep_seed{seed}_w{w:g}_n{n}_s{steps}{clip}.npz")  # finished points: read back
         if os.path.exists(cache):
             z = np.load(cache)
             row, grids[w] = json.loads(str(z["row"])), z["x"]
@@ -78,7 +83,10 @@ def sweep(seed, args, split):
             continue
         eps_model = Guided(model, None if w == -1 else labels, max(w, 0.0))
         t0 = time.perf_counter()
-        x = data.from_model(generate(eps_model, schedule, n, data.shape, "ddpm", steps=steps, seed=1000 + seed))
+        sched_s, taus = respace(schedule, steps)  # Nichol & Dhariwal's respacing, as generate() does
+        x = data.from_model(ancestral_sample(sched_s, lambda xt, i: eps_model(xt, taus[i]), (n,) + tuple(data.shape),
+                                             seed=1000 + seed, sigma2="beta_tilde",
+                                             clip_x0=(-1.0, 1.0) if args.clip else None))
         seconds = time.perf_counter() - t0
         m = image_metrics(x, split.x_test, kid_subset=min(500, n), kid_subsets=100 if n >= 100 else 10)
         acc = class_accuracy(x, labels) if w != -1 else None  # the unconditional model was asked for no class
@@ -101,6 +109,9 @@ def main(argv=None):
     ap.add_argument("--n-per-class", type=int, default=50, help="samples per class and w")
     ap.add_argument("--steps", type=int, default=100, help="steps of the respaced ancestral sampler")
     ap.add_argument("--runs", default="runs/guidance", help="where the conditional DDPMs are (or are trained)")
+    ap.add_argument("--train-steps", type=int, default=8000, help="training steps of the models trained here")
+    ap.add_argument("--no-clip", dest="clip", action="store_false",
+                    help="do not clip the sampler's x0 prediction to [-1, 1] (Ho's image sampler clips it)")
     ap.add_argument("--out", default="runs/guidance", help="output directory")
     ap.add_argument("--quick", action="store_true", help="tiny settings for CI (seconds)")
     args = ap.parse_args(argv)

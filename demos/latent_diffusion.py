@@ -18,6 +18,9 @@ metrics are those of each run's final evaluation (1,000 samples against the 539 
 shipped classifier's features). Sampling time: one step of each model on a batch of ``--n-time``
 (default 1,000) timed over ``--time-steps`` steps (median of the steps) and multiplied by T, wall and
 CPU, in one process one after the other. Writes ``OUT/results.json`` and ``OUT/samples.png``.
+``--vae`` and ``--pixel-run`` reuse a VAE checkpoint and a pixel-space run trained before (the
+measurement of docs/results.md reuses the digits VAE of "VAE" and the DDPM of the likelihood comparison,
+both seed 0 with the library defaults).
 """
 import argparse
 import json
@@ -41,16 +44,16 @@ def _final(run_dir):
         return json.load(fh)["final"]
 
 
-def latent_run(seed, out, quick):
+def latent_run(seed, out, quick, vae="train"):
     d = os.path.join(out, f"ldm_seed{seed}")
     if not os.path.exists(os.path.join(d, "metrics.json")):
-        train_ldm(LDMConfig(seed=seed, progress=not quick, **(QUICK_LDM if quick else {})), out_dir=d)
+        train_ldm(LDMConfig(seed=seed, vae=vae, progress=not quick, **(QUICK_LDM if quick else {})), out_dir=d)
     _, vae, model, schedule, codes = load_ldm(os.path.join(d, "checkpoint.npz"))
     return d, vae, model, schedule, codes
 
 
-def pixel_run(seed, out, quick):
-    d = os.path.join(out, f"pixel_seed{seed}")
+def pixel_run(seed, out, quick, given=None):
+    d = given or os.path.join(out, f"pixel_seed{seed}")
     if not os.path.exists(os.path.join(d, "metrics.json")):
         cfg = DDPMConfig.for_data("digits", seed=seed, progress=not quick, **(QUICK_PIX if quick else {}))
         train_ddpm(cfg, out_dir=d, figures=False)
@@ -78,6 +81,9 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds")
     ap.add_argument("--n-time", type=int, default=1000, help="batch of the timing")
     ap.add_argument("--time-steps", type=int, default=20, help="steps timed (median)")
+    ap.add_argument("--vae", default="train", help="a VAE checkpoint.npz to reuse (seed 0 only), else trained here")
+    ap.add_argument("--pixel-run", default=None,
+                    help="a finished `scratchgen train ddpm --data digits` run directory to reuse (seed 0 only)")
     ap.add_argument("--out", default="runs/latent_diffusion", help="output directory")
     ap.add_argument("--quick", action="store_true", help="tiny settings for CI (seconds)")
     args = ap.parse_args(argv)
@@ -87,8 +93,9 @@ def main(argv=None):
     split = digits_split()
     results, shown = {}, {}
     for seed in args.seeds:
-        ldm_dir, vae, ldm, sched_l, codes = latent_run(seed, args.out, args.quick)
-        pix_dir, pix, sched_p = pixel_run(seed, args.out, args.quick)
+        reuse = seed == args.seeds[0]
+        ldm_dir, vae, ldm, sched_l, codes = latent_run(seed, args.out, args.quick, args.vae if reuse else "train")
+        pix_dir, pix, sched_p = pixel_run(seed, args.out, args.quick, args.pixel_run if reuse else None)
         fl, fp = _final(ldm_dir), _final(pix_dir)
         wl, cl = time_per_step(ldm, (vae.z_dim,), args.n_time, args.time_steps, sched_l.T)
         wp, cp = time_per_step(pix, (1, 8, 8), args.n_time, args.time_steps, sched_p.T)
