@@ -24,7 +24,7 @@ def test_guidance_demo_quick(tmp_path, capsys):
     for r in res["rows"]:
         assert (r["class_accuracy"] is None) == (r["w"] == -1) and math.isfinite(r["fid"]) and 0 <= r["recall"] <= 1
     assert "| uncond. |" in capsys.readouterr().out
-    for name in ("tradeoff.png", "grids.png", "results.json", "sweep_seed0_w2_n20_s10.npz"):
+    for name in ("tradeoff.png", "grids.png", "results.json", "sweep_seed0_w2_n20_s10_clip.npz"):
         assert (tmp_path / name).stat().st_size > 0
     again = _demo("guidance.py")(["--quick", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path)])
     assert again["rows"] == res["rows"]  # read back from the cache, not resampled
