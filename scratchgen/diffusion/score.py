@@ -240,7 +240,7 @@ def tweedie_x0(schedule, xt, t, score):
 
     .. math:: \mathbb E[x_0\mid x_t] = \frac{x_t + (1-\bar\alpha_t)\,\nabla_{x}\log p_t(x_t)}{\sqrt{\bar\alpha_t}}
 
-    (Efron 2011, Eq. 2.8 for :math:`y = \mu + \sigma z`, applied to :math:`y = x_t`,
+    (Efron 2011, Sec. 2, for :math:`y = \mu + \sigma z`, applied to :math:`y = x_t`,
     :math:`\mu = \sqrt{\bar\alpha_t}x_0`, :math:`\sigma^2 = 1-\bar\alpha_t`.) With
     :func:`eps_from_score` it is Ho's :math:`\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\varepsilon)/\sqrt{\bar\alpha_t}`.
 
