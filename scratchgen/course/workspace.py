@@ -61,7 +61,7 @@ def _readme(names, solutions):
              "Each exercise is a Python file with the signature and docstring (the equation, the paper, the shapes)",
              "of the functions to write. Replace each `raise NotImplementedError` with your code, then grade it:", "",
              "    scratchgen course grade .            # a table: exercise, tests passed, points",
-             "    scratchgen course grade . --exercises q_posterior",
+             f"    scratchgen course grade . --exercises {names[0]}",
              "    pytest                                # the same property tests, one by one", "",
              "A failed test shows the smallest input hypothesis found on which your code is wrong, and the identity",
              "it should satisfy there.", "", "| exercise | what to implement | difficulty |", "| --- | --- | --- |"]
