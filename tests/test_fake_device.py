@@ -7,7 +7,10 @@ computes with NumPy underneath. So on it every result must equal NumPy's bit for
 the same (``scratchgen.backend.rng`` draws on the host) and so is the arithmetic. A ``TypeError``
 here, or a different number, is a bug on a real GPU too.
 """
+import contextlib
 import dataclasses
+import functools
+import io
 import json
 import os
 
@@ -386,8 +389,17 @@ def _command_line(tmp):
     return {**out, "accepted": accepted, "files": _run_dirs(tmp)}
 
 
-def _demos(tmp):
-    """Every demo's --quick run (in this process, so on the active backend); their JSON and .npy outputs."""
+# every demo's --quick run on the stand-in; the default run keeps the cheap ones, the rest are slow (their
+# NumPy runs are in tests/demos/ all the same)
+DEMOS = (("quickstart", [], False), ("optimal_discriminator", ["--quick"], False),
+         ("mode_collapse", ["--quick", "--jobs", "1"], True), ("digits_dcgan", ["--quick"], True),
+         ("digits_cgan", ["--quick", "--draw", "4", "2"], True), ("digits_ssgan", ["--quick"], True),
+         ("ddpm_2d", ["--quick", "--data", "ring8"], True), ("ddpm_digits", ["--quick"], True),
+         ("train_feature_classifier", ["--quick"], True))
+
+
+def _demos(tmp, only=None):
+    """Each demo's --quick run (in this process, so on the active backend); their JSON and .npy outputs."""
     import runpy
     import sys
 
@@ -395,13 +407,15 @@ def _demos(tmp):
     saved_argv, saved_path, saved_modules = sys.argv, list(sys.path), set(sys.modules)
     sys.path.insert(0, root)  # the cGAN demo imports the DCGAN one
     try:
-        for name, argv in (("quickstart", []), ("optimal_discriminator", ["--quick"]),
-                           ("mode_collapse", ["--quick", "--jobs", "1"]), ("digits_dcgan", ["--quick"]),
-                           ("digits_cgan", ["--quick", "--draw", "4", "2"]), ("digits_ssgan", ["--quick"]),
-                           ("ddpm_2d", ["--quick", "--data", "ring8"]), ("ddpm_digits", ["--quick"]),
-                           ("train_feature_classifier", ["--quick"])):
+        for name, argv, _ in DEMOS:
+            if only is not None and name != only:
+                continue
             main = runpy.run_path(os.path.join(root, f"{name}.py"))["main"]
             sys.argv = [f"{name}.py", *argv] + ([] if name == "quickstart" else ["--out", os.path.join(tmp, name)])
+            if name == "quickstart":  # it writes no files: what it prints is its result
+                with contextlib.redirect_stdout(io.StringIO()) as printed:
+                    main()
+                return {"printed": printed.getvalue().replace(", backend=cupy", "")}  # the numbers, not the repr's tag
             main()
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
@@ -412,11 +426,13 @@ def _demos(tmp):
 
 
 @pytest.mark.parametrize("workload", ["toy_and_metrics", "gradients", "pieces", "gan_2d", "images", "diffusion",
-                                      "flows", "vae", "command_line", "demos"])
+                                      "flows", "vae", "command_line"]
+                         + [pytest.param(f"demo:{name}", marks=[pytest.mark.slow] if slow else [])
+                            for name, _, slow in DEMOS])
 def test_the_same_numbers_on_the_stand_in_as_on_numpy(workload, on_device, tmp_path):
     fn = {"toy_and_metrics": _toy_and_metrics, "gradients": _gradients, "pieces": _pieces, "gan_2d": _gan_2d,
-          "images": _images,
-          "diffusion": _diffusion, "flows": _flows, "vae": _vae, "command_line": _command_line, "demos": _demos}[workload]
+          "images": _images, "diffusion": _diffusion, "flows": _flows, "vae": _vae, "command_line": _command_line,
+          **{f"demo:{name}": functools.partial(_demos, only=name) for name, _, _ in DEMOS}}[workload]
     args = () if workload in ("toy_and_metrics", "gradients", "pieces") else None
     with backend.use_backend("numpy"):  # the reference, also when the suite runs with SCRATCHGEN_BACKEND=cupy
         on_numpy = _host(fn(*(args if args is not None else (str(tmp_path / "numpy"),))))
