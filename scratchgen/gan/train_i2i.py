@@ -70,7 +70,7 @@ class I2IConfig(Config):
     n_layers: int = option(1, "stride-2 convolutions of the PatchGAN (3 with --kernel 4: the 70x70 of pix2pix)")
     kernel: int = option(3, "kernel side of the PatchGAN's convolutions")
     norm: str = option("batch", "normalisation in G and D", choices=NORMS)
-    steps: int = option(2000, "generator updates")
+    steps: int = option(1000, "generator updates")
     batch: int = option(64, "images per minibatch")
     lr: float = option(2e-4, "Adam learning rate of every network")
     betas: tuple[float, float] = option((0.5, 0.999), "Adam's beta1 and beta2", metavar=("BETA1", "BETA2"))
@@ -287,7 +287,7 @@ def train_i2i(cfg: I2IConfig, out_dir=None, resume=None, callback=None, figures=
     opts = {"opt_G": optim.Adam(gens, lr=cfg.lr, betas=cfg.betas), "opt_D": optim.Adam(discs, lr=cfg.lr, betas=cfg.betas)}
     step = {"pix2pix": _pix2pix, "cyclegan": _cyclegan, "inpaint": _inpaint}[cfg.model](cfg, m, opts, data, gen)
     loop = TrainingLoop("i2i", cfg, gen, step=step, evaluate=_evaluator(cfg, m, data), modules=m, optimizers=opts,
-                        eval_seed=cfg.seed + 20_000, may_differ=RESUMABLE_CHANGES, desc=f"{cfg.model} {cfg.task or ''}",
+                        eval_seed=cfg.seed + 20_000, may_differ=RESUMABLE_CHANGES, desc=f"{cfg.model} {cfg.task or ''}".strip(),
                         postfix=("class_accuracy", "l1", "l1_G"))
     metrics, panels = loop.run(out_dir, resume, callback)
     final = {"model": cfg.model, "task": cfg.task, **metrics, "train_seconds": round(loop.seconds["train"], 1)}
@@ -316,4 +316,4 @@ def _figure(run: I2IRun, out_dir):
         p = xp.concatenate([p[j * k + i * 10:j * k + i * 10 + 10] for i in range(2) for j in range(3)])
     cfg = run.config
     save_image_grid(p, os.path.join(out_dir, "outputs.png"),
-                    title=f"{cfg.model} {cfg.task or ''}, step {cfg.steps}; {_ROWS[cfg.model]}")
+                    title=f"{cfg.model}{' ' + cfg.task if cfg.task else ''}, step {cfg.steps}; {_ROWS[cfg.model]}")
