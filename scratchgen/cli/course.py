@@ -29,8 +29,8 @@ def add_course_command(top):
                          description="Write DIR with one module per exercise (signature and docstring, the body "
                                      "replaced by `raise NotImplementedError`), its tests, a README and course.json.")
     new.add_argument("dir", metavar="DIR", help="the workspace directory (new or empty)")
-    new.add_argument("--exercises", required=True, metavar="NAMES",
-                     help="'all' or comma-separated exercise names (scratchgen course list)")
+    new.add_argument("--exercises", required=True, metavar="NAMES", nargs="+",
+                     help="'all' or exercise names, separated by spaces or commas (scratchgen course list)")
     new.add_argument("--solutions", action="store_true", help="write the reference bodies (the instructor's key)")
     new.add_argument("--force", action="store_true", help="overwrite the workspace's files in a non-empty DIR")
     new.set_defaults(func=_run_new)
@@ -39,7 +39,8 @@ def add_course_command(top):
                                    "library is the reference) and print a table: exercise, tests passed, points; then "
                                    "each failure in your terms, with the smallest input hypothesis found.")
     g.add_argument("dir", metavar="DIR", help="a workspace made by `scratchgen course new`")
-    g.add_argument("--exercises", default=None, metavar="NAMES", help="grade only these (comma-separated)")
+    g.add_argument("--exercises", default=None, metavar="NAMES", nargs="+",
+                   help="grade only these (separated by spaces or commas)")
     g.add_argument("--json", action="store_true", help="print the grades as JSON")
     g.add_argument("--timeout", type=float, default=60.0, help="seconds per exercise (0: no limit)")
     g.add_argument("--max-examples", type=int, default=20, help="hypothesis examples per property")
@@ -69,7 +70,7 @@ def _run_new(args):
     from ..course import new_workspace
 
     try:
-        names = new_workspace(args.dir, args.exercises, solutions=args.solutions, force=args.force)
+        names = new_workspace(args.dir, ",".join(args.exercises), solutions=args.solutions, force=args.force)
     except (KeyError, ValueError, FileExistsError) as e:
         raise UsageError(str(e).strip("'\"")) from None
     kind = "the reference bodies" if args.solutions else "stubs to implement"
@@ -85,7 +86,7 @@ def _run_grade(args):
     if args.timeout < 0:
         raise UsageError(f"--timeout must be >= 0 seconds, got {args.timeout}")
     try:
-        report = grade(args.dir, exercises=args.exercises, timeout=args.timeout, max_examples=args.max_examples,
+        report = grade(args.dir, exercises=args.exercises and ",".join(args.exercises), timeout=args.timeout, max_examples=args.max_examples,
                        shrink=not args.no_shrink)
     except (KeyError, ValueError, FileNotFoundError) as e:
         raise UsageError(str(e).strip("'\"")) from None

@@ -116,6 +116,13 @@ def test_the_command_line_refuses_mistakes_with_one_line(tmp_path, capsys):
     assert "diffusion:" in out and "q_posterior" in out and "implement: kl_standard_normal, VAE.log_weights" in out
 
 
+def test_exercises_are_named_with_spaces_or_commas(tmp_path, capsys):
+    for i, names in enumerate([["q_sample", "hinge"], ["q_sample,hinge"], ["q_sample,", "hinge"]]):
+        assert main(["course", "new", str(tmp_path / f"hw{i}"), "--exercises", *names]) == 0
+        assert sorted(p.name for p in (tmp_path / f"hw{i}").glob("[!t]*.py")) == ["hinge.py", "q_sample.py"]
+    capsys.readouterr()
+
+
 @pytest.mark.slow
 def test_with_the_graders_defaults_the_key_scores_full_and_every_mistake_is_caught(tmp_path):
     """The grader's own settings (20 examples, shrinking) on the key and on the whole catalogue."""
