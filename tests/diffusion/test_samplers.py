@@ -73,7 +73,7 @@ def test_ancestral_sampler_recovers_gaussian_data_moments(sigma2):
     # (2.0000, -0.9998) and variance (0.2508, 3.9906) with sigma^2 = beta, (0.2461, 3.9748)
     # with beta_tilde, against the data's (2, -1) and (0.25, 4): the discretisation error of
     # 1000 steps is below 2% of s^2 (and z = 0 at t = 1 removes exactly beta_1 = 1e-4).
-    n = 30000
+    n = 10000
     x0 = ancestral_sample(LINEAR, optimal_eps(LINEAR), (n, 2), seed=11, sigma2=sigma2, dtype=np.float64)
     m_law, v_law = ancestral_law(LINEAR, sigma2)
     mean, var = x0.mean(axis=0), x0.var(axis=0, ddof=1)
@@ -95,7 +95,7 @@ def test_ancestral_sampler_is_exact_for_standard_normal_data_with_beta():
     mu, sd = np.zeros(2), np.ones(2)
     m, v = ancestral_law(LINEAR, "beta", mu, sd)
     assert np.all(np.abs(v - (1 - 1e-4)) < 1e-9) and np.all(m == 0)
-    n = 30000
+    n = 10000
     x0 = ancestral_sample(LINEAR, optimal_eps(LINEAR, mu, sd), (n, 2), seed=2, dtype=np.float64)
     assert np.all(np.abs(x0.var(axis=0, ddof=1) - v) < 5 * v * math.sqrt(2 / (n - 1)))
 
