@@ -27,7 +27,7 @@ from ..backend import get_xp
 from ..nn.functional import binary_cross_entropy_with_logits
 from ..validate import check_number
 
-__all__ = ["gan_scores", "flipped_label_d_loss", "with_dropout"]
+__all__ = ["gan_scores", "flipped_label_d_loss", "with_dropout", "scores_figure"]
 
 
 def gan_scores(real_logits, fake_logits):
@@ -67,3 +67,30 @@ def with_dropout(seq, p, generator):
         if isinstance(m, nn.LeakyReLU):
             mods.append(nn.Dropout(p, generator=generator))
     return nn.Sequential(*mods)
+
+
+def scores_figure(history, path, title=""):
+    r"""``path`` (a PNG): :math:`s_D` and :math:`s_G` of a run's ``history`` (one value per generator step) with
+    their running means over a fiftieth of the run, and the equilibrium ½ dashed. Needs matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy  # plotting only
+
+    from ..viz import save_figure
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key, colour in (("s_D", "C0"), ("s_G", "C1")):
+        v = numpy.asarray(history[key], dtype=float)
+        k = max(1, v.size // 50)
+        ax.plot(history["step"], v, lw=0.4, c=colour, alpha=0.35)
+        ax.plot(history["step"][k - 1:], numpy.convolve(v, numpy.ones(k) / k, mode="valid"), c=colour,
+                label={"s_D": r"$s_D = \frac{1}{2}E[D(x)] + \frac{1}{2}E[1 - D(G(z))]$", "s_G": r"$s_G = E[D(G(z))]$"}[key])
+    ax.axhline(0.5, c="k", ls=":", lw=1, label="equilibrium 1/2")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("generator step")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=150)

@@ -370,6 +370,10 @@ def _write_run(run: GANRun, data_eval, out_dir):
     except ImportError:  # matplotlib missing: the numbers are written, the figures are not
         return
     viz.gan_figures(run, data_eval, out_dir)
+    if "s_G" in run.history:  # the lecture's scores (minimax / nonsaturating losses)
+        from .diagnostics import scores_figure
+
+        scores_figure(run.history, f"{out_dir}/scores.png", viz.run_title(run.config, width=70))
 
 
 MMD_SIGMAS = (0.05, 0.2, 1.0)  # bandwidths of the evaluation kernel: fine (about σ of grid25), mid, global

@@ -502,10 +502,15 @@ def train_labelled_only(cfg: ImageGANConfig) -> float:
 # Outputs
 # ---------------------------------------------------------------------------
 def _figures(run: ImageRun, out_dir):
-    """samples.png: 100 samples (cgan: row k asked to be digit k); none without matplotlib."""
+    """samples.png: 100 samples (cgan: row k asked to be digit k), scores.png (s_D, s_G; dcgan / cgan); none
+    without matplotlib."""
     try:
         from ..viz import grid_order, save_image_grid
     except ImportError:  # matplotlib missing: the numbers are written, the figures are not
         return
     title = f"{run.config.model}, step {run.config.steps}" + (", row k: digit k" if run.sample_labels is not None else "")
     save_image_grid(grid_order(run.samples, run.sample_labels), os.path.join(out_dir, "samples.png"), title=title)
+    if "s_G" in run.history:  # dcgan / cgan: the lecture's scores over training
+        from .diagnostics import scores_figure
+
+        scores_figure(run.history, os.path.join(out_dir, "scores.png"), f"{run.config.model}, s_D and s_G")

@@ -5,7 +5,7 @@ import pytest
 from scratchgen import nn
 from scratchgen.autodiff.tensor import tensor
 from scratchgen.backend import rng
-from scratchgen.gan.diagnostics import flipped_label_d_loss, gan_scores, with_dropout
+from scratchgen.gan.diagnostics import flipped_label_d_loss, gan_scores, scores_figure, with_dropout
 from scratchgen.gan.latent import sample_latent
 from scratchgen.gan.losses import d_loss
 from scratchgen.gan.train import GANConfig, train_gan
@@ -64,9 +64,11 @@ def test_latent_priors():
         sample_latent(rng(0), 2, 2, "laplace")
 
 
-def test_the_2d_trainer_logs_scores_and_takes_the_remedies():
+def test_the_2d_trainer_logs_scores_and_takes_the_remedies(tmp_path):
     run = train_gan(GANConfig(steps=3, batch=32, eval_every=3, n_eval=50, hidden=16, progress=False, d_hidden=8,
                               d_dropout=0.2, label_flip=0.1, latent="uniform"))
+    scores_figure(run.history, tmp_path / "scores.png")  # what a run with out_dir writes
+    assert (tmp_path / "scores.png").stat().st_size > 10_000
     for k in ("s_G", "s_D"):
         assert len(run.history[k]) == 3 and all(0 < v < 1 for v in run.history[k])
     assert [type(m).__name__ for m in run.D].count("Dropout") == 2 and run.D[0].weight.shape == (8, 2)
