@@ -85,7 +85,7 @@ def two_d(name, quick, out, models=MODELS):
             rows["flow"] = None  # not in this version of the library
         else:
             flow, t = _timed(train_flow, FlowConfig(data=name, progress=False, **q.get("flow", {})),
-                             out_dir=f"{out}/flow")
+                             out_dir=f"{out}/flow", figures=not q)  # --quick: no per-run figures (seconds)
             rows["flow"] = {**cover(flow.samples), **t, "nll": held_out_nll(flow.model, held.x)["test_nll"]}
     if "ddpm" in models:
         ddpm, t = _timed(train_ddpm, DDPMConfig(data=name, progress=False, **q.get("ddpm", {})),
@@ -104,7 +104,7 @@ def _vae_2d(name, q, out, held, cover):
     from scratchgen.vae.train import VAEConfig, train_vae
 
     vae, t = _timed(train_vae, VAEConfig(**{"data": name, "z_dim": 2, "n_iwae": 1000, "progress": False,
-                                            **q.get("vae", {})}), out_dir=f"{out}/vae")
+                                            **q.get("vae", {})}), out_dir=f"{out}/vae", figures=not q)
     xs, k = sg.tensor(held.x), vae.config.iwae_k
     return {**cover(vae.model.sample(2500, sg.rng(1), mean=False)), **t, "iwae_k": k,
             "nll": -float(iwae_bound(vae.model, xs, k, sg.rng(2)).mean()),
@@ -163,7 +163,7 @@ def digits(quick, out, models=MODELS):
         rows["GAN (DCGAN)"] = {**score(gan.samples), **t}
     if "vae" in models:
         vq = {k: v for k, v in q.get("vae", {}).items() if k != "n_iwae"}
-        vae, t = _timed(train_vae, VAEConfig(progress=False, **vq), out_dir=f"{out}/vae")
+        vae, t = _timed(train_vae, VAEConfig(progress=False, **vq), out_dir=f"{out}/vae", figures=not q)
         n = 40 if quick else 1000
         means = vae.data.as_images(vae.model.sample(n, sg.rng(1)))
         draws = vae.data.as_images(vae.model.sample(n, sg.rng(1), mean=False))
