@@ -2,6 +2,7 @@
 
     python demos/score_langevin.py                                  # gauss8: train (minutes), figure, numbers
     python demos/score_langevin.py --figure docs/img/score_langevin.png
+    python demos/score_langevin.py --redraw                         # the figure again from the finished run
     python demos/score_langevin.py --quick                          # seconds: the CI version
 
 1. **The exact score.** The data (``gauss8``: 8 Gaussians of std 0.2 on a circle of radius 2) is a
@@ -30,10 +31,10 @@ import numpy as np
 from scratchgen.diffusion.mixture import mixture_score, noised_mixture, toy_mixture
 from scratchgen.diffusion.samplers import generate
 from scratchgen.diffusion.score import annealed_langevin, vp_levels
-from scratchgen.diffusion.score_train import ScoreConfig, langevin_sample, train_score
+from scratchgen.diffusion.score_train import ScoreConfig, langevin_sample, load_score_run, train_score
 from scratchgen.diffusion.train import evaluate_samples
 
-ARROW = 0.5  # arrows are drawn at this fraction of the Tweedie step (1 - ab_t) s
+ARROW = 0.3  # arrows are drawn at this fraction of the Tweedie step (1 - ab_t) s
 QUICK = dict(steps=150, batch=128, hidden=32, time_dim=16, T=100, levels=10, langevin_steps=20, n_eval=300,
              eval_every=150)
 
@@ -66,12 +67,21 @@ def main(argv=None):
     ap.add_argument("--out", default="runs/score_langevin", help="output directory")
     ap.add_argument("--figure", default=None, help="also write the figure here (docs/img/score_langevin.png)")
     ap.add_argument("--quick", action="store_true", help="tiny settings for CI (seconds)")
+    ap.add_argument("--redraw", action="store_true", help="redraw the figure of the finished run in --out "
+                                                          "(its checkpoint and results.json), training nothing")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     over = dict(QUICK) if args.quick else {}
     if args.steps is not None:
         over["steps"] = args.steps
     cfg = ScoreConfig(data=args.data, seed=args.seed, progress=not args.quick, **over)
+    paths = [os.path.join(args.out, "score_langevin.png")] + ([args.figure] if args.figure else [])
+    if args.redraw:
+        run = load_score_run(os.path.join(args.out, "dsm"))
+        with open(os.path.join(args.out, "results.json")) as fh:
+            results = json.load(fh)
+        figure(run, toy_mixture(run.config.data, run.data.shift, run.data.scale), results, paths, args.seed)
+        return results
     chains = min(args.chains, 500) if args.quick else args.chains
 
     # 2. the learned score (its run also gives the scaling and the schedule)
@@ -100,7 +110,6 @@ def main(argv=None):
           f"{run.final['final_loss']:.4f}, training {run.final['train_seconds']:.0f} s", flush=True)
     with open(os.path.join(args.out, "results.json"), "w") as fh:
         json.dump(results, fh, indent=2)
-    paths = [os.path.join(args.out, "score_langevin.png")] + ([args.figure] if args.figure else [])
     figure(run, mix, results, paths, args.seed, dpi=72 if args.quick else 150)
     return results
 
@@ -122,11 +131,11 @@ def _field(ax, run, mix, t, learned, lim):
               scale=1, width=0.004, color="C0")
 
 
-def _chains(ax, run, paths, n_steps):
-    """Langevin chains (model units -> data units), one point per level (where the level ends): the
-    path of the annealing from N(0, I) to the data; a start dot and an end cross."""
+def _chains(ax, run, paths, n_steps, first_level):
+    """Langevin chains (model units -> data units) from the start of level ``first_level`` to the end,
+    every tenth step: a dot where they are drawn from, a cross where they end."""
     for j in range(paths.shape[1]):
-        p = run.data.from_model(paths[::n_steps, j].astype(np.float32))
+        p = run.data.from_model(paths[first_level * n_steps :: max(1, n_steps // 10), j].astype(np.float32))
         ax.plot(p[:, 0], p[:, 1], lw=0.5, color=f"C{1 + j % 8}", alpha=0.8)
         ax.plot(*p[0], "o", ms=3, color=f"C{1 + j % 8}")
         ax.plot(*p[-1], "x", ms=6, mew=1.5, color="k")
@@ -158,7 +167,7 @@ def figure(run, mix, results, paths, seed, dpi=150):
             _field(ax, run, mix, t, learned, lim)
             ax.set_title(f"{who}, t = {t} ($\\sqrt{{1-\\bar\\alpha_t}}$ = "
                          f"{float(run.schedule.sqrt_one_minus_alpha_bar[t]):.2f})", fontsize=10)
-        _chains(axes[row, 1], run, learned_paths if learned else exact_paths, cfg.langevin_steps)
+        _chains(axes[row, 1], run, learned_paths if learned else exact_paths, cfg.langevin_steps, ts.index(t_hi))
     r = results["exact_langevin"]
     axes[0, 2].scatter(*run.data.eval_x[:1000].T, s=2, c="0.6", lw=0, label="held-out data")
     ax = axes[0, 2]
@@ -183,8 +192,9 @@ def figure(run, mix, results, paths, seed, dpi=150):
     for ax in axes[:, 2]:
         ax.legend(loc="upper right", fontsize=8, markerscale=3, framealpha=0.9)
     fig.suptitle(f"Score matching on {cfg.data}. Arrows: {ARROW:g} × (1-ᾱ_t) s(x, t), which points from x to "
-                 f"√ᾱ_t E[x₀|x_t = x] (Tweedie).\nMiddle: annealed Langevin chains, one point per level "
-                 f"({cfg.levels} levels × {cfg.langevin_steps} steps; dot = start in N(0, I), × = end)", fontsize=11)
+                 f"√ᾱ_t E[x₀|x_t = x] (Tweedie).\nMiddle: annealed Langevin chains ({cfg.levels} levels × "
+                 f"{cfg.langevin_steps} steps from N(0, I)), drawn every 10th step from the level of the left panel "
+                 f"(dot) to the end (×)", fontsize=11)
     for p in paths[:-1]:
         fig.savefig(p, dpi=dpi)
     save_figure(fig, paths[-1], dpi=dpi)  # atomically, then closed

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from .. import backend as _backend
 from .. import optim
 from ..autodiff.tensor import no_grad
+from ..checkpoint import load
 from ..config import Config, option
 from ..data.toy import TOY_DATASETS
 from ..training import TrainingLoop, WeightAverage, write_outputs
@@ -46,7 +47,7 @@ from .schedules import Schedule, make_schedule
 from .score import WEIGHTINGS, annealed_langevin, dsm_loss, esm_loss, score_model_from_eps, vp_levels
 from .train import data_scaling, evaluate_samples  # the DDPM trainer's scaling and metrics, shared
 
-__all__ = ["ScoreConfig", "ScoreRun", "ToyData", "train_score", "langevin_sample", "SCORE_DATASETS"]
+__all__ = ["ScoreConfig", "ScoreRun", "ToyData", "train_score", "load_score_run", "langevin_sample", "SCORE_DATASETS"]
 
 #: the 2-D toy sets (the network is the MLP)
 SCORE_DATASETS = tuple(name for name in TOY_DATASETS if name != "mixture1d")
@@ -244,3 +245,30 @@ def train_score(cfg: ScoreConfig, out_dir=None, resume=None, callback=None) -> S
     if out_dir:
         write_outputs(out_dir, final, cfg, loop.history, {"samples": run.samples})
     return run
+
+
+def load_score_run(out_dir) -> ScoreRun:
+    """The :class:`ScoreRun` of a finished :func:`train_score` run directory: the config and the weights
+    (the moving average as ``ema_model`` when the run kept one) from ``checkpoint.npz``, the final
+    numbers from ``metrics.json`` and the samples from ``samples.npy``. Nothing is retrained."""
+    import json
+    import os
+
+    import numpy
+
+    state = load(os.path.join(out_dir, "checkpoint.npz"))
+    if state.get("kind") != "score":
+        raise ValueError(f"load_score_run: {out_dir}/checkpoint.npz is not a score-matching checkpoint "
+                         f"(kind {state.get('kind')!r})")
+    cfg = ScoreConfig.from_saved(state["config"])
+    model = MLPDenoiser(2, cfg.hidden, cfg.n_hidden, cfg.time_dim, generator=0)
+    model.load_state_dict(state["model"])
+    ema = model
+    if "ema" in state:
+        ema = MLPDenoiser(2, cfg.hidden, cfg.n_hidden, cfg.time_dim, generator=0)
+        ema.load_state_dict(state["ema"])
+    with open(os.path.join(out_dir, "metrics.json")) as fh:
+        final = json.load(fh)["final"]
+    samples = numpy.load(os.path.join(out_dir, "samples.npy"))
+    return ScoreRun(cfg, model, ema, make_schedule(cfg.schedule, cfg.T), ToyData(cfg.data, cfg.n_eval, cfg.seed),
+                    {}, final, samples)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scratchgen.diffusion.score_train import ScoreConfig, train_score
+from scratchgen.diffusion.score_train import ScoreConfig, load_score_run, train_score
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,6 +38,10 @@ def test_train_score_resumes_bit_for_bit(tmp_path):
     resumed = train_score(ScoreConfig(**TINY), out_dir=str(tmp_path / "b"), resume=str(tmp_path / "b" / "checkpoint.npz"))
     assert whole.history["loss"] == resumed.history["loss"] and np.array_equal(whole.samples, resumed.samples)
     assert whole.samples.shape == (50, 2) and np.isfinite(whole.samples).all()
+    back = load_score_run(str(tmp_path / "a"))  # the EMA weights, the config and the samples, read back
+    x = whole.data.eval_x[:5]
+    assert np.array_equal(back.score(x, 7), whole.score(x, 7)) and np.array_equal(back.samples, whole.samples)
+    assert back.final["steps"] == 40 and back.config == whole.config
 
 
 @pytest.mark.parametrize("field, value, message", [
