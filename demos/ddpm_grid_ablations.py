@@ -43,6 +43,11 @@ ROWS = {
     "cosine_10k": ("grid25", dict(OLD, steps=10000, schedule="cosine")),
     "std3_10k": ("grid25", dict(OLD, steps=10000, data_std=3.0)),
     "fourier16_5k": ("grid25", dict(OLD, steps=5000, x_freqs=16)),
+    # short runs at one budget (4,000 steps, 500 samples scored): which change removes the small-t error?
+    **{f"short_{name}": ("grid25", dict(OLD, steps=4000, n_eval=500, **change)) for name, change in {
+        "plain": {}, "wide512": dict(hidden=512), "deep5": dict(n_hidden=5), "time128": dict(time_dim=128),
+        "cosine": dict(schedule="cosine"), "T250": dict(T=250), "std3": dict(data_std=3.0), "lr3e-3": dict(lr=3e-3),
+        "fourier16": dict(x_freqs=16)}.items()},
     "ring_base": ("ring8", OLD),
     "ring_fourier16_10k": ("ring8", dict(OLD, steps=10000, x_freqs=16)),
 }
@@ -194,6 +199,9 @@ def resample(args):
     return rows
 
 
+#: legend names of the rows in the figures
+LABELS = {"base": "old default: plain MLP, 20k steps", "fourier16_10k": "Fourier features (16), 10k steps",
+          "default_grid25": "new default"}
 TS = (1, 2, 3, 5, 8, 12, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000)
 
 
@@ -211,6 +219,17 @@ def eps_error(args):
             ts = [t for t in TS if t <= cfg.T]
             r = eps_error_per_t(model, sched, mix, ts, n=300 if args.quick else args.n_eps, seed=0)
             curves[os.path.basename(d)] = {k: [float(v) for v in r[k]] for k in r}
+            # the noise in x_0's units, sqrt((1 - ab)/ab), below half the spacing of the modes: eps* a saw-tooth
+            c = np.asarray(mix.means)
+            half = 0.5 * np.sqrt(min(((c[i] - c[j]) ** 2).sum() for i in range(len(c)) for j in range(i)))
+            ab = np.asarray([float(sched.alpha_bar[t]) for t in ts])
+            fine = np.sqrt((1 - ab) / ab) < half
+            curves[os.path.basename(d)]["t_half_spacing"] = int(next(t for t in range(1, cfg.T + 1)
+                                                                     if float(sched.alpha_bar[t]) < 1 / (1 + half**2)))
+            curves[os.path.basename(d)]["excess_fine"] = float(np.mean(r["excess"][fine]))
+            curves[os.path.basename(d)]["excess_coarse"] = float(np.mean(r["excess"][~fine]))
+            print(f"{os.path.basename(d)}: mean excess where the noise is below half the spacing (t <= {ts[fine.sum() - 1]}): "
+                  f"{np.mean(r['excess'][fine]):.4f}; above: {np.mean(r['excess'][~fine]):.5f}", flush=True)
     _write(args.out, "eps_error.json", curves)
     eps_error_figure(curves, os.path.join(args.out, "eps_error.png"))
     return curves
@@ -223,24 +242,66 @@ def eps_error_figure(curves, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4.4), layout="constrained")
     first = next(iter(curves.values()))
-    a.plot(first["t"], first["floor"], "k-", lw=2.5, label="floor MSE*(t), exact eps*")
+    a.plot(first["t"], first["floor"], "k-", lw=2.5, label=r"floor MSE$^*(t)$, exact $\varepsilon^*$")
     for name, c in curves.items():
-        a.plot(c["t"], c["mse"], "o-", ms=3, label=name)
-        b.errorbar(c["t"], c["excess"], yerr=2 * np.asarray(c["excess_se"]), fmt="o-", ms=3, capsize=2, label=name)
+        label = LABELS.get(name.rsplit("_s", 1)[0], name)
+        a.plot(c["t"], c["mse"], "o-", ms=3, label=label)
+        b.errorbar(c["t"], c["excess"], yerr=2 * np.asarray(c["excess_se"]), fmt="o-", ms=3, capsize=2, label=label)
     for ax in (a, b):
         ax.set_xscale("log")
         ax.set_xlabel("timestep t (linear schedule, T = 1000)")
         ax.grid(alpha=0.3, which="both")
+        if "t_half_spacing" in first:
+            ax.axvline(first["t_half_spacing"], color="0.4", ls=":", lw=1)
+    b.text(first.get("t_half_spacing", 100) * 1.1, 3e-2, "noise = half the\nspacing of the modes", ha="left",
+           fontsize=8, color="0.3")
     a.set_ylabel("MSE per dimension")
-    a.set_title("E||eps - eps_theta(x_t, t)||^2 / D against the floor", fontsize=10)
+    a.set_title(r"$\mathbb{E}\,\Vert\varepsilon - \varepsilon_\theta(x_t, t)\Vert^2 / D$ against the floor",
+                fontsize=10)
     b.set_yscale("log")
     b.set_ylabel("excess per dimension")
-    b.set_title("excess over the floor: E||eps_theta - eps*||^2 / D (± 2 SE)", fontsize=10)
-    a.legend(fontsize=8)
-    b.legend(fontsize=8)
+    b.set_title(r"excess over the floor: $\mathbb{E}\,\Vert\varepsilon_\theta - \varepsilon^*\Vert^2 / D$ (± 2 SE)",
+                fontsize=10)
+    fig.legend(*a.get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize=9, frameon=False)
     fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
+def samples_figure(args):
+    """The first two --rows' samples (seed args.seeds[0]) over the held-out data: the whole set, and a zoom on
+    the central mode at +-12 sigma where the width of the modes shows; samples.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from scratchgen.diffusion.train import DDPMConfig, _Data
+    from scratchgen.viz import samples_over_data
+
+    names = args.rows[:2]
+    fig, axes = plt.subplots(2, len(names), figsize=(4.6 * len(names), 9.4), constrained_layout=True, squeeze=False)
+    for j, row in enumerate(names):
+        d = run_dir(args.out, row, args.seeds[0])
+        with open(os.path.join(d, "metrics.json")) as fh:
+            m = json.load(fh)
+        data = _Data(DDPMConfig.from_saved(m["config"]))
+        x, f = np.load(os.path.join(d, "samples.npy")), m["final"]
+        title = (f"{LABELS.get(row, row)}, seed {args.seeds[0]}:\n{f['modes_captured']}/{f['n_modes']} modes, HQ "
+                 f"{100 * f['high_quality_fraction']:.1f} %, KL {f['kl_from_uniform']:.3f}")
+        lim = 1.25 * float(np.abs(np.asarray(data.eval_x)).max()) + 0.1
+        samples_over_data(axes[0, j], data.eval_x, x, title=title, lim=lim, legend=True, sample_label="samples (DDPM)")
+        c = np.asarray(data.centres)[np.argmin((np.asarray(data.centres) ** 2).sum(1))]  # the mode nearest 0
+        z = 12 * data.std
+        ax = axes[1, j]
+        samples_over_data(ax, data.eval_x, x, title=f"zoom: the mode at ({c[0]:.0f}, {c[1]:.0f}), ±12σ",
+                          sample_label="samples (DDPM)")
+        ax.add_patch(plt.Circle(tuple(c), 3 * data.std, fill=False, color="crimson", lw=1, label="3σ: high-quality"))
+        ax.set_xlim(c[0] - z, c[0] + z)
+        ax.set_ylim(c[1] - z, c[1] + z)
+        ax.legend(loc="upper right", fontsize=8)
+    fig.savefig(os.path.join(args.out, "samples.png"), dpi=150)
     plt.close(fig)
 
 
@@ -269,7 +330,8 @@ def table(args):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("job", nargs="?", default="all", choices=("exact", "train", "resample", "eps-error", "table", "all"))
+    ap.add_argument("job", nargs="?", default="all",
+                    choices=("exact", "train", "resample", "eps-error", "samples", "table", "all"))
     ap.add_argument("--rows", nargs="+", default=["base", "fourier16_10k"], choices=sorted(ROWS))
     ap.add_argument("--seeds", nargs="+", type=int, default=[3])
     ap.add_argument("--n", type=int, default=10_000, help="samples per exact-sampler row")
@@ -279,10 +341,11 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.quick and args.out == "runs/ddpm_grid":
         args.out = "runs/ddpm_grid_quick"
-    jobs = {"exact": exact, "train": train, "resample": resample, "eps-error": eps_error, "table": table}
+    jobs = {"exact": exact, "train": train, "resample": resample, "eps-error": eps_error, "samples": samples_figure,
+            "table": table}
     if args.job != "all":
         return jobs[args.job](args)
-    return {name: jobs[name](args) for name in ("exact", "train", "resample", "eps-error", "table")}
+    return {name: jobs[name](args) for name in ("exact", "train", "resample", "eps-error", "samples", "table")}
 
 
 if __name__ == "__main__":

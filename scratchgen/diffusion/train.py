@@ -111,7 +111,7 @@ class DDPMConfig(Config):
                                 "digits: the 1,797 8x8 UCI digits, 539 held out; also gauss8, checkerboard, "
                                 "swissroll, moons), or PATH.npy: an (N, D) float array, a fifth of its rows held out",
                        metavar="DATA")
-    steps: int = option(20000, "Adam updates")
+    steps: int = option(10000, "Adam updates")
     batch: int = option(512, "examples per minibatch")
     lr: float = option(1e-3, "peak learning rate, cosine decay to 0")
     warmup: int = option(200, "linear warm-up steps")
@@ -131,8 +131,8 @@ class DDPMConfig(Config):
     hidden: int = option(256, "MLP width (2-D) or channels of the CNN at 8x8 (digits)")
     n_hidden: int = option(3, "hidden layers of the MLP")
     time_dim: int = option(64, "size of the sinusoidal time embedding")
-    x_freqs: int = option(0, "2-D: Fourier features of x_t, frequencies per coordinate (Tancik et al. 2020; "
-                             "scratchgen.diffusion.fourier); 0 = the plain MLP on x_t")
+    x_freqs: int = option(16, "2-D: Fourier features of x_t, frequencies per coordinate (Tancik et al. 2020; "
+                              "scratchgen.diffusion.fourier); 0 = the plain MLP on x_t")
     x_omega_max: float = option(64.0, "highest angular frequency of the Fourier features, in scaled units")
     data_std: float = option(1.0, "2-D: standard deviation of the data after scaling, z = data_std (x - m) / s")
     eval_every: int = option(5000, "steps between evaluations/checkpoints")
@@ -177,6 +177,16 @@ class DDPMConfig(Config):
         if self.conditional and self.data != "digits":
             raise bad(who, "data", "be 'digits' for a conditional run (the labelled data set)", self.data)
         check_schedule_dtype(self.schedule, self.T, _backend.default_dtype(), who)
+
+    #: What a checkpoint written before a field existed trained with (the field's default has changed since:
+    #: issue 26 made the Fourier features the 2-D default).
+    LEGACY = {"x_freqs": 0, "x_omega_max": 64.0, "data_std": 1.0}
+
+    @classmethod
+    def from_saved(cls, saved):
+        """The config of a checkpoint; fields it lacks take their value in ``LEGACY`` (the old behaviour),
+        not today's default."""
+        return super().from_saved({**{k: v for k, v in cls.LEGACY.items() if k not in saved}, **saved})
 
     @classmethod
     def for_data(cls, data: str, **overrides) -> "DDPMConfig":

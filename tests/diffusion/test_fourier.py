@@ -48,7 +48,7 @@ def test_fourier_denoiser_shapes_first_layer_and_t_dependence():
 
 
 def test_config_builds_the_fourier_model_only_when_asked():
-    plain = build_model(DDPMConfig(hidden=8, n_hidden=1, time_dim=4), (2,), 0)
+    plain = build_model(DDPMConfig(hidden=8, n_hidden=1, time_dim=4, x_freqs=0), (2,), 0)
     four = build_model(DDPMConfig(hidden=8, n_hidden=1, time_dim=4, x_freqs=3), (2,), 0)
     assert type(plain).__name__ == "MLPDenoiser" and isinstance(four, FourierMLPDenoiser)
     assert four.n_freqs == 3 and four.omega_max == 64.0
@@ -80,3 +80,11 @@ def test_a_tiny_fourier_run_trains_loads_back_and_reports_hq_kl_and_every_bandwi
     assert all(math.isfinite(run.final[k]) for k in ("mmd2", "mmd2_sigma", "mmd2_3sigma"))
     cfg, model, _, data = load_run(str(tmp_path / "checkpoint.npz"))
     assert isinstance(model, FourierMLPDenoiser) and cfg.data_std == 2.0 and abs(data.scale * 2.0 - 2.8288) < 0.01
+
+
+def test_a_checkpoint_from_before_the_fourier_default_loads_as_the_plain_mlp():
+    saved = {k: v for k, v in DDPMConfig(data="grid25").to_dict().items() if k not in DDPMConfig.LEGACY}
+    old = DDPMConfig.from_saved(saved)
+    assert old.x_freqs == 0 and old.data_std == 1.0 and DDPMConfig().x_freqs == 16
+    assert type(build_model(old, (2,), 0)).__name__ == "MLPDenoiser"
+    assert DDPMConfig.from_saved(DDPMConfig(x_freqs=4).to_dict()).x_freqs == 4  # a saved value wins
