@@ -234,6 +234,18 @@ def losses_of(cfg: GANConfig):
     return d_loss_fn, g_loss_fn
 
 
+def critic_loss(cfg: GANConfig, D, x_real, x_fake, d_loss_fn, gen):
+    """The critic's loss on a real and a generated batch (with flipped labels, the gradient penalty or R1 as
+    ``cfg`` says), and the lecture's scores s_G, s_D of those batches (minimax / nonsaturating; else ``{}``)."""
+    l_real, l_fake = D(x_real), D(x_fake)
+    loss_d = flipped_label_d_loss(l_real, l_fake, cfg.label_flip, gen) if cfg.label_flip else d_loss_fn(l_real, l_fake)
+    if cfg.penalty == "gp":
+        loss_d = loss_d + gradient_penalty(D, x_real, x_fake, lam=cfg.penalty_weight, rng=gen)
+    elif cfg.penalty == "r1":
+        loss_d = loss_d + r1_penalty(D, x_real, gamma=cfg.penalty_weight)
+    return loss_d, (gan_scores(l_real, l_fake) if cfg.loss in ("minimax", "nonsaturating") else {})
+
+
 class _Draws:
     """The training stream's draws of a run: data batches, noise z, instance noise."""
 
@@ -301,13 +313,7 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
             x_real = pack(draw.noisy(draw.data(B), sigma), m)  # (B/m, m d)
             with no_grad():
                 x_fake = pack(draw.noisy(G(draw.z(B)), sigma), m)
-            l_real, l_fake = D(x_real), D(x_fake)
-            loss_d = (flipped_label_d_loss(l_real, l_fake, cfg.label_flip, gen) if cfg.label_flip
-                      else d_loss_fn(l_real, l_fake))
-            if cfg.penalty == "gp":
-                loss_d = loss_d + gradient_penalty(D, x_real, x_fake, lam=cfg.penalty_weight, rng=gen)
-            elif cfg.penalty == "r1":
-                loss_d = loss_d + r1_penalty(D, x_real, gamma=cfg.penalty_weight)
+            loss_d, scores = critic_loss(cfg, D, x_real, x_fake, d_loss_fn, gen)
             opt_D.zero_grad()
             loss_d.backward()
             opt_D.step()
@@ -333,7 +339,6 @@ def train_gan(cfg: GANConfig, out_dir=None, resume=None, callback=None) -> GANRu
             G_avg.update(t)
         for s in scheds.values():
             s.step()
-        scores = gan_scores(l_real, l_fake) if cfg.loss in ("minimax", "nonsaturating") else {}  # the lecture's s_G, s_D
         return {"loss_d": loss_d, "loss_g": loss_g, "lr_g": lr_used, **scores}
 
     def evaluate(t, gen_eval, final):  # mode coverage of samples from the average (or G), on their own noise
