@@ -1,6 +1,6 @@
 """DDPM on the toy 2-D mixtures: the ring of 8 Gaussians and the 5×5 grid (the 2-D GAN protocol).
 
-    python demos/ddpm_2d.py                      # ring8 and grid25, ~20k steps each (minutes)
+    python demos/ddpm_2d.py                      # ring8 and grid25, 10k steps each, the defaults (minutes)
     python demos/ddpm_2d.py --data swissroll --steps 5000
     python demos/ddpm_2d.py --quick              # seconds: the CI version
 
@@ -26,7 +26,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", nargs="+", default=["ring8", "grid25"],
                     choices=["ring8", "grid25", "swissroll", "moons"], help="data sets to train on")
-    ap.add_argument("--steps", type=int, default=None, help="training steps (default: the preset, 20000)")
+    ap.add_argument("--steps", type=int, default=None, help="training steps (default: DDPMConfig.steps, 10000)")
     ap.add_argument("--seed", type=int, default=0, help="seed of each run")
     ap.add_argument("--timing-n", type=int, default=10_000, help="points sampled through all T steps for the timing")
     ap.add_argument("--out", default="runs/ddpm_2d", help="output directory")
