@@ -47,29 +47,34 @@ class _ResidualBlock(nn.Module):
 class ResnetGenerator(nn.Module):
     r"""The CycleGAN generator ([CycleGAN] Appendix 7.2), shrunk for 8×8 digits: (B, c, s, s) → (B, c, s, s).
 
-    Conv3(c → w) → norm → ReLU; Conv3(w → 2w, stride 2) → norm → ReLU (side s/2); ``n_blocks`` residual
-    blocks at 2w; ConvTranspose4(2w → w, stride 2) → norm → ReLU (side s); Conv3(w → c) → tanh.
+    Conv3(c → w) → norm → ReLU; ``n_down`` times Conv3(stride 2) → norm → ReLU, doubling the channels and
+    halving the side; ``n_blocks`` residual blocks; ``n_down`` times ConvTranspose4(stride 2) → norm → ReLU back;
+    Conv3(w → c) → tanh. With ``n_down = 0`` the network stays at full resolution and its receptive field is
+    :math:`5 + 4\,n_{blocks}` pixels: a more local map, which the digits' transforms are.
     """
 
-    def __init__(self, channels=1, width=32, n_blocks=2, norm="instance", generator=None):
+    def __init__(self, channels=1, width=32, n_blocks=2, norm="instance", n_down=1, generator=None):
         super().__init__()
         check_int(width, "width", "ResnetGenerator", min=1)
         check_int(n_blocks, "n_blocks", "ResnetGenerator", min=0)
+        check_int(n_down, "n_down", "ResnetGenerator", min=0)
         g = _backend.rng(generator)
-        w = width
-        self.channels = channels
-        self.net = nn.Sequential(
-            nn.Conv2d(channels, w, 3, 1, 1, generator=g), norm_layer(norm, w), nn.ReLU(),
-            nn.Conv2d(w, 2 * w, 3, 2, 1, generator=g), norm_layer(norm, 2 * w), nn.ReLU(),  # s/2
-            *[_ResidualBlock(2 * w, norm, g) for _ in range(n_blocks)],
-            nn.ConvTranspose2d(2 * w, w, 4, 2, 1, generator=g), norm_layer(norm, w), nn.ReLU(),  # s
-            nn.Conv2d(w, channels, 3, 1, 1, generator=g), nn.Tanh(),
-        )
+        self.channels, self.n_down = channels, n_down
+        c = [width * 2 ** i for i in range(n_down + 1)]  # channels at sides s, s/2, ...
+        mods = [nn.Conv2d(channels, width, 3, 1, 1, generator=g), norm_layer(norm, width), nn.ReLU()]
+        for i in range(n_down):  # side s/2^i -> s/2^(i+1)
+            mods += [nn.Conv2d(c[i], c[i + 1], 3, 2, 1, generator=g), norm_layer(norm, c[i + 1]), nn.ReLU()]
+        mods += [_ResidualBlock(c[-1], norm, g) for _ in range(n_blocks)]
+        for i in range(n_down, 0, -1):  # and back up
+            mods += [nn.ConvTranspose2d(c[i], c[i - 1], 4, 2, 1, generator=g), norm_layer(norm, c[i - 1]), nn.ReLU()]
+        mods += [nn.Conv2d(width, channels, 3, 1, 1, generator=g), nn.Tanh()]
+        self.net = nn.Sequential(*mods)
 
     def forward(self, x):
-        if x.ndim != 4 or x.shape[1] != self.channels or x.shape[2] % 2 or x.shape[3] % 2:
-            raise ValueError(f"ResnetGenerator: expected x of shape (B, {self.channels}, H, W) with H and W even, "
-                             f"received {tuple(x.shape)}")
+        k = 2 ** self.n_down
+        if x.ndim != 4 or x.shape[1] != self.channels or x.shape[2] % k or x.shape[3] % k:
+            raise ValueError(f"ResnetGenerator: expected x of shape (B, {self.channels}, H, W) with H and W divisible "
+                             f"by {k}, received {tuple(x.shape)}")
         return self.net(x)
 
 

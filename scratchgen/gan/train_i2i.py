@@ -41,7 +41,7 @@ I2I_MODELS = ("pix2pix", "cyclegan", "inpaint")
 _TASKS = (None,) + PAIRED_TASKS + tuple(t for t in UNPAIRED_TASKS if t not in PAIRED_TASKS)
 
 #: the fields each model alone reads (its command alone offers them)
-ONLY = {"pix2pix": ("lam_l1", "dropout", "noise", "salt"), "cyclegan": ("lam_cyc", "lam_id", "n_blocks"),
+ONLY = {"pix2pix": ("lam_l1", "dropout", "noise", "salt"), "cyclegan": ("lam_cyc", "lam_id", "n_blocks", "n_down"),
         "inpaint": ("hole", "lam_rec", "lam_adv")}
 
 
@@ -63,6 +63,7 @@ class I2IConfig(Config):
     lam_cyc: float = option(10.0, "lambda of the cycle-consistency loss (CycleGAN Eq. 3)")
     lam_id: float = option(5.0, "weight of the identity loss (CycleGAN Sec. 5.2: 0.5 lambda); 0 = off")
     n_blocks: int = option(1, "residual blocks of the CycleGAN generators")
+    n_down: int = option(1, "stride-2 levels of the CycleGAN generators (0: full resolution, a more local map)")
     lam_rec: float = option(0.999, "lambda_rec of the context encoder (Pathak et al. Eq. 3)")
     lam_adv: float = option(0.001, "lambda_adv of the context encoder (Pathak et al. Eq. 3)")
     width: int = option(32, "channels of the generators' first layer")
@@ -98,6 +99,7 @@ class I2IConfig(Config):
             check_int(getattr(self, name), name, who, min=1)
         check_int(self.n_layers, "n_layers", who, min=0, max=3)
         check_int(self.n_blocks, "n_blocks", who, min=0)
+        check_int(self.n_down, "n_down", who, min=0, max=3)
         check_int(self.hole, "hole", who, min=1, max=7, fix="the hole must leave some context in an 8x8 digit")
         check_int(self.n_eval, "n_eval", who, min=4, max=539, fix="the held-out split has 539 digits")
         check_int(self.seed, "seed", who, min=0)
@@ -124,8 +126,9 @@ def build_i2i_models(cfg: I2IConfig, generator):
     if cfg.model == "pix2pix":
         return {"G": UNetGenerator(1, 1, cfg.width, 3, cfg.norm, cfg.dropout, generator=g), "D": patch(2)}
     if cfg.model == "cyclegan":
-        return {"G": ResnetGenerator(1, cfg.width, cfg.n_blocks, cfg.norm, generator=g),
-                "F": ResnetGenerator(1, cfg.width, cfg.n_blocks, cfg.norm, generator=g), "D_X": patch(1), "D_Y": patch(1)}
+        return {"G": ResnetGenerator(1, cfg.width, cfg.n_blocks, cfg.norm, cfg.n_down, generator=g),
+                "F": ResnetGenerator(1, cfg.width, cfg.n_blocks, cfg.norm, cfg.n_down, generator=g), "D_X": patch(1),
+                "D_Y": patch(1)}
     return {"G": UNetGenerator(2, 1, cfg.width, 3, cfg.norm, generator=g), "D": patch(1)}
 
 
