@@ -89,7 +89,10 @@ def figure(gammas, samples, path):
     ax = axes[2]
     if samples is not None:
         n = int(math.isqrt(samples.shape[0]))
-        grid = samples[: n * n, 0].reshape(n, n, 8, 8).transpose(0, 2, 1, 3).reshape(n * 8, n * 8)
+        grid = np.full((9 * n + 1, 9 * n + 1), 0.0)  # one-pixel grey lines between the 8x8 images
+        for i in range(n * n):
+            r, c = divmod(i, n)
+            grid[1 + 9 * r:9 + 9 * r, 1 + 9 * c:9 + 9 * c] = samples[i, 0]
         ax.imshow(grid, cmap="gray_r", vmin=-1, vmax=1)
         ax.set_title(f"{n * n} samples of {next(k for k in gammas if k.startswith('learned'))} (ancestral)")
     ax.axis("off")
