@@ -78,8 +78,8 @@ def interpolation(model, sched, xT, hs, labels, args):
     lams = np.linspace(0, 1, 7)
     rows_slerp = [ddim_h_space(model, sched, slerp(xT[a], xT[b], lam)[None], args.steps) for lam in lams]
     dh = hs[:, b] - hs[:, a]  # (S, 2C, 4, 4)
-    rows_h = [ddim_h_space(model, sched, xT[a:a + 1], args.steps, delta_h=lambda i, t, lam=lam: lam * dh[i][None])
-              for lam in lams]
+    rows_h = [ddim_h_space(model, sched, xT[a:a + 1], args.steps, delta_h=lambda i, t, lam=lam: lam * dh[i][None],
+                           t_edit=args.t_edit) for lam in lams]
     cat = lambda r: np.concatenate([to_numpy(v) for v in r])  # noqa: E731
     return lams, cat(rows_slerp), cat(rows_h), (int(labels[a]), int(labels[b]))
 
@@ -150,7 +150,7 @@ def figure(examples, lams, row_slerp, row_h, res, path):
         ax.set_yticks([])
         s = res["summary"].get("asymmetric, gamma 1", {})
         r = res["summary"].get("random direction, gamma 1", {})
-        ax.set_title(f"h + Δh_c (asymmetric, γ = 1): classified as c in {100 * s.get('mean_conversion', 0):.0f} % "
+        ax.set_title(f"h + Δh_c at t ≥ {res['settings']['t_edit']} (asymmetric, γ = 1): classified as c in {100 * s.get('mean_conversion', 0):.0f} % "
                      f"(random direction: {100 * r.get('mean_conversion', 0):.0f} %)", fontsize=9)
     for k, (row, name) in enumerate(((row_slerp, "x_T slerp"), (row_h, "h-space shift λ(h_b − h_a)"))):
         ax = fig.add_subplot(gs[k, 1])
@@ -158,7 +158,7 @@ def figure(examples, lams, row_slerp, row_h, res, path):
         ax.set_xticks([4.5 + 9 * i for i in range(len(lams))])
         ax.set_xticklabels([f"{v:.2f}" for v in lams], fontsize=8)
         ax.set_yticks([])
-        ax.set_title(f"{name}, λ from 0 to 1", fontsize=9)
+        ax.set_title(f"{name}, λ from 0 to 1" + (f" (t ≥ {res['settings']['t_edit']})" if k else ""), fontsize=9)
     save_figure(fig, path, dpi=150, bbox_inches="tight")
 
 
