@@ -9,6 +9,7 @@ import pytest
 
 from scratchgen.cli import build_parser, config_from_args, main
 from scratchgen.cli.common import _show, cli_fields, flag_of, metrics_line
+from scratchgen.diffusion.latent import LDMConfig
 from scratchgen.diffusion.train import DDPMConfig
 from scratchgen.flows.train import FlowConfig
 from scratchgen.gan.train import GANConfig
@@ -25,6 +26,7 @@ COMMANDS = {
     "vae": (VAEConfig, VAEConfig(), ()),
     "ae": (AEConfig, AEConfig(), ()),
     "flow": (FlowConfig, FlowConfig(), ()),
+    "ldm": (LDMConfig, LDMConfig(), ()),
 }
 CASES = [(cmd, f.name) for cmd, (cls, _, skip) in COMMANDS.items() for f in cli_fields(cls, exclude=skip)]
 
