@@ -383,3 +383,52 @@ def test_bad_inputs_raise_naming_the_argument():
         vp_levels(linear_schedule(T=10), 20)
     with pytest.raises(ValueError, match="t must lie in 1..T"):
         tweedie_x0(S, x, 0, x)
+
+
+# ---------------------------------------------------------------------------
+# The "GPU" code path: the same numbers on the stand-in CuPy (tests/fakecupy.py)
+# ---------------------------------------------------------------------------
+def _workload():
+    """Every function of score.py once (and the trainer for a few steps), results as NumPy."""
+    from scratchgen.backend import get_xp
+    from scratchgen.diffusion.score_train import ScoreConfig, train_score
+
+    xp = get_xp()
+    g = sg.rng(0)
+    x0 = g.standard_normal((16, 2), dtype=np.float32)
+    eps = g.standard_normal((16, 2), dtype=np.float32)
+    t = xp.asarray(np.arange(1, 17) * 50, dtype=xp.int64)
+    model = MLPDenoiser(2, 8, 1, 4, generator=1)
+    s = score_from_eps(S, eps, t)
+    ts, sigmas = vp_levels(S, 5)
+    x, path = annealed_langevin(lambda v, i: -v / (1.0 + sigmas[i] ** 2), sigmas, x0, n_steps=3, seed=2, keep=2)
+    run = train_score(ScoreConfig(steps=4, batch=16, hidden=8, n_hidden=1, time_dim=4, T=50, levels=4,
+                                  langevin_steps=2, n_eval=20, eval_every=2, progress=False))
+    out = {"s": s, "eps": eps_from_score(S, s, t), "tweedie": tweedie_x0(S, x0, t, s),
+           "dsm": dsm_loss(S, score_model_from_eps(model, S), x0, seed=3).numpy(), "levels": (ts, sigmas),
+           "langevin": langevin(lambda v: -v, x0, 0.1, 3, seed=4), "annealed": (x, path),
+           "samples": run.samples, "loss": run.history["loss"]}
+    host = lambda v: sg.to_numpy(v) if hasattr(v, "shape") else v  # noqa: E731
+    return {k: tuple(host(e) for e in v) if isinstance(v, tuple) else host(v) for k, v in out.items()}
+
+
+def test_the_same_numbers_on_the_stand_in_cupy(monkeypatch):
+    import fakecupy
+
+    from scratchgen import backend
+
+    on_numpy = _workload()
+    fakecupy.install(monkeypatch)
+    saved = backend._state.name, backend._state.xp
+    made = fakecupy.ndarray.created
+    try:
+        backend.set_backend("cupy")
+        on_device = _workload()
+    finally:
+        backend._state.name, backend._state.xp = saved
+    assert fakecupy.ndarray.created - made > 100  # the device path ran on device arrays
+    for k, v in on_numpy.items():
+        a, b = (v, on_device[k]) if k not in ("annealed", "levels") else (v[0], on_device[k][0])
+        assert np.array_equal(np.asarray(a), np.asarray(b)), k
+    assert np.array_equal(on_numpy["annealed"][1], on_device["annealed"][1])
+    assert on_numpy["levels"] == on_device["levels"]
