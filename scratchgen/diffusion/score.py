@@ -15,7 +15,8 @@ References
 * Efron (2011), *Tweedie's Formula and Selection Bias* (after Robbins 1956): the posterior mean of a
   Gaussian-noised observation from the score of its marginal.
 * Ho, Jain & Abbeel (2020), DDPM: the forward marginal (Eq. 4) and the ε-parameterisation (Eq. 11),
-  whose loss (Eq. 14) is DSM with :math:`\lambda_t = 1-\bar\alpha_t` (Song et al. 2021, Sec. 3.3).
+  whose loss (Eq. 14) is DSM with :math:`\lambda_t = 1-\bar\alpha_t` (as Song et al. 2021, *Score-Based
+  Generative Modeling through SDEs*, point out).
 
 Conventions
 -----------
