@@ -472,9 +472,12 @@ def _title(run):
     f = run.final
     t = f"DDPM on {run.config.data}, {run.config.steps} steps"
     if "modes_captured" in f:
-        t += f"\nmodes {f['modes_captured']}/{f['n_modes']}, high-quality {100 * f['high_quality_fraction']:.1f}%"
+        t += (f"\nmodes {f['modes_captured']}/{f['n_modes']}, high-quality {100 * f['high_quality_fraction']:.1f}%, "
+              f"KL {f['kl_from_uniform']:.3f}")
     if "fid" in f:
         t += f"\nFID {f['fid']:.1f} (digit classifier features)"
-    if "mmd2" in f:
+    if "mmd2_sigma" in f:  # one kernel at the modes' sigma and one at the median distance
+        t += f"\nMMD² at σ {f['mmd2_sigma']:.2g}, at the median {f['mmd2']:.2g}"
+    elif "mmd2" in f:
         t += f", MMD² {f['mmd2']:.2g}"
     return t
