@@ -4,6 +4,8 @@
         --out docs/img                                   # draw from a trained run
     OPENBLAS_NUM_THREADS=1 python demos/style_mixing.py --steps 1000 --out runs/style_mixing   # train, then draw
     python demos/style_mixing.py --quick --out /tmp/mix  # CI: a few steps
+    python demos/style_mixing.py --compare runs/progan_1k_s0 runs/stylegan_1k_s0 runs/dcgan_3k_s0 --out docs/img
+                                                         # samples.npy of finished runs side by side
 
 style_mixing.png: cell (i, j) takes the coarse styles (the 4×4 layers, w at layers < crossover) from the
 latent of row i and the fine styles (the 8×8 layers) from the latent of column j; the first column and the
@@ -66,6 +68,26 @@ def _plot(grid, path, title, xlabels=None, ylabels=None, blank_corner=False):
     plt.close(fig)
 
 
+def compare_samples(run_dirs, path, n=100):
+    """The first ``n`` samples (samples.npy) of each run, side by side, titled by the run's folder."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from scratchgen.viz import image_grid
+
+    fig, axes = plt.subplots(1, len(run_dirs), figsize=(3.2 * len(run_dirs), 3.5), squeeze=False)
+    for ax, d in zip(axes[0], run_dirs):
+        x = np.load(os.path.join(d, "samples.npy"))[:n]
+        ax.imshow(image_grid(x, 10), cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
+        ax.set_title(os.path.basename(os.path.normpath(d)), fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", help="a StyleGAN run's checkpoint.npz (else a run is trained)")
@@ -75,8 +97,13 @@ def main(argv=None):
     p.add_argument("--cols", type=int, default=6)
     p.add_argument("--out", default="runs/style_mixing")
     p.add_argument("--quick", action="store_true", help="3 training steps of a tiny model (a smoke test)")
+    p.add_argument("--compare", nargs="+", metavar="RUN_DIR", help="only draw the samples of these runs side by side")
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
+    if args.compare:
+        compare_samples(args.compare, os.path.join(args.out, "karras_samples.png"))
+        print(f"wrote {args.out}/karras_samples.png")
+        return None
     if args.checkpoint:
         state = load(args.checkpoint)
         cfg = KarrasConfig.from_saved(state["config"])
