@@ -8,7 +8,8 @@ the feature-based distance (FID), precision and recall against the 539 held-out 
 (how many of the 10 digits the samples contain, and :math:`\mathrm{KL}(h\,\Vert\,U)` of their class histogram h
 against the uniform one). Beside them: the losses :math:`L_D`, :math:`L_G` and the lecture's scores
 :math:`s_D`, :math:`s_G` averaged over the steps since the last evaluation. The numbers that answer the question
-are the rank correlations (Spearman) of each loss with FID across the evaluations, written to ``metrics.json``.
+are the rank correlations (Spearman) of each loss with FID across the evaluations, over the whole run and over
+its second half (after the start-up transient), written to ``metrics.json``.
 
     OPENBLAS_NUM_THREADS=1 python demos/loss_vs_quality.py --out runs/loss_vs_quality --figure docs/img/loss_vs_quality.png
     python demos/loss_vs_quality.py --out /tmp/lvq --quick          # seconds (CI)
@@ -40,7 +41,11 @@ def coverage(x):
     return int(nz.sum()), float((h[nz] * np.log(h[nz] * 10)).sum())
 
 
-def figure(path, rows, corr):
+def _f(v):
+    return "n/a" if v is None else f"{v:+.2f}"
+
+
+def figure(path, rows, corr, late):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,8 +58,9 @@ def figure(path, rows, corr):
     ax = axes[0]
     ax.plot(t, [r["loss_g"] for r in rows], "o-", label="$L_G$ (non-saturating)")
     ax.plot(t, [r["loss_d"] for r in rows], "s-", label="$L_D$")
-    ax.set_title(f"losses (mean since the last point)\nSpearman with FID: $L_G$ {corr['loss_g']:+.2f}, "
-                 f"$L_D$ {corr['loss_d']:+.2f}", fontsize=10)
+    ax.set_title(f"losses (mean since the last point); Spearman with FID:\nwhole run $L_G$ {corr['loss_g']:+.2f}, "
+                 f"$L_D$ {corr['loss_d']:+.2f}; second half $L_G$ {_f(late['loss_g'])}, $L_D$ {_f(late['loss_d'])}",
+                 fontsize=9)
     ax.set_xlabel("generator step")
     ax.legend()
     ax = axes[1]
@@ -68,7 +74,9 @@ def figure(path, rows, corr):
     ax2.set_ylim(0, 1)
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, loc="center right", fontsize=8)
+    ax.legend(h1 + h2, l1 + l2, loc="upper center", fontsize=8, ncol=3)
+    ax2.set_ylim(0, 1.25)
+    ax2.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
     ax.set_title("sample quality against the 539 held-out digits", fontsize=10)
     ax = axes[2]
     ax.plot(t, [r["s_D"] for r in rows], "o-", label="$s_D$")
@@ -76,8 +84,8 @@ def figure(path, rows, corr):
     ax.plot(t, [r["kl_uniform"] for r in rows], "d:", c="k", label="KL(class histogram || uniform)")
     ax.axhline(0.5, color="gray", lw=0.8, ls=":")
     ax.set_xlabel("generator step")
-    ax.set_title(f"the lecture's scores; digits present: {rows[0]['digits_present']} at first, "
-                 f"{rows[-1]['digits_present']} at the end", fontsize=10)
+    ax.set_title(f"the lecture's scores and mode coverage\n(digits present: {rows[0]['digits_present']} at the first "
+                 f"point, {rows[-1]['digits_present']} at the last)", fontsize=9)
     ax.legend(fontsize=8)
     save_figure(fig, path, dpi=150)
 
@@ -119,13 +127,17 @@ def main():
         window = slice(r["step"] - every, r["step"])
         r.update({k: float(np.mean(h[k][window])) for k in ("loss_g", "loss_d", "s_G", "s_D")})
     corr = {k: spearman([r[k] for r in rows], [r["fid"] for r in rows]) for k in ("loss_g", "loss_d", "s_G", "s_D")}
+    half = [r for r in rows if r["step"] > steps // 2]  # after the start-up transient
+    late = {k: spearman([r[k] for r in half], [r["fid"] for r in half]) if len(half) > 2 else None
+            for k in ("loss_g", "loss_d", "s_G", "s_D")}
     corr_rows = {"fid_vs_" + k: v for k, v in corr.items()}
+    corr_rows.update({"second_half_fid_vs_" + k: v for k, v in late.items()})
     out = {"steps": steps, "every": every, "seed": args.seed, "n_samples": n, "rows": rows, "spearman": corr_rows,
            "final": {k: run.final[k] for k in ("fid", "precision", "recall")},
            "seconds": round(time.perf_counter() - t0, 1)}
     write_json(os.path.join(args.out, "metrics.json"), out)
     for path in [os.path.join(args.out, "loss_vs_quality.png")] + ([args.figure] if args.figure else []):
-        figure(path, rows, corr)
+        figure(path, rows, corr, late)
     print(corr_rows, out["final"], out["seconds"])
     return out
 

