@@ -52,7 +52,7 @@ class I2IConfig(Config):
 
     model: str = option("pix2pix", "which model: pix2pix | cyclegan | inpaint (the subcommand)", choices=I2I_MODELS,
                         cli=False)
-    task: str = option("denoise", "pix2pix: denoise (corrupted -> clean), outline (digit -> outline), fill (outline "
+    task: str | None = option("denoise", "pix2pix: denoise (corrupted -> clean), outline (digit -> outline), fill (outline "
                                   "-> digit); cyclegan: the transform of domain Y: outline, thicken, invert; "
                                   "inpaint: none", choices=_TASKS)
     hole: int = option(4, "side of the random square hidden in each digit")

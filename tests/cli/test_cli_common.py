@@ -13,6 +13,8 @@ from scratchgen.diffusion.latent import LDMConfig
 from scratchgen.diffusion.train import DDPMConfig
 from scratchgen.flows.train import FlowConfig
 from scratchgen.gan.train import GANConfig
+from scratchgen.gan.train_i2i import ONLY as I2I_ONLY
+from scratchgen.gan.train_i2i import I2IConfig
 from scratchgen.gan.train_images import SSGAN_ONLY, ImageGANConfig
 from scratchgen.vae.train import AEConfig, VAEConfig
 
@@ -27,6 +29,8 @@ COMMANDS = {
     "ae": (AEConfig, AEConfig(), ()),
     "flow": (FlowConfig, FlowConfig(), ()),
     "ldm": (LDMConfig, LDMConfig(), ()),
+    **{m: (I2IConfig, I2IConfig.preset(m), ("model",) + (("task",) if m == "inpaint" else ())
+           + tuple(n for other, names in I2I_ONLY.items() if other != m for n in names)) for m in I2I_ONLY},
 }
 CASES = [(cmd, f.name) for cmd, (cls, _, skip) in COMMANDS.items() for f in cli_fields(cls, exclude=skip)]
 
