@@ -48,6 +48,9 @@ ROWS = {
         "plain": {}, "wide512": dict(hidden=512), "deep5": dict(n_hidden=5), "time128": dict(time_dim=128),
         "cosine": dict(schedule="cosine"), "T250": dict(T=250), "std3": dict(data_std=3.0), "lr3e-3": dict(lr=3e-3),
         "fourier16": dict(x_freqs=16)}.items()},
+    # today's defaults (DDPMConfig()), as `scratchgen train ddpm --data grid25|ring8 --seed S` trains them
+    "default_grid25": ("grid25", {}),
+    "default_ring8": ("ring8", {}),
     "ring_base": ("ring8", OLD),
     "ring_fourier16_10k": ("ring8", dict(OLD, steps=10000, x_freqs=16)),
 }
