@@ -39,7 +39,7 @@ import math
 from .. import backend as _backend
 from .. import nn
 from ..autodiff.functional import leaky_relu
-from ..autodiff.primitives import reshape
+from ..autodiff.primitives import reshape, tanh
 from ..nn.norms import downsample2x, pixel_norm, upsample2x
 from ..validate import bad, check_int, check_number
 
@@ -98,13 +98,18 @@ class ProGenerator(nn.Module):
     z_dim : int
     channels : tuple of int
         Channels of each stage's block, ``channels[k]`` at resolution 4·2^k (its length is the number of stages).
+    tanh : bool
+        Squash the (blended) output with tanh, as the DCGAN does, for data in [-1, 1] whose background sits
+        exactly at -1; [ProGAN] has a linear output. tanh acts pixel by pixel, so it commutes with the
+        nearest upsampling and the fade-in identities hold as they are.
     """
 
-    def __init__(self, z_dim=64, channels=(64, 32), generator=None):
+    def __init__(self, z_dim=64, channels=(64, 32), tanh=False, generator=None):
         super().__init__()
         who = "ProGenerator"
         self.z_dim = check_int(z_dim, "z_dim", who, min=1)
         self.channels = _check_channels(channels, who)
+        self.tanh = bool(tanh)
         g = _backend.rng(generator)
         C0 = self.channels[0]
         self.dense = nn.EqualizedLinear(self.z_dim, C0 * 16, gain=math.sqrt(2) / 4, generator=g)  # [ProGAN] code
@@ -134,9 +139,12 @@ class ProGenerator(nn.Module):
         hs = self.features(z, stage)
         new = self.to_rgb[stage](hs[-1]) if alpha > 0 or stage == 0 else None
         if stage == 0 or alpha >= 1.0:
-            return new
+            return self._out(new)
         old = upsample2x(self.to_rgb[stage - 1](hs[-2]))  # the smaller network's output, upsampled
-        return fade(old, new, alpha)
+        return self._out(fade(old, new, alpha))
+
+    def _out(self, x):
+        return tanh(x) if self.tanh else x
 
 
 class _DBlock(nn.Module):

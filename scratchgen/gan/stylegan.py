@@ -22,7 +22,7 @@ from __future__ import annotations
 from .. import backend as _backend
 from .. import nn
 from ..autodiff.functional import leaky_relu
-from ..autodiff.primitives import broadcast_to, reshape, stack
+from ..autodiff.primitives import broadcast_to, reshape, stack, tanh
 from ..autodiff.tensor import Tensor, tensor
 from ..backend import get_xp
 from ..nn.norms import pixel_norm, upsample2x
@@ -149,8 +149,9 @@ class StyleGenerator(nn.Module):
     """
 
     def __init__(self, z_dim=32, w_dim=32, channels=(32, 32), mapping_layers=4, mapping_lr_mul=0.01,
-                 w_avg_beta=0.995, generator=None):
+                 w_avg_beta=0.995, tanh=False, generator=None):
         super().__init__()
+        self.tanh = bool(tanh)  # squash the image with tanh (see ProGenerator); linear in [StyleGAN]
         g = _backend.rng(generator)
         self.z_dim, self.w_dim = z_dim, w_dim
         self.mapping = MappingNetwork(z_dim, w_dim, mapping_layers, mapping_lr_mul, generator=g)
@@ -185,4 +186,5 @@ class StyleGenerator(nn.Module):
         return truncate(ws, tensor(self.w_avg), psi)
 
     def forward(self, z, psi=1.0, z2=None, crossover=None, noise_mode="random", noise_gen=None):
-        return self.synthesis(self.styles(z, z2, crossover, psi), noise_mode, noise_gen)
+        x = self.synthesis(self.styles(z, z2, crossover, psi), noise_mode, noise_gen)
+        return tanh(x) if self.tanh else x

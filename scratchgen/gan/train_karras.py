@@ -67,6 +67,8 @@ class KarrasConfig(Config):
     w_dim: int = option(32, "StyleGAN: dimension of w")
     mapping_layers: int = option(4, "StyleGAN: dense layers of the mapping network")
     mixing: float = option(0.9, "StyleGAN: share of batches trained with style mixing (two latents)")
+    output: str = option("linear", "the generator's output: linear as in the papers, or tanh as the DCGAN's",
+                         choices=("linear", "tanh"))
     lr_d: float = option(1e-3, "Adam learning rate of the critic ([ProGAN] App. A.1: 1e-3 for both)")
     lr_g: float = option(3e-4, "Adam learning rate of G (at 1e-3, as the paper, the small runs' critics lost: "
                                "E[D(G(z))] > E[D(x)] and collapse; see docs/results.md)")
@@ -94,6 +96,7 @@ class KarrasConfig(Config):
         check_int(self.seed, "seed", who, min=0)
         check_number(self.fade, "fade", who, min=0, max=1)
         check_number(self.mixing, "mixing", who, min=0, max=1)
+        check_choice(self.output, "output", who, ("linear", "tanh"))
         check_number(self.lr_d, "lr_d", who, min=0, min_open=True)
         check_number(self.lr_g, "lr_g", who, min=0, min_open=True)
         check_number(self.gp, "gp", who, min=0)
@@ -153,9 +156,9 @@ def build_models(cfg, gen):
     """(G, D): a :class:`ProGenerator` or :class:`StyleGenerator`, and a :class:`ProDiscriminator`."""
     ch = cfg.stage_channels()
     if cfg.model == "progan":
-        G = ProGenerator(cfg.z_dim, ch, generator=gen)
+        G = ProGenerator(cfg.z_dim, ch, tanh=cfg.output == "tanh", generator=gen)
     else:
-        G = StyleGenerator(cfg.z_dim, cfg.w_dim, ch, cfg.mapping_layers, generator=gen)
+        G = StyleGenerator(cfg.z_dim, cfg.w_dim, ch, cfg.mapping_layers, tanh=cfg.output == "tanh", generator=gen)
     return G, ProDiscriminator(ch, generator=gen)
 
 

@@ -165,3 +165,11 @@ def test_the_same_numbers_on_the_stand_in_cupy(model, monkeypatch):
         backend._state.name, backend._state.xp = saved
     assert np.array_equal(on_numpy.samples, on_device.samples)
     assert on_numpy.final["fid"] == on_device.final["fid"]
+
+
+def test_with_a_tanh_output_the_fade_in_identity_still_holds():
+    G = ProGenerator(8, (8, 6), tanh=True, generator=0)
+    z = _z()
+    small = G(z, stage=0).data
+    assert np.abs(small).max() < 1  # squashed
+    assert np.abs(G(z, stage=1, alpha=0.0).data - _up(small)).max() == 0.0  # tanh commutes with nearest upsampling
