@@ -160,7 +160,7 @@ class FixedLinearGamma(_Gamma):
         return Tensor(self.gamma_0), Tensor(self.gamma_1)
 
     def shape(self, t):
-        return t, ad.exp(t * 0)  # s = t, s' = 1
+        return t, Tensor(get_xp(t.data).ones_like(t.data))  # s = t, s' = 1
 
 
 class LinearGamma(FixedLinearGamma):
