@@ -2,7 +2,8 @@
 
     scratchgen train progan --steps 3000 --out runs/progan            # 4x4 -> 8x8 with fade-in, WGAN-GP
     scratchgen train stylegan --steps 3000 --out runs/stylegan        # mapping network, AdaIN, noise, mixing
-    scratchgen train progan --data mnist --mnist-path ~/data/mnist --out runs/progan-mnist   # 4 -> 8 -> 16 -> 32
+    scratchgen train progan --data mnist --mnist-path ~/data/mnist --channels 64 64 32 16 --out runs/progan-mnist
+                                                          # 4 -> 8 -> 16 -> 32: one channel count per stage
 
 The options are the fields of :class:`~scratchgen.gan.train_karras.KarrasConfig`; ``progan`` does not offer
 StyleGAN's own (w_dim, mapping_layers, mixing), ``stylegan`` not the fade-in share.

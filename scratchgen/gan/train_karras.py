@@ -42,7 +42,7 @@ from .penalties import gradient_penalty
 from .progan import ProDiscriminator, ProGenerator, fade
 from .stylegan import StyleGenerator
 
-__all__ = ["KarrasConfig", "KarrasRun", "schedule", "real_at", "train_karras", "default_channels", "MODELS"]
+__all__ = ["KarrasConfig", "KarrasRun", "schedule", "real_at", "train_karras", "MODELS"]
 
 MODELS = ("progan", "stylegan")
 RESUMABLE = RESUMABLE_CHANGES + ("kid_subsets", "mnist_path", "mnist_checksums")
@@ -62,8 +62,7 @@ class KarrasConfig(Config):
     fade: float = option(0.5, "ProGAN: the share of each later stage's steps over which alpha goes 0 -> 1")
     batch: int = option(64, "images per minibatch")
     z_dim: int = option(32, "dimension of z ~ N(0, I)")
-    channels: tuple[int, ...] = option((), "channels per stage, 4x4 first (empty: 64 32 for digits, "
-                                           "64 64 32 16 for MNIST)")
+    channels: tuple[int, ...] = option((64, 32), "channels per stage, 4x4 first (one number per stage)")
     w_dim: int = option(32, "StyleGAN: dimension of w")
     mapping_layers: int = option(4, "StyleGAN: dense layers of the mapping network")
     mixing: float = option(0.9, "StyleGAN: share of batches trained with style mixing (two latents)")
@@ -83,6 +82,10 @@ class KarrasConfig(Config):
     kid_subsets: int = option(100, "random subsets KID averages over")
     seed: int = option(0, "seed of the one generator behind weights, data and noise")
     progress: bool = option(True, "show a progress bar")
+
+    #: MNIST in Python (``KarrasConfig.preset("mnist")``): four stages, 4x4 to 32x32; on the command line
+    #: ``--data mnist --channels 64 64 32 16``
+    PRESETS = {"mnist": dict(data="mnist", channels=(64, 64, 32, 16))}
 
     def validate(self):
         who = "KarrasConfig"
@@ -107,17 +110,13 @@ class KarrasConfig(Config):
         n = 2 if self.data == "digits" else 4
         ch = self.stage_channels()
         if not (isinstance(ch, (tuple, list)) and len(ch) == n and all(isinstance(c, int) and c >= 1 for c in ch)):
-            raise bad(who, "channels", f"be {n} positive ints for {self.data!r} (one per stage, 4x4 first)", ch)
+            raise bad(who, "channels", f"be {n} positive ints for {{data}} {self.data!r} (one per stage, 4x4 first"
+                      + ("; e.g. --channels 64 64 32 16, KarrasConfig.preset('mnist'))" if n == 4 else ")"), ch)
         if self.batch % min(4, self.batch):
             raise bad(who, "batch", "be a multiple of 4 (the minibatch-std groups)", self.batch)
 
     def stage_channels(self):
-        return tuple(self.channels) if len(self.channels) else default_channels(self.data)
-
-
-def default_channels(data):
-    """(64, 32) for the 8×8 digits; (64, 64, 32, 16) for MNIST padded to 32×32."""
-    return (64, 32) if data == "digits" else (64, 64, 32, 16)
+        return tuple(self.channels)
 
 
 def schedule(t, steps, n_stages, fade_share):

@@ -16,6 +16,7 @@ from scratchgen.gan.train import GANConfig
 from scratchgen.gan.train_i2i import ONLY as I2I_ONLY
 from scratchgen.gan.train_i2i import I2IConfig
 from scratchgen.gan.train_images import SSGAN_ONLY, ImageGANConfig
+from scratchgen.gan.train_karras import KarrasConfig
 from scratchgen.vae.train import AEConfig, VAEConfig
 
 # command -> (config class, the config that runs when no option is given, fields it does not offer)
@@ -29,6 +30,8 @@ COMMANDS = {
     "ae": (AEConfig, AEConfig(), ()),
     "flow": (FlowConfig, FlowConfig(), ()),
     "ldm": (LDMConfig, LDMConfig(), ()),
+    "progan": (KarrasConfig, KarrasConfig(model="progan"), ("model", "w_dim", "mapping_layers", "mixing")),
+    "stylegan": (KarrasConfig, KarrasConfig(model="stylegan"), ("model", "fade")),
     **{m: (I2IConfig, I2IConfig.preset(m), ("model",) + (("task",) if m == "inpaint" else ())
            + tuple(n for other, names in I2I_ONLY.items() if other != m for n in names)) for m in I2I_ONLY},
 }
