@@ -2,7 +2,7 @@ r"""Do the GAN losses track sample quality? The DCGAN on the digits, losses agai
 
 The study guide's lesson: a GAN's losses are the values of a two-player game, not a measure of how good the
 samples are, so a falling generator loss need not mean better samples. This demo trains the DCGAN of
-``scratchgen train dcgan`` (:mod:`scratchgen.gan.train_images`) and, every ``--every`` steps, scores the
+``scratchgen train dcgan`` (:mod:`scratchgen.gan.train_images`) and, every ``--every`` steps (100), scores the
 samples of the generator as it stands (1,000 images from fixed noise) with the shipped digits classifier:
 the feature-based distance (FID), precision and recall against the 539 held-out digits, and mode coverage
 (how many of the 10 digits the samples contain, and :math:`\mathrm{KL}(h\,\Vert\,U)` of their class histogram h
@@ -93,8 +93,8 @@ def figure(path, rows, corr, late):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True)
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--every", type=int, default=150)
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--every", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="12 steps, scored every 4 (CI)")
     ap.add_argument("--figure", default=None, help="also write the figure here")
