@@ -154,32 +154,33 @@ def figures(rows, grids, args):
     import matplotlib.pyplot as plt
 
     ws = [w for w in args.ws if w != -1]
-    fig, axes = plt.subplots(1, 4, figsize=(14, 3.4))
+    fig, axes = plt.subplots(1, 5, figsize=(17, 3.4))
     get = lambda seed, k: [next(r[k] for r in rows if r["seed"] == seed and r["w"] == w) for w in ws]  # noqa: E731
-    for seed in args.seeds:  # 1: accuracy against w; 2, 3: the trade-off, FID and recall against accuracy
-        acc = get(seed, "class_accuracy")
-        axes[0].plot(ws, acc, "o-", ms=3, label=f"seed {seed}")
-        for ax, k in ((axes[1], "fid"), (axes[2], "recall")):
-            ax.plot(acc, get(seed, k), "o-", ms=3)
-            if seed == args.seeds[0]:
-                for a, v, w in zip(acc, get(seed, k), ws):
-                    ax.annotate(f"w={w:g}", (a, v), fontsize=7, xytext=(3, 3), textcoords="offset points")
-        axes[3].plot(ws, get(seed, "class_spread"), "o-", ms=3)
+    for seed in args.seeds:  # 1-4: accuracy, FID, recall, spread against w; 5: the trade-off, recall against accuracy
+        for ax, k in zip(axes, ("class_accuracy", "fid", "recall", "class_spread")):
+            ax.plot(ws, get(seed, k), "o-", ms=3, label=f"seed {seed}")
+        acc, rec = get(seed, "class_accuracy"), get(seed, "recall")
+        axes[4].plot(acc, rec, "o-", ms=3)
+        if seed == args.seeds[0]:
+            for a, v, w in zip(acc, rec, ws):
+                axes[4].annotate(f"w={w:g}", (a, v), fontsize=7, xytext=(-28, 2), textcoords="offset points")
     axes[0].axhline(0.99, color="r", ls=":", lw=1, label="target 99 %")
-    for ax, k in ((axes[1], "fid"), (axes[2], "recall")):
+    for ax, k in ((axes[1], "fid"), (axes[2], "recall"), (axes[4], "recall")):
         unc = [r[k] for r in rows if r["w"] == -1]
         if unc:
             ax.axhline(np.mean(unc), color="gray", ls="--", lw=1, label="unconditional (w = -1)")
     axes[3].axhline(1.0, color="gray", ls="--", lw=1, label="as diverse as the data")
-    labels = (("guidance weight w", "class accuracy"), ("class accuracy", "FID (classifier features), lower is better"),
-              ("class accuracy", "recall (diversity)"), ("guidance weight w", "within-class spread / data's"))
+    labels = (("guidance weight w", "class accuracy"), ("guidance weight w", "FID (classifier features), lower is better"),
+              ("guidance weight w", "recall (diversity)"), ("guidance weight w", "within-class spread / data's"),
+              ("class accuracy", "the trade-off: recall against accuracy"))
     for ax, (xl, yl) in zip(axes, labels):
         ax.set_xlabel(xl)
         ax.set_title(yl, fontsize=9)
         ax.grid(alpha=0.3)
-    for ax in axes[1:]:
-        ax.legend(fontsize=7)
     axes[0].legend(fontsize=7)
+    for ax in axes[1:]:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     fig.suptitle(f"Classifier-free guidance on the digits: {10 * args.n_per_class} samples per point, "
                  f"{args.steps}-step respaced ancestral sampler" + (", x0 clipped to [-1, 1]" if args.clip else ", no clipping"),
                  fontsize=10)
