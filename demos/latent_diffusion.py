@@ -44,10 +44,11 @@ def _final(run_dir):
         return json.load(fh)["final"]
 
 
-def latent_run(seed, out, quick, vae="train"):
+def latent_run(seed, out, quick, vae="train", steps=None):
     d = os.path.join(out, f"ldm_seed{seed}")
     if not os.path.exists(os.path.join(d, "metrics.json")):
-        train_ldm(LDMConfig(seed=seed, vae=vae, progress=not quick, **(QUICK_LDM if quick else {})), out_dir=d)
+        more = dict(QUICK_LDM) if quick else ({"steps": steps, "eval_every": steps} if steps else {})
+        train_ldm(LDMConfig(seed=seed, vae=vae, progress=False, **more), out_dir=d)
     _, vae, model, schedule, codes = load_ldm(os.path.join(d, "checkpoint.npz"))
     return d, vae, model, schedule, codes
 
@@ -81,6 +82,7 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds")
     ap.add_argument("--n-time", type=int, default=1000, help="batch of the timing")
     ap.add_argument("--time-steps", type=int, default=20, help="steps timed (median)")
+    ap.add_argument("--ldm-steps", type=int, default=None, help="training steps of the latent DDPM (default: LDMConfig's)")
     ap.add_argument("--vae", default="train", help="a VAE checkpoint.npz to reuse (seed 0 only), else trained here")
     ap.add_argument("--pixel-run", default=None,
                     help="a finished `scratchgen train ddpm --data digits` run directory to reuse (seed 0 only)")
@@ -94,7 +96,8 @@ def main(argv=None):
     results, shown = {}, {}
     for seed in args.seeds:
         reuse = seed == args.seeds[0]
-        ldm_dir, vae, ldm, sched_l, codes = latent_run(seed, args.out, args.quick, args.vae if reuse else "train")
+        ldm_dir, vae, ldm, sched_l, codes = latent_run(seed, args.out, args.quick, args.vae if reuse else "train",
+                                                       args.ldm_steps)
         pix_dir, pix, sched_p = pixel_run(seed, args.out, args.quick, args.pixel_run if reuse else None)
         fl, fp = _final(ldm_dir), _final(pix_dir)
         wl, cl = time_per_step(ldm, (vae.z_dim,), args.n_time, args.time_steps, sched_l.T)
