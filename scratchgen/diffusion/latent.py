@@ -57,7 +57,7 @@ class LDMConfig(Config):
     vae_steps: int = option(10000, "steps of the VAE when it is trained here")
     latent: str = option("sample", "what the DDPM learns: draws z ~ q(z|x) (the aggregate posterior) or the "
                                    "posterior means mu(x)", choices=("sample", "mean"))
-    steps: int = option(10000, "Adam updates of the latent DDPM")
+    steps: int = option(4000, "Adam updates of the latent DDPM (the measured run of docs/results.md)")
     batch: int = option(256, "latents per minibatch")
     lr: float = option(1e-3, "peak learning rate, cosine decay to 0")
     warmup: int = option(200, "linear warm-up steps")
@@ -69,7 +69,7 @@ class LDMConfig(Config):
     hidden: int = option(256, "width of the MLP denoiser")
     n_hidden: int = option(3, "hidden layers of the MLP denoiser")
     time_dim: int = option(64, "size of the sinusoidal time embedding")
-    eval_every: int = option(5000, "steps between evaluations/checkpoints")
+    eval_every: int = option(4000, "steps between evaluations/checkpoints")
     n_eval: int = option(1000, "images sampled for the metrics")
     seed: int = option(0, "seed of the one generator behind the VAE, data, noise and weights")
     progress: bool = option(True, "show a progress bar")
