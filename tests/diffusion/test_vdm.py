@@ -307,3 +307,17 @@ def test_samples_lie_on_the_levels():
     x = vdm.sample(eps_star, gamma, 50, (2,), T=20, seed=0)
     assert x.shape == (50, 2)
     assert np.all(np.abs(x * 8 - np.round(x * 8)) < 1e-9) and np.all(np.abs(x) <= 1)
+
+
+def test_the_bound_with_the_autodiff_derivative_equals_the_explicit_one():
+    r = np.random.default_rng(4)
+    x = (r.integers(0, 17, size=(8, 3)) / 8 - 1).astype(np.float64)
+    out = {}
+    for how in ("explicit", "autodiff"):
+        gamma = vdm.make_gamma("learned", dtype=np.float64, generator=6)
+        terms = vdm.vlb_terms(eps_star, gamma, x, 5, derivative=how, cut_shape=True)
+        ad.mean(terms.total()).backward()
+        vdm.variance_gradient(terms, terms.diffusion)
+        out[how] = [terms.total().data] + [p.grad.data for p in gamma.parameters()]
+    for a, b in zip(out["explicit"], out["autodiff"]):
+        assert np.max(np.abs(a - b)) < 1e-9 * max(1.0, np.max(np.abs(a)))
