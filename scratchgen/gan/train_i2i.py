@@ -82,8 +82,10 @@ class I2IConfig(Config):
 
     PRESETS = {"pix2pix": dict(model="pix2pix", task="denoise"),
                # the digits' transforms are local and not the identity on Y: a full-resolution generator (n_down 0)
-               # and no identity loss (at step 500 of seed 0: class accuracy of F(y) 36.6% against 9.6% with n_down 1)
-               "cyclegan": dict(model="cyclegan", task="outline", norm="instance", width=16, n_down=0, lam_id=0.0),
+               # and no identity loss (at step 500 of seed 0: class accuracy of F(y) 36.6% against 9.6% with n_down 1);
+               # 3000 steps: seed 0 read right 81.6% at step 1500, 94.2% at 2000, 95.5% at 2500 (seed 1: 7.2% at 1500)
+               "cyclegan": dict(model="cyclegan", task="outline", norm="instance", width=16, n_down=0, lam_id=0.0,
+                                steps=3000),
                "inpaint": dict(model="inpaint", task=None)}
 
     def validate(self):
