@@ -138,7 +138,9 @@ class Optimizer:
             p = params[k]
             entry = {}
             for name, v in st.items():
-                if hasattr(v, "shape") and getattr(v, "ndim", 0) > 0:
+                # a buffer has the parameter's shape: any array of ndim > 0, or a float 0-d array for a 0-d
+                # parameter (an Adam moment of a scalar); other 0-d arrays are counters (Adam's step)
+                if hasattr(v, "shape") and (v.ndim > 0 or (p.ndim == 0 and v.dtype.kind == "f")):
                     if tuple(v.shape) != tuple(p.shape):
                         raise ValueError(
                             f"{who}: state[{k}][{name!r}] has shape {tuple(v.shape)}, expected {tuple(p.shape)} "

@@ -118,6 +118,17 @@ KIND_HINTS = {
              "use scratchgen sample --checkpoint {path} to draw samples from it, or resume it with scratchgen train ddpm"),
     "log_ratio": ("a rejection sampler's classifier (scratchgen reject)",
                   "it is read by scratchgen reject --reuse-classifier {run_dir}, not trained further"),
+    "vdm": ("a VDM checkpoint (scratchgen train vdm)", "resume it with scratchgen train vdm"),
+    "ldm": ("a latent-diffusion checkpoint (scratchgen train ldm)", "resume it with scratchgen train ldm"),
+    "vae": ("a VAE checkpoint (scratchgen train vae)", "resume it with scratchgen train vae, or give it to "
+                                                        "scratchgen train ldm --vae PATH"),
+    "autoencoder": ("an autoencoder checkpoint (scratchgen train ae)", "resume it with scratchgen train ae"),
+    "flow": ("a flow checkpoint (scratchgen train flow)", "resume it with scratchgen train flow"),
+    "progan": ("a Progressive-GAN checkpoint (scratchgen train progan)", "resume it with scratchgen train progan"),
+    "stylegan": ("a StyleGAN checkpoint (scratchgen train stylegan)", "resume it with scratchgen train stylegan"),
+    "i2i": ("an image-to-image checkpoint (scratchgen train pix2pix|cyclegan|inpaint)",
+            "resume it with the same scratchgen train command"),
+    "score": ("a score-network checkpoint (demos/score_langevin.py)", "it is read by demos/score_langevin.py"),
 }
 
 

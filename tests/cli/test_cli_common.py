@@ -228,3 +228,20 @@ def test_a_percent_sign_in_a_field_help_is_shown_not_parsed_by_argparse(capsys):
     with pytest.raises(SystemExit):
         p.parse_args(["--help"])
     assert "the held-out share, 20 % of the rows (default: 0.2)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_every_checkpoint_kind_the_trainers_write_has_a_hint_that_names_it():
+    # a checkpoint resumed with the wrong command is named ("is a flow checkpoint (scratchgen train flow)"):
+    # every kind a TrainingLoop is given in the library needs its line in KIND_HINTS
+    import pathlib
+
+    from scratchgen.cli.common import KIND_HINTS
+
+    root = pathlib.Path(__file__).resolve().parents[2] / "scratchgen"
+    kinds = set()
+    for path in root.rglob("*.py"):
+        kinds |= set(re.findall(r'TrainingLoop\(\s*"(\w+)"', path.read_text()))
+    kinds |= {"progan", "stylegan"}  # train_karras passes cfg.model
+    assert {"gan", "ddpm", "vdm", "flow", "vae"} <= kinds  # the scan found the trainers
+    missing = kinds - set(KIND_HINTS) - {"labelled_only"}  # the SSGAN baseline's inner loop writes no checkpoint
+    assert not missing, f"no KIND_HINTS entry for {sorted(missing)}"

@@ -152,6 +152,34 @@ def test_optimizer_state_dict_resume_is_exact():
         bad.load_state_dict(saved)
 
 
+@pytest.mark.parametrize("shape", [(), (1,)], ids=["0-d", "1-d"])
+def test_a_scalar_parameters_adam_moments_survive_a_checkpoint_as_arrays(shape, tmp_path):
+    # a 0-d parameter's moments are 0-d float arrays; through sg.save/sg.load they used to come back as
+    # Python floats (taken for counters), and the resumed run drifted in the 5th digit
+    grads = [np.full(shape, v) for v in (0.3, -1.2, 0.7, 2.0, -0.4, 0.9)]
+    p = _param(np.full(shape, 0.5))
+    opt = optim.Adam([p], lr=0.05)
+    for g in grads[:3]:
+        _set_grad(p, g)
+        opt.step()
+    path = str(tmp_path / "o.npz")
+    sg.save({"opt": opt.state_dict(), "p": p.data.copy()}, path)
+    for g in grads[3:]:
+        _set_grad(p, g)
+        opt.step()
+    back = sg.load(path)
+    q = _param(back["p"])
+    opt2 = optim.Adam([q], lr=0.05)
+    opt2.load_state_dict(back["opt"])
+    st = opt2.state[id(q)]
+    assert isinstance(st["step"], int) and st["step"] == 3
+    assert st["exp_avg"].shape == shape and st["exp_avg"].dtype == q.data.dtype
+    for g in grads[3:]:
+        _set_grad(q, g)
+        opt2.step()
+    np.testing.assert_array_equal(q.data, p.data)
+
+
 def test_clip_grad_norm_and_weight_clipping():
     a, b = _param([0.0, 0.0]), _param([0.0])
     _set_grad(a, [3.0, 0.0])
