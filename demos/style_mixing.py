@@ -4,7 +4,8 @@
         --out docs/img                                   # draw from a trained run
     OPENBLAS_NUM_THREADS=1 python demos/style_mixing.py --steps 1000 --out runs/style_mixing   # train, then draw
     python demos/style_mixing.py --quick --out /tmp/mix  # CI: a few steps
-    python demos/style_mixing.py --compare runs/progan_1k_s0 runs/stylegan_1k_s0 runs/dcgan_3k_s0 --out docs/img
+    python demos/style_mixing.py --compare runs/progan_1k_s0 runs/stylegan_1k_s0 runs/stylegan_tanh_1k_s0 \
+        runs/dcgan_3k_s0 --out docs/img
                                                          # samples.npy of finished runs side by side
 
 style_mixing.png: cell (i, j) takes the coarse styles (the 4×4 layers, w at layers < crossover) from the
