@@ -130,3 +130,15 @@ def test_bad_input():
         g(_z(2, 4), noise_mode="fixed")
     with pytest.raises(BadArgument, match=r"z.*\(B, 4\).*\(2, 6\)"):
         g(_z(2, 6))
+
+
+@pytest.mark.slow  # ~3 min of CPU each on one core: the measured rows of docs/results.md 'ProGAN and StyleGAN'
+@pytest.mark.parametrize("model, output, fid, recognisable", [("stylegan", "tanh", 27.37, 0.640),
+                                                              ("progan", "linear", 92.92, 0.434)])
+def test_the_measured_digits_runs(model, output, fid, recognisable):
+    # seed 0, 1000 steps; evaluation draws from its own stream, so evaluating once changes no training draw
+    cfg = KarrasConfig(model=model, output=output, steps=1000, eval_every=1000, seed=0, progress=False)
+    final = train_karras(cfg).final
+    assert abs(final["fid"] - fid) < 5.0  # a BLAS or platform change may move it a little
+    assert abs(final["recognisable"] - recognisable) < 0.05
+    assert final["classes_covered"] == 10
