@@ -20,8 +20,8 @@ from .flow import add_flow_command
 from .gan import add_gan_command, add_reject_command
 from .i2i import add_i2i_commands
 from .images import add_eval_command, add_image_commands
-from .ldm import add_ldm_command
 from .karras import add_karras_commands
+from .ldm import add_ldm_command
 from .vae import add_vae_commands
 from .vdm import add_vdm_command
 
@@ -36,9 +36,9 @@ The settings of each model are the fields of its config, in Python:
   vae, ae        scratchgen.vae.train.VAEConfig() (--data ppca: VAEConfig.preset("ppca")), AEConfig()
   flow           scratchgen.flows.train.FlowConfig()
   pix2pix, cyclegan, inpaint  scratchgen.gan.train_i2i.I2IConfig.preset(MODEL)
+  progan, stylegan  scratchgen.gan.train_karras.KarrasConfig(model="progan" | "stylegan")
   ldm            scratchgen.diffusion.latent.LDMConfig()
   vdm            scratchgen.diffusion.train_vdm.VDMConfig()
-  progan, stylegan  scratchgen.gan.train_karras.KarrasConfig(model="progan" | "stylegan")
 See each model's options, with the values that run, with: scratchgen train MODEL --help
 """
 
@@ -58,9 +58,9 @@ def build_parser():
     add_vae_commands(models)  # scratchgen train vae|ae
     add_flow_command(models)  # scratchgen train flow
     add_i2i_commands(models)  # scratchgen train pix2pix|cyclegan|inpaint
+    add_karras_commands(models)  # scratchgen train progan|stylegan
     add_ldm_command(models)  # scratchgen train ldm
     add_vdm_command(models)  # scratchgen train vdm
-    add_karras_commands(models)  # scratchgen train progan|stylegan
     add_sample_command(top)  # scratchgen sample --checkpoint ...
     add_eval_command(top)  # scratchgen eval --samples ...
     add_reject_command(top)  # scratchgen reject RUN_DIR

@@ -161,7 +161,7 @@ def _default_after(text, option):
 def test_ddpm_help_shows_the_digits_preset_and_data_digits_applies_it(parser, capsys):
     text = _help("ddpm", capsys)
     assert "With --data digits, options left out take the preset 'digits' (DDPMConfig.preset('digits')" in text
-    assert re.search(r"--steps STEPS Adam updates \(default: 20000; --data digits: 4000\)", text)
+    assert re.search(r"--steps STEPS Adam updates \(default: 10000; --data digits: 4000\)", text)
     assert _parse(parser, "ddpm", "--data", "digits") == DDPMConfig.preset("digits")
     assert _parse(parser, "ddpm", "--data", "digits", "--steps", "7", "--T", "50") == \
         DDPMConfig.preset("digits", steps=7, T=50)
