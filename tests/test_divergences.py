@@ -474,3 +474,14 @@ def test_w2_gaussian_means_must_match():
         dv.w2_gaussian(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
     assert dv.w2_gaussian(0.0, 1.0, 3.0, 4.0).shape == ()  # 0-d: (0 - 3)^2 + (1 - 2)^2 = 10
     assert close(dv.w2_gaussian(0.0, 1.0, 3.0, 4.0), math.sqrt(10), 1e-12)
+
+
+def test_the_course_kits_checks_pass_on_the_library():
+    # the reusable checks of scratchgen.testing (what a course grades students with) on our own functions:
+    # D* = p/(p+q) (and that it maximises p log D + q log(1-D)), V(G, D*) = 2 JSD - log 4
+    from scratchgen.testing import gan as checks
+
+    checks.check_optimal_discriminator(dv.optimal_discriminator)
+    checks.check_optimal_discriminator_maximises(dv.optimal_discriminator)
+    checks.check_jsd(dv.jsd)
+    checks.check_gan_value_at_optimum(dv.jsd)

@@ -246,3 +246,13 @@ def test_sq_distances_of_float32_points_far_from_the_origin_keep_a_zero_diagonal
     assert abs(D - ref).max() < 1e-4 * ref.max(), abs(D - ref).max()
     D_xy = mmd.sq_distances(X, sg.tensor(x[:5].copy())).numpy()  # another object: the centred norms form
     assert abs(D_xy - ref[:, :5]).max() < 1e-4 * ref.max()
+
+
+def test_the_course_kits_mmd_checks_pass_on_the_library():
+    # scratchgen.testing's checks of the unbiased and biased MMD^2 (the U- and V-statistics written out in
+    # NumPy there) and of unbiasedness, on the library's mmd2
+    from scratchgen.testing import gan as checks
+
+    checks.check_unbiased_mmd(mmd.mmd2)
+    checks.check_biased_mmd(mmd.mmd2)
+    checks.check_mmd_unbiasedness(mmd.mmd2)

@@ -281,3 +281,16 @@ def test_bad_schedule_and_non_float_data_are_named():
         predict_eps_from_x0(linear_schedule(), np.float64(1.0), 1, np.float64(1.0))
     with pytest.raises(ValueError, match=r"xt must have the shape of x0, \(2, 2\); got \(2, 1\)"):
         q_posterior(linear_schedule(), x, np.zeros((2, 1)), 1)
+
+
+def test_the_course_kits_diffusion_checks_pass_on_the_library():
+    # scratchgen.testing's checks (Bayes' rule for q(x_{t-1} | x_t, x_0), Eq. 4, Algorithm 2's step, the
+    # cosine schedule) on the library's functions
+    from scratchgen.diffusion import cosine_schedule, p_sample_step, q_posterior, q_sample
+    from scratchgen.testing import diffusion as checks
+
+    checks.check_q_posterior(q_posterior)
+    checks.check_q_posterior_at_t1(q_posterior)
+    checks.check_q_sample(q_sample)
+    checks.check_ancestral_step(p_sample_step)
+    checks.check_cosine_schedule(cosine_schedule)
