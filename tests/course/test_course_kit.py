@@ -4,6 +4,8 @@ message. Graded in this process with 3 hypothesis examples (the grader's default
 import json
 import pathlib
 
+import re
+
 import pytest
 
 from scratchgen.cli import main
@@ -70,7 +72,9 @@ def test_a_failure_names_the_minimal_counterexample_and_the_identity(key, tmp_pa
     first = r.tests[0]
     assert not first.passed and r.points == 0
     assert first.message.startswith("your D*(x) at p = ") and "the optimum is p/(p+q) = " in first.message
-    assert "Falsifying example: d_star_at(" in first.counterexample
+    # hypothesis's own words: "Falsifying example:" up to 6.16x, "Failing test case:" since
+    assert re.search(r"(Falsifying example|Failing test case): d_star_at\(\s*pq=", first.counterexample), \
+        first.counterexample
     # shrunk: two outcomes, the smallest support the strategy draws
     assert first.counterexample.count(",") <= 8, first.counterexample
 
