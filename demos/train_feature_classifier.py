@@ -8,6 +8,7 @@ accuracy is measured on the 30 % held-out split, which it never sees. Same seed,
 the same weights.
 """
 import argparse
+import os
 import time
 
 import scratchgen as sg
@@ -25,6 +26,7 @@ def main(argv=None):
     t0 = time.time()
     model, acc = train_feature_classifier(epochs=epochs, seed=args.seed, progress=True)
     meta = {"test_accuracy": acc, "epochs": epochs, "seed": args.seed, "split": "digits_split(0.3, seed=0)"}
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)  # --out runs/x/clf.npz: make runs/x
     sg.save({"model": model.state_dict(), "meta": meta}, args.out)
     print(f"held-out accuracy {acc:.4f} after {epochs} epochs ({time.time() - t0:.0f} s); wrote {args.out}")
     return acc

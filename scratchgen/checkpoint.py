@@ -127,6 +127,8 @@ def atomic_path(path):
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):  # else mkstemp names its own temporary file, not the folder that is missing
+        raise FileNotFoundError(f"cannot write {path!r}: its folder {directory!r} does not exist (create it first)")
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp" + os.path.splitext(path)[1],
                                dir=directory)
     os.close(fd)

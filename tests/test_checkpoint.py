@@ -217,3 +217,11 @@ def test_load_names_a_single_npy_an_unknown_version_and_a_template_of_another_le
     assert zipfile.is_zipfile(path)
     with pytest.raises(CheckpointError, match="format version 99, expected 1"):
         sg.load(path)
+
+
+def test_saving_into_a_missing_folder_names_the_folder_not_a_temporary_file(tmp_path):
+    missing = tmp_path / "no" / "such"
+    with pytest.raises(FileNotFoundError, match=r"its folder .*no/such' does not exist") as e:
+        sg.save({"a": np.zeros(2)}, str(missing / "c.npz"))
+    assert ".tmp" not in str(e.value)
+    assert not (tmp_path / "no").exists()  # nothing created
