@@ -3,7 +3,6 @@ reference bodies score full marks, and every catalogued mistake loses points on 
 message. Graded in this process with 3 hypothesis examples (the grader's default is 20; see the slow test)."""
 import json
 import pathlib
-
 import re
 
 import pytest

@@ -456,7 +456,7 @@ def test_float32_sampling_accepts_the_longest_linear_schedule_it_can_represent_a
     # alpha_bar_T of the linear schedule is exp(sum log(1 - beta_t)); float32's smallest normal number
     # is 2**-126 = 1.18e-38: at T = 8000 alpha_bar_T ~ 1e-35 passes and sampling stays finite in
     # float32; at T = 9000 it is refused (below), and in float64 the same schedule samples finitely
-    from scratchgen.diffusion import ancestral_sample, ddim_sample, make_schedule
+    from scratchgen.diffusion import ddim_sample, make_schedule
 
     zero_eps = lambda x, t: x * 0  # noqa: E731
     ok = make_schedule("linear", 8000)
