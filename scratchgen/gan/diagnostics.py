@@ -25,9 +25,9 @@ from .. import nn
 from ..autodiff.tensor import Tensor
 from ..backend import get_xp
 from ..nn.functional import binary_cross_entropy_with_logits
-from ..validate import check_number
+from ..validate import check_choice, check_int, check_number
 
-__all__ = ["gan_scores", "flipped_label_d_loss", "with_dropout", "scores_figure"]
+__all__ = ["gan_scores", "flipped_label_d_loss", "with_dropout", "check_remedies", "scores_figure"]
 
 
 def gan_scores(real_logits, fake_logits):
@@ -53,6 +53,20 @@ def flipped_label_d_loss(real_logits, fake_logits, p, gen):
     t_fake = (gen.random(fake_logits.shape) < p).astype(dt)  # 0, flipped to 1 with probability p
     return (binary_cross_entropy_with_logits(real_logits, xp.asarray(t_real))
             + binary_cross_entropy_with_logits(fake_logits, xp.asarray(t_fake)))
+
+
+def check_remedies(cfg, who, width_field):
+    r"""Check a config's latent prior and its remedies for a dominating discriminator, before any work:
+    ``latent`` one of :data:`~scratchgen.gan.latent.PRIORS`, ``d_dropout`` in [0, 1), ``label_flip`` in
+    [0, 1/2] (at 1/2 the labels carry no information), and the narrower discriminator's width
+    (``width_field``: ``d_hidden`` of the 2-D GAN, ``d_width`` of the DCGAN) a positive int or None."""
+    from .latent import PRIORS
+
+    check_choice(cfg.latent, "latent", who, PRIORS)
+    check_number(cfg.d_dropout, "d_dropout", who, min=0, max=1, max_open=True)
+    check_number(cfg.label_flip, "label_flip", who, min=0, max=0.5)
+    if getattr(cfg, width_field) is not None:
+        check_int(getattr(cfg, width_field), width_field, who, min=1)
 
 
 def with_dropout(seq, p, generator):

@@ -38,7 +38,7 @@ from ..mmd import mmd2
 from ..training import TrainingDiverged, TrainingLoop, WeightAverage, write_outputs
 from ..validate import bad, check_bool, check_choice, check_int, check_number, check_pair, is_int, is_real
 from . import losses as L
-from .diagnostics import flipped_label_d_loss, gan_scores, with_dropout
+from .diagnostics import check_remedies, flipped_label_d_loss, gan_scores, with_dropout
 from .latent import PRIORS, sample_latent
 from .penalties import clip_weights, gradient_penalty, r1_penalty
 from .tricks import instance_noise_std, mmd_weight_at, pack, top_k_count, top_k_scores, unrolled_g_loss
@@ -187,11 +187,7 @@ class GANConfig(Config):
     def _check_remedies(self):
         """The latent prior and the remedies for a dominating discriminator (dropout, flipped labels, width)."""
         who = "GANConfig"
-        check_choice(self.latent, "latent", who, PRIORS)
-        check_number(self.d_dropout, "d_dropout", who, min=0, max=1, max_open=True)
-        check_number(self.label_flip, "label_flip", who, min=0, max=0.5)
-        if self.d_hidden is not None:
-            check_int(self.d_hidden, "d_hidden", who, min=1)
+        check_remedies(self, who, "d_hidden")
         if self.label_flip and (self.loss not in ("minimax", "nonsaturating") or self.label_smoothing is not None):
             raise bad(who, "label_flip", f"be 0 with {{loss}} {self.loss!r} or label smoothing (flipped labels are "
                       "targets of the cross-entropy of the minimax / nonsaturating losses)", self.label_flip)

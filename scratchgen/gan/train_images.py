@@ -42,7 +42,7 @@ from ..validate import bad, check_bool, check_choice, check_int, check_number, c
 from . import losses as L
 from . import ssgan
 from .dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_init_
-from .diagnostics import flipped_label_d_loss, gan_scores, with_dropout
+from .diagnostics import check_remedies, flipped_label_d_loss, gan_scores, with_dropout
 from .latent import PRIORS, sample_latent
 from .ssgan import (
     SSConvCritic,
@@ -193,11 +193,7 @@ class ImageGANConfig(Config):
     def _check_remedies(self):
         """The latent prior and the remedies for a dominating discriminator (DCGAN / cGAN only)."""
         who = "ImageGANConfig"
-        check_choice(self.latent, "latent", who, PRIORS)
-        check_number(self.d_dropout, "d_dropout", who, min=0, max=1, max_open=True)
-        check_number(self.label_flip, "label_flip", who, min=0, max=0.5)
-        if self.d_width is not None:
-            check_int(self.d_width, "d_width", who, min=1)
+        check_remedies(self, who, "d_width")
         for name in ("d_dropout", "label_flip", "d_width"):
             if self.model == "ssgan" and getattr(self, name) not in (0, 0.0, None):
                 raise bad(who, name, "be off with {model} 'ssgan' (a remedy of the dcgan / cgan discriminator)",
