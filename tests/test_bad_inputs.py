@@ -348,6 +348,12 @@ for kw, exc, name in [
         (dict(schedule="quadratic"), ValueError, "schedule")]:
     case(C, f"DDPMConfig {kw}", exc, ("DDPMConfig", name),
          lambda t, kw=kw: train_ddpm(DDPMConfig(**{**TINY_DDPM, **kw}), callback=_no_step))
+case(C, "GANConfig label_flip 0.7", ValueError, ("GANConfig", "label_flip", "0.7"),
+     lambda t: GANConfig(label_flip=0.7).validate())
+case(C, "GANConfig latent cauchy", ValueError, ("GANConfig", "latent", "cauchy"), lambda t: GANConfig(latent="cauchy").validate())
+case(C, "ImageGANConfig d_width 0", ValueError, ("ImageGANConfig", "d_width"), lambda t: ImageGANConfig(d_width=0).validate())
+case(C, "ImageGANConfig d_dropout 1", ValueError, ("ImageGANConfig", "d_dropout"),
+     lambda t: ImageGANConfig(d_dropout=1.0).validate())
 case(C, "preset unknown", ValueError, ("preset", "name"), lambda t: DDPMConfig.preset("imagenet"))
 case(C, "preset unknown field", TypeError, ("lr_typo",), lambda t: ImageGANConfig.preset("ssgan", lr_typo=1.0))
 
