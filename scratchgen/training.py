@@ -38,7 +38,7 @@ from .checkpoint import CheckpointError, atomic_write, load, remove_partial_file
 
 __all__ = ["TrainingLoop", "TrainingDiverged", "check_finite", "restore", "check_resume_config",
            "RESUMABLE_CHANGES", "ema_update", "ema_decay", "WeightAverage", "same_setting", "write_outputs",
-           "write_json", "write_npy"]
+           "write_json", "write_npy", "descend"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -145,6 +145,24 @@ def restore(path, config=None, may_differ=RESUMABLE_CHANGES, **objects):
             raise CheckpointError(f"restore: checkpoint {path}: entry {name!r} does not fit this run's "
                                   f"{type(obj).__name__}: {e}") from e
     return state
+
+
+def descend(loss, opt, params, grad_clip=None, scheduler=None, average=None, t=None):
+    r"""One update of gradient descent on ``loss``, in the order every trainer's step does it:
+    zero the gradients, backpropagate, clip the global norm :math:`\lVert g\rVert_2` of ``params``'
+    gradients to ``grad_clip`` (None: no clipping), ``opt.step()``, ``scheduler.step()``, and fold the new
+    weights into ``average`` (a :class:`WeightAverage`) as update ``t``."""
+    from .optim import clip_grad_norm_
+
+    opt.zero_grad()
+    loss.backward()
+    if grad_clip is not None:
+        clip_grad_norm_(params, grad_clip)
+    opt.step()
+    if scheduler is not None:
+        scheduler.step()
+    if average is not None:  # theta_ema <- mu_t theta_ema + (1 - mu_t) theta
+        average.update(t)
 
 
 def ema_update(ema_params, params, mu):

@@ -196,3 +196,24 @@ def test_evaluation_draws_nothing_from_the_training_stream():
     b = train(make(eval_every=1, n_eval=300))  # twelve evaluations on three times the samples
     for x, y in zip(_weights(modules_of(a)), _weights(modules_of(b))):
         np.testing.assert_array_equal(x, y)
+
+
+def test_descend_is_zero_grad_backward_clip_step_schedule_average_in_that_order():
+    from scratchgen.training import WeightAverage, descend
+
+    layer = sg.nn.Linear(3, 1, bias=False, generator=0)
+    w0 = layer.weight.numpy().copy()
+    x = np.ones((2, 3), np.float32)
+    layer.weight.grad = np.full((1, 3), 100.0, np.float32)  # stale: must be zeroed first
+    opt = sg.optim.SGD(layer.parameters(), lr=0.5)
+    sched = sg.optim.StepLR(opt, step_size=1, gamma=0.1)
+    avg = WeightAverage(layer, 0.9)
+    loss = (layer(sg.tensor(x)) ** 2).sum()
+    g = 2 * 2 * (w0 @ x[0]) * x[0]  # d/dw sum_b (w . x_b)^2 with both rows equal: 4 (w . x) x
+    descend(loss, opt, layer.parameters(), grad_clip=1.0, scheduler=sched, average=avg, t=0)
+    g_clipped = g * min(1.0, 1.0 / np.linalg.norm(g))  # ||g||_2 clipped to 1
+    assert np.abs(layer.weight.numpy()[0] - (w0[0] - 0.5 * g_clipped)).max() < 1e-6
+    assert abs(opt.param_groups[0]["lr"] - 0.05) < 1e-12  # the schedule stepped once
+    mu = min(0.9, 1 / 10)  # ema_decay(0.9, 0) = min(mu, (1 + t)/(10 + t))
+    expected_avg = mu * w0[0] + (1 - mu) * layer.weight.numpy()[0]
+    assert np.abs(avg.module().weight.numpy()[0] - expected_avg).max() < 1e-6

@@ -36,7 +36,7 @@ from .. import optim
 from ..autodiff.tensor import no_grad, tensor
 from ..checkpoint import load
 from ..config import Config, option
-from ..training import TrainingLoop, WeightAverage, write_outputs
+from ..training import TrainingLoop, WeightAverage, descend, write_outputs
 from ..validate import bad, check_choice, check_int, check_number
 from .ddpm import loss_simple
 from .models import MLPDenoiser
@@ -229,14 +229,7 @@ def train_ldm(cfg: LDMConfig, out_dir=None, resume=None, callback=None) -> LDMRu
 
     def step(t):  # Ho Algorithm 1 on u_0 = (z - m)/s, z ~ q(z|x) (Rombach et al. Eq. 2)
         loss = loss_simple(schedule, model, codes.batch(cfg.batch, gen), seed=gen, low_discrepancy=True)
-        opt.zero_grad()
-        loss.backward()
-        if cfg.grad_clip is not None:
-            optim.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
-        lr_sched.step()
-        if model_avg is not None:
-            model_avg.update(t)
+        descend(loss, opt, params, cfg.grad_clip, lr_sched, model_avg, t)
         return {"loss": loss}
 
     def evaluate(t, gen_eval, final):

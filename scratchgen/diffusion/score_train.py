@@ -38,7 +38,7 @@ from ..autodiff.tensor import no_grad
 from ..checkpoint import load
 from ..config import Config, option
 from ..data.toy import TOY_DATASETS
-from ..training import TrainingLoop, WeightAverage, write_outputs
+from ..training import TrainingLoop, WeightAverage, descend, write_outputs
 from ..validate import bad, check_bool, check_choice, check_int, check_number
 from .ddpm import q_sample, sample_timesteps
 from .mixture import mixture_score, noised_mixture, toy_mixture
@@ -212,14 +212,7 @@ def train_score(cfg: ScoreConfig, out_dir=None, resume=None, callback=None) -> S
         # lambda_t || s_theta(x_t, t) - grad log q(x_t | x_0) ||^2 / D, t ~ U{1..T}, eps ~ N(0, I)
         loss = dsm_loss(schedule, score_model, z0, seed=gen, weighting=cfg.weighting,
                         low_discrepancy=cfg.low_discrepancy)
-        opt.zero_grad()
-        loss.backward()
-        if cfg.grad_clip is not None:
-            optim.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
-        lr_sched.step()
-        if model_avg is not None:
-            model_avg.update(t)
+        descend(loss, opt, params, cfg.grad_clip, lr_sched, model_avg, t)
         return {"loss": loss}
 
     def evaluate(t, gen_eval, final):

@@ -50,6 +50,7 @@ from ..training import (  # the scaffold of every trainer
     TrainingDiverged,
     TrainingLoop,
     WeightAverage,
+    descend,
     write_outputs,
 )
 from ..validate import bad, check_bool, check_choice, check_int, check_number, check_pair
@@ -378,14 +379,7 @@ def train_ddpm(cfg: DDPMConfig, out_dir=None, resume=None, callback=None, figure
             z0 = data.batch(cfg.batch, gen)  # x_0 ~ q(x_0), scaled: (B, ...)
             # t ~ U{1..T}, eps ~ N(0, I); descend || eps - eps_theta(sqrt(ab_t) x_0 + sqrt(1 - ab_t) eps, t) ||^2
             loss = loss_simple(schedule, model, z0, seed=gen, low_discrepancy=cfg.low_discrepancy)  # Eq. 14
-        opt.zero_grad()
-        loss.backward()
-        if cfg.grad_clip is not None:
-            optim.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
-        lr_sched.step()
-        if model_avg is not None:  # theta_ema <- mu_t theta_ema + (1 - mu_t) theta
-            model_avg.update(t)
+        descend(loss, opt, params, cfg.grad_clip, lr_sched, model_avg, t)
         return {"loss": loss}
 
     def evaluate(t, gen_eval, final):  # samples from the average by Algorithm 2; the reverse trajectory at the end
