@@ -37,7 +37,7 @@ from ..autodiff.tensor import no_grad
 from ..checkpoint import load
 from ..config import Config, option
 from ..data.toy import TOY_LOG_DENSITIES, check_toy_data, load_toy, monte_carlo_entropy
-from ..training import TrainingDiverged, TrainingLoop, write_outputs
+from ..training import TrainingDiverged, TrainingLoop, descend, write_outputs
 from .flow import MIXINGS, Flow
 
 __all__ = ["FlowConfig", "FlowRun", "TrainingDiverged", "train_flow", "load_run", "data_entropy", "held_out_nll"]
@@ -164,12 +164,7 @@ def train_flow(cfg: FlowConfig, out_dir=None, resume=None, callback=None, figure
         x = load_toy(cfg.data, cfg.batch, seed=gen).x  # x ~ p_data, (B, D)
         # -(1/B) sum_b log q(x_b), log q(x) = log N(f(x); 0, I) + log|det df/dx|
         loss = -model.log_prob(x).mean()
-        opt.zero_grad()
-        loss.backward()
-        if cfg.grad_clip is not None:
-            optim.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
-        sched.step()
+        descend(loss, opt, params, cfg.grad_clip, sched)
         return {"nll": loss}
 
     def evaluate(t, gen_eval, final):  # the held-out NLL; samples from the flow on their own stream
