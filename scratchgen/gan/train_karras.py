@@ -19,6 +19,17 @@ The loss is WGAN-GP ([ProGAN] Appendix A.1): critic
 Wasserstein estimate stayed positive and the samples collapsed); the generator is evaluated from an
 exponential moving average of its weights (decay 0.99: 0.999 averages over more steps than a stage has).
 
+Options beyond the papers' settings, for these short CPU runs (measured in docs/results.md, "ProGAN and
+StyleGAN"): ``loss="ns-r1"`` is [StyleGAN]'s FFHQ loss, the non-saturating logistic loss with the R1
+penalty :math:`\tfrac{\gamma}{2}\,\mathbb E\lVert\nabla_x D(x)\rVert^2` on the reals ([R1] Eq. 9), which needs
+one critic pass less than WGAN-GP's interpolates and no drift term; ``reg_every=k`` is lazy
+regularisation ([StyleGAN2] sec. 4: the penalty on every k-th critic step only, weighted k times);
+``first_stage`` the share of the steps spent at 4×4 (:func:`schedule`).
+
+References: [ProGAN] Karras et al., ICLR 2018; [StyleGAN] Karras et al., CVPR 2019; [StyleGAN2] Karras et al.,
+"Analyzing and Improving the Image Quality of StyleGAN", CVPR 2020; [R1] Mescheder, Geiger & Nowozin,
+"Which Training Methods for GANs do actually Converge?", ICML 2018.
+
 Metrics (8×8 digits): :func:`scratchgen.metrics.features.image_metrics` of ``n_eval`` samples against the
 held-out digits, and, for these unconditional models, ``recognisable`` (the share of samples the
 classifier assigns to one digit with probability ≥ 0.9) and ``classes_covered`` (digits with at
@@ -38,13 +49,15 @@ from ..nn.norms import downsample2x, upsample2x
 from ..training import RESUMABLE_CHANGES, TrainingLoop, WeightAverage, write_outputs
 from ..validate import bad, check_bool, check_choice, check_int, check_number, check_pair
 from . import losses as L
-from .penalties import gradient_penalty
+from .penalties import gradient_penalty, r1_penalty
 from .progan import ProDiscriminator, ProGenerator, fade
 from .stylegan import StyleGenerator
 
-__all__ = ["KarrasConfig", "KarrasRun", "schedule", "real_at", "train_karras", "MODELS"]
+__all__ = ["KarrasConfig", "KarrasRun", "schedule", "real_at", "critic_loss", "generator_loss", "train_karras",
+           "MODELS", "LOSSES"]
 
 MODELS = ("progan", "stylegan")
+LOSSES = ("wgan-gp", "ns-r1")
 RESUMABLE = RESUMABLE_CHANGES + ("kid_subsets", "mnist_path", "mnist_checksums")
 
 
@@ -60,6 +73,9 @@ class KarrasConfig(Config):
                                   metavar="standard|none|FILE")
     steps: int = option(3000, "updates of G (one critic update each); ProGAN: split evenly over the stages")
     fade: float = option(0.5, "ProGAN: the share of each later stage's steps over which alpha goes 0 -> 1")
+    first_stage: float | None = option(None, "ProGAN: the share of the steps spent at 4x4 (the later stages share "
+                                             "the rest evenly); none: every stage the same share",
+                                       metavar="SHARE")
     batch: int = option(64, "images per minibatch")
     z_dim: int = option(32, "dimension of z ~ N(0, I)")
     channels: tuple[int, ...] = option((64, 32), "channels per stage, 4x4 first (one number per stage)")
@@ -72,8 +88,13 @@ class KarrasConfig(Config):
     lr_g: float = option(3e-4, "Adam learning rate of G (at 1e-3, as the paper, the small runs' critics lost: "
                                "E[D(G(z))] > E[D(x)] and collapse; see docs/results.md)")
     betas: tuple[float, float] = option((0.0, 0.99), "Adam's beta1 and beta2", metavar=("BETA1", "BETA2"))
-    gp: float = option(10.0, "weight lambda of the WGAN-GP gradient penalty")
-    drift: float = option(1e-3, "weight of the drift term E[D(x)^2]")
+    loss: str = option("wgan-gp", "wgan-gp: [ProGAN]'s WGAN-GP + drift; ns-r1: [StyleGAN]'s non-saturating "
+                                  "logistic loss with the R1 penalty on the reals", choices=LOSSES)
+    gp: float = option(10.0, "wgan-gp: weight lambda of the WGAN-GP gradient penalty")
+    drift: float = option(1e-3, "wgan-gp: weight of the drift term E[D(x)^2]")
+    gamma: float = option(1.0, "ns-r1: weight gamma of the R1 penalty gamma/2 E||grad D(x)||^2")
+    reg_every: int = option(1, "lazy regularisation: the penalty every K critic steps, weighted K times "
+                               "([StyleGAN2] sec. 4); 1 = every step", metavar="K")
     ema: float = option(0.99, "evaluate a moving average of G's weights with decay MU (0 = the live G; [ProGAN]'s "
                               "0.999 averages over more steps than a stage of these short runs has)",
                         metavar="MU")
@@ -93,7 +114,7 @@ class KarrasConfig(Config):
         check_choice(self.data, "data", who, ("digits", "mnist"))
         if self.data == "mnist" and not self.mnist_path:
             raise bad(who, "mnist_path", "name the folder of the MNIST files when {data} is 'mnist'", self.mnist_path)
-        for name in ("steps", "batch", "z_dim", "w_dim", "mapping_layers", "eval_every", "kid_subsets"):
+        for name in ("steps", "batch", "z_dim", "w_dim", "mapping_layers", "eval_every", "kid_subsets", "reg_every"):
             check_int(getattr(self, name), name, who, min=1)
         check_int(self.n_eval, "n_eval", who, min=4, fix="the image metrics need at least 4 samples")
         check_int(self.seed, "seed", who, min=0)
@@ -102,7 +123,11 @@ class KarrasConfig(Config):
         check_choice(self.output, "output", who, ("linear", "tanh"))
         check_number(self.lr_d, "lr_d", who, min=0, min_open=True)
         check_number(self.lr_g, "lr_g", who, min=0, min_open=True)
+        check_choice(self.loss, "loss", who, LOSSES)
         check_number(self.gp, "gp", who, min=0)
+        check_number(self.gamma, "gamma", who, min=0)
+        if self.first_stage is not None:
+            check_number(self.first_stage, "first_stage", who, min=0, max=1, min_open=True, max_open=True)
         check_number(self.drift, "drift", who, min=0)
         check_number(self.ema, "ema", who, min=0, max=1, max_open=True)
         check_pair(self.betas, "betas", who, min=0, max=1, max_open=True)
@@ -119,15 +144,24 @@ class KarrasConfig(Config):
         return tuple(self.channels)
 
 
-def schedule(t, steps, n_stages, fade_share):
-    r"""``(stage, alpha)`` at step t (0-based) of ``steps``: phase k covers
-    :math:`[k\,T/n, (k+1)\,T/n)`; in phases k ≥ 1, :math:`\alpha = \min(1, (t - t_k + 1)/(f\,T/n))` rises
-    linearly over the first share f of the phase, then stays 1. Stage 0 has :math:`\alpha = 1`."""
-    per = steps / n_stages
-    k = min(int(t // per), n_stages - 1)
+def schedule(t, steps, n_stages, fade_share, first_share=None):
+    r"""``(stage, alpha)`` at step t (0-based) of ``steps``: phase 0 covers :math:`[0, t_1)` with
+    :math:`t_1 = s\,T` (``first_share`` s; none: :math:`s = 1/n`), the later phases split
+    :math:`[t_1, T)` evenly, :math:`t_k = t_1 + (k-1)\,(T - t_1)/(n-1)`; in phases k ≥ 1,
+    :math:`\alpha = \min(1, (t - t_k + 1)/(f\,P))` (P the phase's length) rises linearly over the first
+    share f of the phase, then stays 1. Stage 0 has :math:`\alpha = 1`."""
+    if first_share is None or n_stages == 1:
+        per = steps / n_stages
+        k = min(int(t // per), n_stages - 1)
+        t_k = k * per
+    else:
+        t_1 = first_share * steps
+        per = (steps - t_1) / (n_stages - 1)
+        k = 0 if t < t_1 else min(1 + int((t - t_1) // per), n_stages - 1)
+        t_k = t_1 + (k - 1) * per
     if k == 0 or fade_share == 0:
         return k, 1.0
-    return k, min(1.0, (t - k * per + 1) / (fade_share * per))
+    return k, min(1.0, (t - t_k + 1) / (fade_share * per))
 
 
 def real_at(x, stage, alpha, n_stages):
@@ -139,6 +173,32 @@ def real_at(x, stage, alpha, n_stages):
     if stage == 0 or alpha >= 1.0:
         return x
     return fade(upsample2x(downsample2x(x)), x, alpha)
+
+
+def critic_loss(cfg, critic, xr, xf, t, rng=None):
+    r"""The critic's loss at step t (0-based) on reals ``xr`` and fakes ``xf`` (B, 1, s, s).
+
+    ``cfg.loss == "wgan-gp"`` ([ProGAN] App. A.1):
+    :math:`\mathbb E[D(\tilde x)] - \mathbb E[D(x)] + \epsilon_{drift}\,\mathbb E[D(x)^2]
+    + k\lambda\,\mathbb E[(\lVert\nabla D(\hat x)\rVert - 1)^2]`;
+    ``"ns-r1"`` ([StyleGAN] sec. 4 on FFHQ; [R1] Eq. 9): :math:`\mathbb E[\operatorname{softplus}(-D(x))]
+    + \mathbb E[\operatorname{softplus}(D(\tilde x))] + k\,\tfrac{\gamma}{2}\,\mathbb E\lVert\nabla_x D(x)\rVert^2`.
+    Lazy regularisation ([StyleGAN2] sec. 4): the penalty term only when :math:`t \bmod k = 0`,
+    :math:`k` = ``cfg.reg_every``, weighted k times so that its average weight is unchanged."""
+    dr, df = critic(xr), critic(xf)  # (B, 1) scores
+    k = cfg.reg_every
+    due = t % k == 0
+    if cfg.loss == "ns-r1":  # softplus(-D(x)) + softplus(D(G(z)))
+        loss = L.d_loss(dr, df)
+        return loss + r1_penalty(critic, xr, gamma=cfg.gamma * k) if cfg.gamma and due else loss
+    loss = L.wgan_critic_loss(dr, df) + (dr * dr).mean() * cfg.drift
+    return loss + gradient_penalty(critic, xr, xf, lam=cfg.gp * k, rng=rng) if cfg.gp and due else loss
+
+
+def generator_loss(cfg, df):
+    r"""G's loss on the critic's scores of its samples: :math:`-\mathbb E[D(G(z))]` (wgan-gp) or the
+    non-saturating :math:`\mathbb E[\operatorname{softplus}(-D(G(z)))]` (ns-r1)."""
+    return L.g_loss_nonsaturating(df) if cfg.loss == "ns-r1" else L.wgan_g_loss(df)
 
 
 def _load(cfg):
@@ -196,6 +256,8 @@ def train_karras(cfg: KarrasConfig, out_dir=None, resume=None, callback=None) ->
     dt = _backend.default_dtype()
     draw_z = lambda n: tensor(gen.standard_normal((n, cfg.z_dim)).astype(dt))  # noqa: E731
     progan = cfg.model == "progan"
+    where = lambda t: (schedule(t, cfg.steps, n_stages, cfg.fade, cfg.first_stage)  # noqa: E731
+                       if progan else (n_stages - 1, 1.0))
 
     def generate(stage, alpha, B):
         if progan:
@@ -205,20 +267,17 @@ def train_karras(cfg: KarrasConfig, out_dir=None, resume=None, callback=None) ->
         return G(draw_z(B))
 
     def step(t):
-        stage, alpha = schedule(t, cfg.steps, n_stages, cfg.fade) if progan else (n_stages - 1, 1.0)
+        stage, alpha = where(t)
         critic = lambda x: D(x, stage, alpha)  # noqa: E731
         idx = gen.integers(0, data.x_train.shape[0], cfg.batch)
         xr = real_at(tensor(data.x_train[idx]), stage, alpha, n_stages)
         with no_grad():
             xf = generate(stage, alpha, cfg.batch)
-        dr = critic(xr)
-        loss_d = L.wgan_critic_loss(dr, critic(xf)) + (dr * dr).mean() * cfg.drift
-        if cfg.gp:
-            loss_d = loss_d + gradient_penalty(critic, xr, xf, lam=cfg.gp, rng=gen)
+        loss_d = critic_loss(cfg, critic, xr, xf, t, gen)
         opt_D.zero_grad()
         loss_d.backward()
         opt_D.step()
-        loss_g = L.wgan_g_loss(critic(generate(stage, alpha, cfg.batch)))
+        loss_g = generator_loss(cfg, critic(generate(stage, alpha, cfg.batch)))
         opt_G.zero_grad()
         loss_g.backward()
         opt_G.step()
@@ -227,7 +286,7 @@ def train_karras(cfg: KarrasConfig, out_dir=None, resume=None, callback=None) ->
         return {"loss_d": loss_d, "loss_g": loss_g, "stage": stage, "alpha": alpha}
 
     def evaluate(t, gen_eval, final):
-        stage, alpha = schedule(t - 1, cfg.steps, n_stages, cfg.fade) if progan else (n_stages - 1, 1.0)
+        stage, alpha = where(t - 1)
         G_eval = G_avg.module() if G_avg is not None else G
         z = tensor(gen_eval.standard_normal((cfg.n_eval, cfg.z_dim)).astype(dt))
         G_eval.eval()

@@ -8,6 +8,7 @@ import pytest
 
 import scratchgen as sg
 from scratchgen import nn
+from scratchgen.gan import train_karras as TK
 from scratchgen.gan.progan import ProDiscriminator, ProGenerator, fade
 from scratchgen.gan.train_karras import KarrasConfig, real_at, schedule, train_karras
 from scratchgen.validate import BadArgument
@@ -92,6 +93,59 @@ def test_schedule_stages_and_alpha_ramp():
     assert all(b > a for a, b in zip(alphas, alphas[1:]))  # strictly rising 0 -> 1
 
 
+def test_schedule_with_a_share_of_the_steps_at_4x4():
+    T, f = 100, 0.5  # 20 steps at 4x4, then 80 at 8x8 faded in over their first 40
+    assert schedule(0, T, 2, f, 0.2) == (0, 1.0) and schedule(19, T, 2, f, 0.2) == (0, 1.0)
+    assert schedule(20, T, 2, f, 0.2) == (1, 1 / 40) and schedule(39, T, 2, f, 0.2) == (1, 20 / 40)
+    assert schedule(59, T, 2, f, 0.2) == (1, 1.0) and schedule(99, T, 2, f, 0.2) == (1, 1.0)
+    # three stages, 40 % at 4x4: the other 60 steps split 30 / 30, each faded over its first 15
+    assert [schedule(t, T, 3, f, 0.4)[0] for t in (39, 40, 69, 70, 99)] == [0, 1, 1, 2, 2]
+    assert schedule(40, T, 3, f, 0.4) == (1, 1 / 15) and schedule(84, T, 3, f, 0.4) == (2, 1.0)
+    # none: the even split of test_schedule_stages_and_alpha_ramp, and a share of 1/n gives the same stages
+    assert all(schedule(t, 300, 3, f, 1 / 3)[0] == schedule(t, 300, 3, f)[0] for t in range(300))
+
+
+def _linear_critic(w, b):  # D(x) = <w, x> + b per sample: grad_x D = w everywhere
+    return lambda x: x.reshape(x.shape[0], -1) @ sg.tensor(w.reshape(-1, 1)) + b  # (B, 1)
+
+
+def _softplus(a):
+    return np.logaddexp(0, a)
+
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_ns_r1_critic_loss_of_a_linear_critic_and_its_lazy_weight(k):
+    r = np.random.default_rng(5)
+    w, b = r.standard_normal(16), 0.3
+    xr, xf = r.uniform(-1, 1, (6, 1, 4, 4)), r.uniform(-1, 1, (6, 1, 4, 4))
+    cfg = KarrasConfig(loss="ns-r1", gamma=2.5, reg_every=k)
+    dr, df = xr.reshape(6, -1) @ w + b, xf.reshape(6, -1) @ w + b
+    logistic = _softplus(-dr).mean() + _softplus(df).mean()
+    r1 = 2.5 / 2 * np.sum(w ** 2)  # gamma/2 ||w||^2 for every real sample
+    D = _linear_critic(w, b)
+    for t in range(2 * k):
+        got = float(TK.critic_loss(cfg, D, sg.tensor(xr), sg.tensor(xf), t).data)
+        want = logistic + (k * r1 if t % k == 0 else 0.0)  # lazy: every k-th step, k times the weight
+        assert abs(got - want) < 1e-10
+    assert abs(float(TK.generator_loss(cfg, sg.tensor(df)).data) - _softplus(-df).mean()) < 1e-12
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_wgan_gp_critic_loss_of_a_linear_critic_and_its_lazy_weight(k):
+    r = np.random.default_rng(6)
+    w, b = r.standard_normal(16), -0.2
+    xr, xf = r.uniform(-1, 1, (4, 1, 4, 4)), r.uniform(-1, 1, (4, 1, 4, 4))
+    cfg = KarrasConfig(gp=10.0, drift=1e-3, reg_every=k)
+    dr, df = xr.reshape(4, -1) @ w + b, xf.reshape(4, -1) @ w + b
+    wgan = df.mean() - dr.mean() + 1e-3 * np.mean(dr ** 2)
+    gp = 10.0 * (np.sqrt(np.sum(w ** 2)) - 1) ** 2  # ||grad D|| = ||w|| at every interpolate
+    D = _linear_critic(w, b)
+    for t in range(2 * k):
+        got = float(TK.critic_loss(cfg, D, sg.tensor(xr), sg.tensor(xf), t, rng=0).data)
+        assert abs(got - (wgan + (k * gp if t % k == 0 else 0.0))) < 1e-9
+    assert abs(float(TK.generator_loss(cfg, sg.tensor(df)).data) + df.mean()) < 1e-12
+
+
 def test_real_images_at_a_stage_are_pooled_and_blended():
     x = np.random.default_rng(2).uniform(-1, 1, (3, 1, 16, 16))
     assert np.abs(real_at(sg.tensor(x), 0, 1.0, 3).data - _down(_down(x))).max() < 1e-14
@@ -128,6 +182,12 @@ def test_bad_input_names_the_argument():
         ProDiscriminator((4, 4), generator=0)(sg.tensor(np.zeros((2, 1, 4, 4), np.float32)), 1)
     with pytest.raises(BadArgument, match=r"channels.*2 positive ints"):
         KarrasConfig(channels=(8, 8, 8)).validate()
+    with pytest.raises(BadArgument, match=r"loss.*wgan-gp.*ns-r1.*'r1'"):
+        KarrasConfig(loss="r1").validate()
+    with pytest.raises(BadArgument, match=r"first_stage.*\(0, 1\).*1"):
+        KarrasConfig(first_stage=1.0).validate()
+    with pytest.raises(BadArgument, match=r"reg_every.*positive int.*0"):
+        KarrasConfig(reg_every=0).validate()
 
 
 def test_on_mnist_files_it_grows_4_to_32_on_padded_images(tmp_path):
