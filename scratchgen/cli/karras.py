@@ -6,7 +6,7 @@
                                                           # 4 -> 8 -> 16 -> 32: one channel count per stage
 
 The options are the fields of :class:`~scratchgen.gan.train_karras.KarrasConfig`; ``progan`` does not offer
-StyleGAN's own (w_dim, mapping_layers, mixing), ``stylegan`` not the fade-in share.
+StyleGAN's own (w_dim, mapping_layers, mixing), ``stylegan`` not the growing schedule (fade, first_stage).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ _HELP = {
 _OUTPUTS = (" The run directory gets samples.png, samples.npy, metrics.json (digits: FID/KID/IS/precision/recall "
             "against the held-out digits by scratchgen's digits classifier, recognisable, classes_covered) and "
             "checkpoint.npz. Settings: scratchgen.gan.train_karras.KarrasConfig.")
-_ONLY = {"progan": ("w_dim", "mapping_layers", "mixing"), "stylegan": ("fade",)}
+_ONLY = {"progan": ("w_dim", "mapping_layers", "mixing"), "stylegan": ("fade", "first_stage")}
 
 
 def add_karras_commands(models):

@@ -33,7 +33,7 @@ COMMANDS = {
     "ldm": (LDMConfig, LDMConfig(), ()),
     "vdm": (VDMConfig, VDMConfig(), ()),
     "progan": (KarrasConfig, KarrasConfig(model="progan"), ("model", "w_dim", "mapping_layers", "mixing")),
-    "stylegan": (KarrasConfig, KarrasConfig(model="stylegan"), ("model", "fade")),
+    "stylegan": (KarrasConfig, KarrasConfig(model="stylegan"), ("model", "fade", "first_stage")),
     **{m: (I2IConfig, I2IConfig.preset(m), ("model",) + (("task",) if m == "inpaint" else ())
            + tuple(n for other, names in I2I_ONLY.items() if other != m for n in names)) for m in I2I_ONLY},
 }
