@@ -16,9 +16,10 @@ from typing import NamedTuple
 
 from .mnist import MNIST_FILES, ChecksumError, _digest_kind, load_mnist
 
-__all__ = ["ImageData", "load_image_data", "N_CLASSES"]
+__all__ = ["ImageData", "load_image_data", "check_image_data", "pad_images", "N_CLASSES", "DATASETS"]
 
 N_CLASSES = 10  # the digits 0-9, in the 8×8 set and in MNIST
+DATASETS = ("digits", "mnist")
 
 
 class ImageData(NamedTuple):
@@ -75,6 +76,43 @@ def load_image_data(cfg) -> ImageData:
         raise ValueError(f"data='mnist' needs 28×28 images, received {tuple(tr.images.shape[2:])} (train) and "
                          f"{tuple(te.images.shape[2:])} (test) from {cfg.mnist_path}")
     return ImageData(tr.images, tr.labels, te.images, te.labels, 28)
+
+
+def check_image_data(cfg, who):
+    """Check a config's ``data``, ``mnist_path`` and ``mnist_checksums`` together, before any file is read:
+    ``mnist_path`` is needed with ``data="mnist"`` and refused with the digits, and so is a non-default
+    ``mnist_checksums``. Raises :class:`~scratchgen.validate.BadValue` naming the field."""
+    from ..validate import bad, check_choice
+
+    check_choice(cfg.data, "data", who, DATASETS)
+    if cfg.data == "mnist" and not cfg.mnist_path:
+        raise bad(who, "mnist_path", "name the folder with the four MNIST IDX .gz files when {data} is 'mnist'",
+                  cfg.mnist_path)
+    if not isinstance(cfg.mnist_checksums, str) or not cfg.mnist_checksums:
+        raise bad(who, "mnist_checksums", "be 'standard', 'none' or the path of a JSON file "
+                  "{{filename: hexdigest}}", cfg.mnist_checksums)
+    if cfg.data != "mnist" and cfg.mnist_path:
+        raise bad(who, "mnist_path", f"be None with {{data}} {cfg.data!r} (it is read with {{data}} 'mnist' only)",
+                  cfg.mnist_path)
+    if cfg.data != "mnist" and cfg.mnist_checksums != "standard":
+        raise bad(who, "mnist_checksums", f"be 'standard' with {{data}} {cfg.data!r} (it is read with {{data}} "
+                  "'mnist' only)", cfg.mnist_checksums)
+
+
+def pad_images(data: ImageData, size: int) -> ImageData:
+    """``data`` with every image padded evenly with the background value -1 to ``size``×``size`` (MNIST's
+    28×28 to 32×32, so that networks which halve the side several times divide it evenly)."""
+    from ..backend import get_xp
+
+    p = size - data.size
+    if p < 0 or p % 2:
+        raise ValueError(f"pad_images: size must be >= {data.size} and differ from it by an even number, got {size}")
+    if p == 0:
+        return data
+    xp = get_xp(data.x_train)
+    w = ((0, 0), (0, 0), (p // 2, p // 2), (p // 2, p // 2))
+    pad = lambda a: xp.pad(a, w, constant_values=-1.0)  # noqa: E731
+    return data._replace(x_train=pad(data.x_train), x_test=pad(data.x_test), size=size)
 
 
 def _mnist_checksums(spec):

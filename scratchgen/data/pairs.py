@@ -117,14 +117,16 @@ class PairedData(NamedTuple):
     y_test: object
 
 
-def paired_data(task, seed=0, sigma=0.5, rho=0.2) -> PairedData:
-    """The pairs of ``task`` (one of :data:`PAIRED_TASKS`) on :func:`scratchgen.data.digits.digits_split`;
-    the corruption of ``"denoise"`` is drawn once, from ``seed`` (train) and ``seed + 1`` (held out)."""
+def paired_data(task, seed=0, sigma=0.5, rho=0.2, split=None) -> PairedData:
+    """The pairs of ``task`` (one of :data:`PAIRED_TASKS`) on ``split`` (anything with ``x_train``, ``y_train``,
+    ``x_test``, ``y_test``; default :func:`scratchgen.data.digits.digits_split`, or e.g. MNIST from
+    :func:`scratchgen.data.images.load_image_data`); the corruption of ``"denoise"`` is drawn once, from
+    ``seed`` (train) and ``seed + 1`` (held out)."""
     from .digits import digits_split
 
     if task not in PAIRED_TASKS:
         raise ValueError(f"paired_data: task must be one of {PAIRED_TASKS}, got {task!r}")
-    s = digits_split()
+    s = split if split is not None else digits_split()
     if task == "denoise":
         a_tr, a_te, b_tr, b_te = corrupt(s.x_train, seed, sigma, rho), corrupt(s.x_test, seed + 1, sigma, rho), \
             s.x_train, s.x_test
@@ -145,15 +147,16 @@ class UnpairedData(NamedTuple):
     labels_test: object  # the held-out digits' classes
 
 
-def unpaired_data(transform, seed=0) -> UnpairedData:
+def unpaired_data(transform, seed=0, split=None) -> UnpairedData:
     """Domain X: a random half of the training digits; domain Y: ``TRANSFORMS[transform]`` of the other half
-    (disjoint images, chosen by ``seed``); the held-out digits and their true transforms for scoring."""
+    (disjoint images, chosen by ``seed``); the held-out digits and their true transforms for scoring.
+    ``split``: as in :func:`paired_data` (default the 8×8 digits)."""
     from .digits import digits_split
 
     if transform not in TRANSFORMS:
         raise ValueError(f"unpaired_data: transform must be one of {UNPAIRED_TASKS}, got {transform!r}")
     T = TRANSFORMS[transform]
-    s = digits_split()
+    s = split if split is not None else digits_split()
     perm = rng(seed).permutation(s.x_train.shape[0])
     half = perm.shape[0] // 2
     return UnpairedData(s.x_train[perm[:half]], T(s.x_train[perm[half:]]), s.x_test, T(s.x_test), s.y_test)

@@ -182,8 +182,16 @@ def pix2pix_d_loss(real_logits, fake_logits):
     return 0.5 * L.d_loss(real_logits, fake_logits)
 
 
-def pix2pix_g_loss(fake_logits, fake, target, lam=100.0):
+def pix2pix_g_loss(fake_logits, fake, target, lam=100.0, lam_gan=1.0):
     r"""G's loss ([pix2pix] Eq. 4 with the non-saturating form of Eq. 1):
-    :math:`\mathbb E[-\log D(x, G(x))] + \lambda\,\mathbb E\lVert y - G(x)\rVert_1`, λ = 100 in the paper."""
+    :math:`\lambda_{GAN}\,\mathbb E[-\log D(x, G(x))] + \lambda\,\mathbb E\lVert y - G(x)\rVert_1`, λ = 100
+    and :math:`\lambda_{GAN}` = 1 in the paper; :math:`\lambda_{GAN}` = 0 is its "L1 alone" ablation (Table 1),
+    where ``fake_logits`` may be None (no discriminator)."""
     check_number(lam, "lam", "pix2pix_g_loss", min=0)
-    return L.g_loss_nonsaturating(fake_logits) + lam * l1_loss(fake, target)
+    check_number(lam_gan, "lam_gan", "pix2pix_g_loss", min=0)
+    l1 = lam * l1_loss(fake, target)
+    if lam_gan == 0:
+        return l1
+    if fake_logits is None:
+        raise ValueError(f"pix2pix_g_loss: fake_logits is needed when lam_gan > 0, received None (lam_gan={lam_gan})")
+    return lam_gan * L.g_loss_nonsaturating(fake_logits) + l1

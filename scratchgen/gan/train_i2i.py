@@ -1,4 +1,4 @@
-r"""Train the image-to-image GANs on the 8×8 digits: pix2pix, CycleGAN and the context encoder.
+r"""Train the image-to-image GANs on the 8×8 digits (or MNIST files): pix2pix, CycleGAN and the context encoder.
 
 One config (:class:`I2IConfig`) with one preset per model (``I2IConfig.preset("cyclegan")`` is what
 ``scratchgen train cyclegan`` runs), the models of a run (:func:`build_i2i_models`), and one trainer
@@ -16,6 +16,11 @@ The data (:mod:`scratchgen.data.pairs`) need no download. Evaluation (on the sca
 out with the shipped digits classifier: ``class_accuracy`` (the output is read as the input's digit),
 the input's own accuracy as the baseline (``input_accuracy``), L1 or squared error to the truth, and
 FID/precision/recall of the outputs against the held-out digits where the outputs are digits.
+
+On MNIST files (``data="mnist"``, :func:`~scratchgen.data.images.load_image_data`) the images are padded
+to 32×32 (:func:`~scratchgen.data.images.pad_images`, so that the U-Net's three halvings divide evenly) and
+the same tasks are built from them; the classifier knows only 8×8 digits, so an MNIST run reports the
+L1 / squared errors and the figure, not ``class_accuracy`` or FID.
 """
 from __future__ import annotations
 
@@ -26,7 +31,8 @@ from .. import backend as _backend
 from .. import optim
 from ..autodiff.tensor import no_grad, tensor
 from ..config import Config, option
-from ..data.pairs import PAIRED_TASKS, UNPAIRED_TASKS, apply_mask, paired_data, square_mask, unpaired_data
+from ..data.images import check_image_data, load_image_data, pad_images
+from ..data.pairs import PAIRED_TASKS, UNPAIRED_TASKS, apply_mask, corrupt, paired_data, square_mask, unpaired_data
 from ..training import RESUMABLE_CHANGES, TrainingLoop, same_setting, write_outputs
 from ..validate import bad, check_bool, check_choice, check_int, check_number, check_pair
 from . import losses as L
@@ -41,7 +47,7 @@ I2I_MODELS = ("pix2pix", "cyclegan", "inpaint")
 _TASKS = (None,) + PAIRED_TASKS + tuple(t for t in UNPAIRED_TASKS if t not in PAIRED_TASKS)
 
 #: the fields each model alone reads (its command alone offers them)
-ONLY = {"pix2pix": ("lam_l1", "dropout", "noise", "salt"), "cyclegan": ("lam_cyc", "lam_id", "n_blocks", "n_down"),
+ONLY = {"pix2pix": ("lam_l1", "lam_gan", "dropout", "noise", "salt", "redraw"), "cyclegan": ("lam_cyc", "lam_id", "n_blocks", "n_down"),
         "inpaint": ("hole", "lam_rec", "lam_adv")}
 
 
@@ -55,11 +61,19 @@ class I2IConfig(Config):
     task: str | None = option("denoise", "pix2pix: denoise (corrupted -> clean), outline (digit -> outline), fill (outline "
                                   "-> digit); cyclegan: the transform of domain Y: outline, thicken, invert; "
                                   "inpaint: none", choices=_TASKS)
+    data: str = option("digits", "digits: the shipped 8×8 digits; mnist: 28×28 IDX files at --mnist-path, padded to "
+                                 "32×32", choices=("digits", "mnist"))
+    mnist_path: str | None = option(None, "folder with the four MNIST IDX .gz files")
+    mnist_checksums: str = option("standard", "how the MNIST files are checked: standard | none | FILE",
+                                  metavar="standard|none|FILE")
     hole: int = option(4, "side of the random square hidden in each digit")
     lam_l1: float = option(100.0, "lambda of the L1 term (pix2pix Eq. 4)")
+    lam_gan: float = option(1.0, "weight of pix2pix's adversarial term; 0 = L1 alone (no discriminator is trained)")
     dropout: float = option(0.0, "dropout in the U-Net's inner decoder levels (pix2pix's noise z); 0 = off")
     noise: float = option(0.5, "--task denoise: std sigma of the Gaussian noise added to the digits", metavar="SIGMA")
     salt: float = option(0.2, "--task denoise: share rho of the pixels then set to -1 or +1 at random", metavar="RHO")
+    redraw: bool = option(False, "--task denoise: corrupt each minibatch afresh (the corruption is known) instead of "
+                                 "one fixed corrupted copy of each training digit")
     lam_cyc: float = option(10.0, "lambda of the cycle-consistency loss (CycleGAN Eq. 3)")
     lam_id: float = option(5.0, "weight of the identity loss (CycleGAN Sec. 5.2: 0.5 lambda); 0 = off")
     n_blocks: int = option(1, "residual blocks of the CycleGAN generators")
@@ -104,11 +118,15 @@ class I2IConfig(Config):
         check_int(self.n_layers, "n_layers", who, min=0, max=3)
         check_int(self.n_blocks, "n_blocks", who, min=0)
         check_int(self.n_down, "n_down", who, min=0, max=3)
-        check_int(self.hole, "hole", who, min=1, max=7, fix="the hole must leave some context in an 8x8 digit")
-        check_int(self.n_eval, "n_eval", who, min=4, max=539, fix="the held-out split has 539 digits")
+        check_image_data(self, who)
+        side = 8 if self.data == "digits" else 32
+        check_int(self.hole, "hole", who, min=1, max=side - 1, fix=f"the hole must leave some context in a {side}x{side} image")
+        digits = self.data == "digits"
+        check_int(self.n_eval, "n_eval", who, min=4, max=539 if digits else None,
+                  fix="the held-out split has 539 digits" if digits else "the image metrics need at least 4")
         check_int(self.seed, "seed", who, min=0)
         check_choice(self.norm, "norm", who, NORMS)
-        for name in ("lam_l1", "lam_cyc", "lam_id", "lam_rec", "lam_adv"):
+        for name in ("lam_l1", "lam_gan", "lam_cyc", "lam_id", "lam_rec", "lam_adv"):
             check_number(getattr(self, name), name, who, min=0)
         check_number(self.dropout, "dropout", who, min=0, max=1, max_open=True)
         check_number(self.noise, "noise", who, min=0)
@@ -116,24 +134,29 @@ class I2IConfig(Config):
         check_number(self.lr, "lr", who, min=0, min_open=True)
         check_pair(self.betas, "betas", who, min=0, max=1, max_open=True, fix="two numbers: Adam's beta1 and beta2")
         check_bool(self.progress, "progress", who)
+        check_bool(self.redraw, "redraw", who)
+        if self.redraw and self.task != "denoise":
+            raise bad(who, "redraw", "be False unless task='denoise' (only that input is drawn at random)", self.redraw)
         if self.norm == "batch" and self.batch < 2:
             raise bad(who, "batch", "be >= 2 with {norm} 'batch'", self.batch)
 
 
 def build_i2i_models(cfg: I2IConfig, generator):
-    """The networks of ``cfg.model`` by name: pix2pix {G, D}; cyclegan {G, F, D_X, D_Y}; inpaint {G, D}."""
+    """The networks of ``cfg.model`` by name: pix2pix {G, D}; cyclegan {G, F, D_X, D_Y}; inpaint {G, D}.
+    The U-Nets halve the side down to 1×1, as the paper's: depth 3 on the 8×8 digits, 5 on MNIST padded to 32×32."""
     g = _backend.rng(generator)
+    size, depth = (8, 3) if cfg.data == "digits" else (32, 5)
 
     def patch(c_in):
         return PatchGANDiscriminator(c_in, cfg.d_width, cfg.n_layers, cfg.kernel, cfg.norm, generator=g)
 
     if cfg.model == "pix2pix":
-        return {"G": UNetGenerator(1, 1, cfg.width, 3, cfg.norm, cfg.dropout, generator=g), "D": patch(2)}
+        return {"G": UNetGenerator(1, 1, cfg.width, depth, cfg.norm, cfg.dropout, size, generator=g), "D": patch(2)}
     if cfg.model == "cyclegan":
         return {"G": ResnetGenerator(1, cfg.width, cfg.n_blocks, cfg.norm, cfg.n_down, generator=g),
                 "F": ResnetGenerator(1, cfg.width, cfg.n_blocks, cfg.norm, cfg.n_down, generator=g), "D_X": patch(1),
                 "D_Y": patch(1)}
-    return {"G": UNetGenerator(2, 1, cfg.width, 3, cfg.norm, generator=g), "D": patch(1)}
+    return {"G": UNetGenerator(2, 1, cfg.width, depth, cfg.norm, size=size, generator=g), "D": patch(1)}
 
 
 @dataclass
@@ -142,7 +165,7 @@ class I2IRun:
     models: dict
     history: dict = field(default_factory=dict)
     final: dict = field(default_factory=dict)
-    panels: object = None  # (rows, 1, 8, 8): input / output / truth of held-out digits, for the figure
+    panels: object = None  # (rows, 1, s, s): input / output / truth of held-out digits, for the figure
 
 
 def _update(opt, loss):
@@ -156,11 +179,17 @@ def _pix2pix(cfg, m, opts, data, draw):
 
     def step(t):
         idx = draw.integers(0, data.a_train.shape[0], cfg.batch)
-        a, b = tensor(data.a_train[idx]), tensor(data.b_train[idx])
+        b = data.b_train[idx]
+        a = tensor(corrupt(b, draw, cfg.noise, cfg.salt) if cfg.redraw else data.a_train[idx])  # x: a fresh draw
+        b = tensor(b)
         fake = G(a)  # G(x), on the tape for G's update
+        if not cfg.lam_gan:  # L1 alone: no discriminator
+            loss_g = pix2pix_g_loss(None, fake, b, cfg.lam_l1, 0.0)
+            _update(opts["opt_G"], loss_g)
+            return {"loss_g": loss_g}
         loss_d = pix2pix_d_loss(D(b, a), D(tensor(fake.data), a))  # D sees the pairs (x, y) and (x, G(x))
         _update(opts["opt_D"], loss_d)
-        loss_g = pix2pix_g_loss(D(fake, a), fake, b, cfg.lam_l1)
+        loss_g = pix2pix_g_loss(D(fake, a), fake, b, cfg.lam_l1, cfg.lam_gan)
         _update(opts["opt_G"], loss_g)
         return {"loss_d": loss_d, "loss_g": loss_g}
 
@@ -194,7 +223,7 @@ def _inpaint(cfg, m, opts, data, draw):
 
     def step(t):
         x = data.x_train[draw.integers(0, data.x_train.shape[0], cfg.batch)]
-        M = square_mask(cfg.batch, 8, cfg.hole, draw).astype(x.dtype)  # \hat M: 1 on the hole
+        M = square_mask(cfg.batch, x.shape[-1], cfg.hole, draw).astype(x.dtype)  # \hat M: 1 on the hole
         x_pred = G(tensor(apply_mask(x, M)))  # F((1 - M) x), with M as a second channel
         x_hat = composite(x, x_pred, M)
         loss_d = L.d_loss(D(tensor(x)), D(tensor(x_hat.data)))
@@ -217,9 +246,12 @@ def _translate(module, x):
 
 def _scores(out, labels, reference, key="class_accuracy"):
     """The shipped classifier's verdict on outputs that should be digits: accuracy against ``labels``, and the
-    FID / precision / recall of the outputs against ``reference``."""
+    FID / precision / recall of the outputs against ``reference``. None of them for images that are not 8×8
+    (MNIST): the classifier knows only the 8×8 digits."""
     from ..metrics.features import digit_log_probs, image_metrics
 
+    if out.shape[-1] != 8:
+        return {}
     xp = _backend.get_xp(out)
     res = {key: float((xp.argmax(digit_log_probs(xp.clip(out, -1, 1)), axis=1) == labels).mean())}
     if reference is not None:
@@ -229,7 +261,7 @@ def _scores(out, labels, reference, key="class_accuracy"):
 
 
 def _accuracy(x, labels):
-    return _scores(x, labels, None)["class_accuracy"]
+    return _scores(x, labels, None).get("class_accuracy")  # None off the 8×8 digits
 
 
 def _evaluator(cfg, m, data):
@@ -256,7 +288,7 @@ def _evaluator(cfg, m, data):
             panels = (x[:10], G_x[:10], y_true[:10], F_y[:10])
         else:
             x, y = data.x_test[:n], data.y_test[:n]
-            M = square_mask(n, 8, cfg.hole, gen_eval).astype(x.dtype)  # the same holes at every evaluation
+            M = square_mask(n, x.shape[-1], cfg.hole, gen_eval).astype(x.dtype)  # the same holes at every evaluation
             ctx = apply_mask(x, M)
             x_hat = composite(x, _translate(m["G"], ctx), M)
             res = {"mse_hole": float(reconstruction_loss(x, x_hat, M).item()),
@@ -280,21 +312,23 @@ def train_i2i(cfg: I2IConfig, out_dir=None, resume=None, callback=None, figures=
     """
     cfg.validate()
     gen = _backend.rng(cfg.seed)  # the training stream: weights, minibatches, masks
+    images = load_image_data(cfg)  # (N, 1, s, s) in [-1, 1]: the digits, or MNIST padded to 32x32
+    images = pad_images(images, 32) if images.size == 28 else images
+    if cfg.n_eval > images.x_test.shape[0]:
+        raise bad("I2IConfig", "n_eval", f"be at most the {images.x_test.shape[0]} held-out images", cfg.n_eval)
     if cfg.model == "pix2pix":
-        data = paired_data(cfg.task, seed=cfg.seed + 30_000, sigma=cfg.noise, rho=cfg.salt)
+        data = paired_data(cfg.task, seed=cfg.seed + 30_000, sigma=cfg.noise, rho=cfg.salt, split=images)
     elif cfg.model == "cyclegan":
-        data = unpaired_data(cfg.task, seed=cfg.seed + 30_000)
+        data = unpaired_data(cfg.task, seed=cfg.seed + 30_000, split=images)
     else:
-        from ..data.digits import digits_split
-
-        data = digits_split()
+        data = images
     m = build_i2i_models(cfg, gen)
     gens = [p for k, mod in m.items() if not k.startswith("D") for p in mod.parameters()]
     discs = [p for k, mod in m.items() if k.startswith("D") for p in mod.parameters()]
     opts = {"opt_G": optim.Adam(gens, lr=cfg.lr, betas=cfg.betas), "opt_D": optim.Adam(discs, lr=cfg.lr, betas=cfg.betas)}
     step = {"pix2pix": _pix2pix, "cyclegan": _cyclegan, "inpaint": _inpaint}[cfg.model](cfg, m, opts, data, gen)
     loop = TrainingLoop("i2i", cfg, gen, step=step, evaluate=_evaluator(cfg, m, data), modules=m, optimizers=opts,
-                        eval_seed=cfg.seed + 20_000, may_differ=RESUMABLE_CHANGES, desc=f"{cfg.model} {cfg.task or ''}".strip(),
+                        eval_seed=cfg.seed + 20_000, may_differ=RESUMABLE_CHANGES + ("mnist_path", "mnist_checksums"), desc=f"{cfg.model} {cfg.task or ''}".strip(),
                         postfix=("class_accuracy", "l1", "l1_G"))
     metrics, panels = loop.run(out_dir, resume, callback)
     final = {"model": cfg.model, "task": cfg.task, **metrics, "train_seconds": round(loop.seconds["train"], 1)}

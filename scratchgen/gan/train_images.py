@@ -29,7 +29,7 @@ from ..autodiff import functional as AF
 from ..autodiff.tensor import no_grad, tensor
 from ..config import Config, option
 from ..data.digits import random_shift
-from ..data.images import N_CLASSES, load_image_data
+from ..data.images import DATASETS, N_CLASSES, check_image_data, load_image_data
 from ..training import (
     RESUMABLE_CHANGES,
     TrainingDiverged,
@@ -61,7 +61,6 @@ __all__ = [
 ]
 
 MODELS = ("dcgan", "cgan", "ssgan")
-DATASETS = ("digits", "mnist")
 
 
 #: the fields a resumed run may change: how long it runs, how it reports, where the MNIST files are
@@ -148,19 +147,7 @@ class ImageGANConfig(Config):
         :class:`~scratchgen.validate.BadValue`) or :class:`~scratchgen.validate.BadType`."""
         who = "ImageGANConfig"
         check_choice(self.model, "model", who, MODELS)
-        check_choice(self.data, "data", who, DATASETS)
-        if self.data == "mnist" and not self.mnist_path:
-            raise bad(who, "mnist_path", "name the folder with the four MNIST IDX .gz files when {data} is 'mnist'",
-                      self.mnist_path)
-        if not isinstance(self.mnist_checksums, str) or not self.mnist_checksums:
-            raise bad(who, "mnist_checksums", "be 'standard', 'none' or the path of a JSON file "
-                      "{{filename: hexdigest}}", self.mnist_checksums)
-        if self.data != "mnist" and self.mnist_path:
-            raise bad(who, "mnist_path", f"be None with {{data}} {self.data!r} (it is read with {{data}} 'mnist' only)",
-                      self.mnist_path)
-        if self.data != "mnist" and self.mnist_checksums != "standard":
-            raise bad(who, "mnist_checksums", f"be 'standard' with {{data}} {self.data!r} (it is read with {{data}} "
-                      "'mnist' only)", self.mnist_checksums)
+        check_image_data(self, who)
         for name in ("steps", "batch", "z_dim", "width", "eval_every", "n_eval", "labels_per_class", "kid_subsets"):
             check_int(getattr(self, name), name, who, min=1)
         check_choice(self.lr_schedule, "lr_schedule", who, (None, "cosine"))
