@@ -50,3 +50,24 @@ def test_resnet_generator_shapes():
     assert y.shape == (2, 1, 8, 8)
     with pytest.raises(ValueError, match="divisible by 2"):
         G(tensor(np.zeros((2, 1, 7, 7), np.float32)))
+
+
+def _influence(G, side, c):
+    """Which input pixels move output pixel (c, c) of G: the support of d G(x)[.., c, c] / dx over 4 random x."""
+    x = tensor(np.random.default_rng(1).uniform(-1, 1, (4, 1, side, side)).astype(np.float32), requires_grad=True)
+    G(x)[:, 0, c, c].sum().backward()
+    rows, cols = np.nonzero(np.abs(getattr(x.grad, "data", x.grad)).sum(axis=(0, 1)) > 0)
+    return rows.min(), rows.max(), cols.min(), cols.max()
+
+
+@pytest.mark.parametrize("n_blocks", [0, 1, 2])
+def test_receptive_field_at_full_resolution(n_blocks):
+    """n_down 0, no norm: Conv3 (3) + n_blocks x two Conv3 (+4 each) + Conv3 (+2) = 5 + 4 n_blocks pixels, a square
+    centred on the output pixel (so 9 with the preset's one block, 5 with none); with instance norm each channel is
+    shifted and scaled by its mean and variance over the whole image, so every input pixel counts."""
+    side, c = 20, 10
+    G = ResnetGenerator(1, width=4, n_blocks=n_blocks, norm="none", n_down=0, generator=0)
+    r = (5 + 4 * n_blocks) // 2  # 2, 4, 6
+    assert _influence(G, side, c) == (c - r, c + r, c - r, c + r)
+    G = ResnetGenerator(1, width=4, n_blocks=n_blocks, norm="instance", n_down=0, generator=0)
+    assert _influence(G, side, c) == (0, side - 1, 0, side - 1)
