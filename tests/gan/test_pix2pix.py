@@ -82,3 +82,18 @@ def test_the_losses_written_out():
     with pytest.raises(ValueError, match="one shape"):
         l1_loss(tensor(fake), tensor(target[:2]))
 
+
+
+def test_the_adversarial_weight_written_out():
+    r""":math:`\lambda_{GAN}\,\mathbb E[\operatorname{softplus}(-l)] + \lambda\,\mathbb E|y - G(x)|`; 0 is L1 alone."""
+    g = np.random.default_rng(1)
+    f = g.standard_normal((2, 1, 4, 4))
+    fake, target = g.uniform(-1, 1, (2, 1, 8, 8)), g.uniform(-1, 1, (2, 1, 8, 8))
+    l1 = np.abs(fake - target).mean()
+    gl = 0.3 * np.log1p(np.exp(-f)).mean() + 7 * l1
+    assert abs(float(pix2pix_g_loss(tensor(f), tensor(fake), tensor(target), 7.0, 0.3).item()) - gl) < 1e-10
+    assert abs(float(pix2pix_g_loss(None, tensor(fake), tensor(target), 7.0, 0.0).item()) - 7 * l1) < 1e-10
+    with pytest.raises(ValueError, match="fake_logits is needed when lam_gan > 0"):
+        pix2pix_g_loss(None, tensor(fake), tensor(target), 7.0, 0.5)
+    with pytest.raises(ValueError, match="lam_gan"):
+        pix2pix_g_loss(tensor(f), tensor(fake), tensor(target), 7.0, -1.0)

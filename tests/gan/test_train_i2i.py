@@ -49,3 +49,21 @@ def test_command_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:  # an option of another model is not offered
         main(["train", "inpaint", "--lam-l1", "3", "--out", str(tmp_path / "s")])
     assert e.value.code == 2
+
+
+def test_pix2pix_l1_alone_trains_no_discriminator_and_redraw_draws_new_inputs(monkeypatch):
+    """--lam-gan 0 leaves D's weights as initialised; --redraw corrupts each minibatch afresh (every step's
+    input is a new draw of the corruption, not one of the fixed corrupted training digits)."""
+    import scratchgen.gan.train_i2i as T
+
+    seen = []
+    real = T.corrupt
+    monkeypatch.setattr(T, "corrupt", lambda b, g, s, r: seen.append(real(b, g, s, r)) or seen[-1])
+    cfg = I2IConfig.preset("pix2pix", **dict(TINY, steps=2), lam_gan=0.0, redraw=True, noise=0.3, salt=0.1)
+    run = train_i2i(cfg, figures=False)
+    init = T.build_i2i_models(cfg, 0)["D"]  # the same draws of the weights as the run's
+    for (n, a), (_, b) in zip(run.models["D"].named_parameters(), init.named_parameters()):
+        assert np.array_equal(a.data, b.data), n
+    assert len(seen) == 2 and not np.array_equal(seen[0], seen[1]) and "loss_d" not in run.history
+    with pytest.raises(ValueError, match="redraw"):
+        I2IConfig.preset("pix2pix", task="fill", redraw=True).validate()
