@@ -32,7 +32,15 @@ from .. import optim
 from ..autodiff.tensor import no_grad, tensor
 from ..config import Config, option
 from ..data.images import check_image_data, load_image_data, pad_images
-from ..data.pairs import PAIRED_TASKS, UNPAIRED_TASKS, apply_mask, corrupt, paired_data, square_mask, unpaired_data
+from ..data.pairs import (
+    PAIRED_TASKS,
+    UNPAIRED_TASKS,
+    apply_mask,
+    corrupt,
+    paired_data,
+    square_mask,
+    unpaired_data,
+)
 from ..training import RESUMABLE_CHANGES, TrainingLoop, same_setting, write_outputs
 from ..validate import bad, check_bool, check_choice, check_int, check_number, check_pair
 from . import losses as L
