@@ -17,6 +17,15 @@ References
   weighted :math:`0.5\lambda`; Appendix 7.2 the generator (residual blocks, instance norm) and the
   70×70 PatchGAN discriminators (:class:`~scratchgen.gan.pix2pix.PatchGANDiscriminator`).
 * [ResNet]  He, Zhang, Ren & Sun, CVPR 2016: the residual block :math:`h + f(h)`.
+* [DistanceGAN] Benaim & Wolf, "One-Sided Unsupervised Domain Mapping", NeurIPS 2017, Eq. 5 the distance
+  loss: a map between the domains should keep how far apart two images are, each distance standardised by
+  the mean and standard deviation of the distances within its own domain,
+
+  .. math::  \mathcal L_{dist}(G, X) = \mathbb E_{x_i, x_j}\Bigl|\frac{\lVert x_i - x_j\rVert_1 - \mu_X}{\sigma_X}
+             - \frac{\lVert G(x_i) - G(x_j)\rVert_1 - \mu_Y}{\sigma_Y}\Bigr|;
+
+  their Sec. 3 adds it to the cycle loss too. A permutation of the digits' classes keeps the cycle but not
+  these distances.
 
 If F is an exact inverse of G (:math:`F \circ G = \mathrm{id}_X`, :math:`G \circ F = \mathrm{id}_Y`) the
 cycle loss is exactly 0; if G and F are identities on both domains, so is the identity loss.
@@ -25,10 +34,12 @@ from __future__ import annotations
 
 from .. import backend as _backend
 from .. import nn
+from ..autodiff.tensor import Tensor
 from ..validate import check_int, check_number
 from .pix2pix import l1_loss, norm_layer
 
-__all__ = ["ResnetGenerator", "cycle_consistency_loss", "identity_loss", "cyclegan_g_loss"]
+__all__ = ["ResnetGenerator", "cycle_consistency_loss", "identity_loss", "cyclegan_g_loss", "pair_distances",
+           "distance_stats", "distance_loss"]
 
 
 class _ResidualBlock(nn.Module):
@@ -49,8 +60,12 @@ class ResnetGenerator(nn.Module):
 
     Conv3(c → w) → norm → ReLU; ``n_down`` times Conv3(stride 2) → norm → ReLU, doubling the channels and
     halving the side; ``n_blocks`` residual blocks; ``n_down`` times ConvTranspose4(stride 2) → norm → ReLU back;
-    Conv3(w → c) → tanh. With ``n_down = 0`` the network stays at full resolution and its receptive field is
-    :math:`5 + 4\,n_{blocks}` pixels: a more local map, which the digits' transforms are.
+    Conv3(w → c) → tanh. With ``n_down = 0`` the network stays at full resolution and its convolutions see
+    :math:`5 + 4\,n_{blocks}` pixels (3 for the first, 4 more per block, 2 for the last): a more local map,
+    which the digits' transforms are. That is the receptive field only with ``norm="none"`` (or batch norm in
+    eval mode): instance norm shifts and scales each channel by its mean and variance over the whole image,
+    so every pixel reaches every output through those two numbers per channel
+    (``test_receptive_field_at_full_resolution``).
     """
 
     def __init__(self, channels=1, width=32, n_blocks=2, norm="instance", n_down=1, generator=None):
@@ -106,3 +121,35 @@ def cyclegan_g_loss(d_y_fake, d_x_fake, cycle, identity=None, lam=10.0, lam_iden
     if identity is not None and lam_identity:
         loss = loss + lam_identity * identity
     return loss
+
+
+def pair_distances(a):
+    r""":math:`\lVert a_i - a_j\rVert_1` (mean absolute difference per pixel) of every pair i < j of a batch
+    (B, ...), in the order of ``triu_indices(B, 1)``: shape (B(B - 1)/2,). Tensors or arrays."""
+    xp = _backend.get_xp(a.data if isinstance(a, Tensor) else a)
+    B = a.shape[0]
+    i, j = xp.triu_indices(B, 1)
+    flat = a.reshape(B, -1)  # (B, D)
+    return abs(flat[i] - flat[j]).mean(axis=1)
+
+
+def distance_stats(images):
+    r"""(:math:`\mu`, :math:`\sigma`) of :func:`pair_distances` over every pair of ``images`` (N, ...), an array:
+    the standardisation of [DistanceGAN] Eq. 5, computed once per domain on its training images."""
+    d = pair_distances(images)
+    return float(d.mean()), float(d.std())
+
+
+def distance_loss(a, G_a, stats_a, stats_b):
+    r""":math:`\mathcal L_{dist}` of [DistanceGAN] Eq. 5 over the pairs of one minibatch: the mean of
+    :math:`|(d^a_{ij} - \mu_a)/\sigma_a - (d^{G}_{ij} - \mu_b)/\sigma_b|`, :math:`d^a_{ij}` the
+    :func:`pair_distances` of the inputs ``a`` (constants), :math:`d^{G}_{ij}` those of their images
+    ``G_a`` (on the tape); ``stats_a``, ``stats_b``: :func:`distance_stats` of the two domains."""
+    (mu_a, sd_a), (mu_b, sd_b) = stats_a, stats_b
+    check_number(sd_a, "stats_a[1]", "distance_loss", min=0, min_open=True)
+    check_number(sd_b, "stats_b[1]", "distance_loss", min=0, min_open=True)
+    if a.shape[0] < 2 or a.shape[0] != G_a.shape[0]:
+        raise ValueError(f"distance_loss: expected a and G_a with the same batch size >= 2, received "
+                         f"{tuple(a.shape)} and {tuple(G_a.shape)}")
+    d_a = pair_distances(a.data if isinstance(a, Tensor) else a)  # (P,), constants
+    return abs((d_a - mu_a) / sd_a - (pair_distances(G_a) - mu_b) / sd_b).mean()

@@ -44,7 +44,14 @@ from ..data.pairs import (
 from ..training import RESUMABLE_CHANGES, TrainingLoop, same_setting, write_outputs
 from ..validate import bad, check_bool, check_choice, check_int, check_number, check_pair
 from . import losses as L
-from .cyclegan import ResnetGenerator, cycle_consistency_loss, cyclegan_g_loss, identity_loss
+from .cyclegan import (
+    ResnetGenerator,
+    cycle_consistency_loss,
+    cyclegan_g_loss,
+    distance_loss,
+    distance_stats,
+    identity_loss,
+)
 from .inpaint import composite, context_encoder_g_loss, reconstruction_loss
 from .pix2pix import NORMS, PatchGANDiscriminator, UNetGenerator, pix2pix_d_loss, pix2pix_g_loss
 
@@ -55,7 +62,7 @@ I2I_MODELS = ("pix2pix", "cyclegan", "inpaint")
 _TASKS = (None,) + PAIRED_TASKS + tuple(t for t in UNPAIRED_TASKS if t not in PAIRED_TASKS)
 
 #: the fields each model alone reads (its command alone offers them)
-ONLY = {"pix2pix": ("lam_l1", "lam_gan", "dropout", "noise", "salt", "redraw"), "cyclegan": ("lam_cyc", "lam_id", "n_blocks", "n_down"),
+ONLY = {"pix2pix": ("lam_l1", "lam_gan", "dropout", "noise", "salt", "redraw"), "cyclegan": ("lam_cyc", "lam_id", "lam_dist", "n_blocks", "n_down"),
         "inpaint": ("hole", "lam_rec", "lam_adv")}
 
 
@@ -84,6 +91,7 @@ class I2IConfig(Config):
                                  "one fixed corrupted copy of each training digit")
     lam_cyc: float = option(10.0, "lambda of the cycle-consistency loss (CycleGAN Eq. 3)")
     lam_id: float = option(5.0, "weight of the identity loss (CycleGAN Sec. 5.2: 0.5 lambda); 0 = off")
+    lam_dist: float = option(0.0, "weight of the distance loss (DistanceGAN, Benaim & Wolf 2017, Eq. 5) on G and F; 0 = off")
     n_blocks: int = option(1, "residual blocks of the CycleGAN generators")
     n_down: int = option(1, "stride-2 levels of the CycleGAN generators (0: full resolution, a more local map)")
     lam_rec: float = option(0.999, "lambda_rec of the context encoder (Pathak et al. Eq. 3)")
@@ -134,7 +142,7 @@ class I2IConfig(Config):
                   fix="the held-out split has 539 digits" if digits else "the image metrics need at least 4")
         check_int(self.seed, "seed", who, min=0)
         check_choice(self.norm, "norm", who, NORMS)
-        for name in ("lam_l1", "lam_gan", "lam_cyc", "lam_id", "lam_rec", "lam_adv"):
+        for name in ("lam_l1", "lam_gan", "lam_cyc", "lam_id", "lam_dist", "lam_rec", "lam_adv"):
             check_number(getattr(self, name), name, who, min=0)
         check_number(self.dropout, "dropout", who, min=0, max=1, max_open=True)
         check_number(self.noise, "noise", who, min=0)
@@ -206,6 +214,8 @@ def _pix2pix(cfg, m, opts, data, draw):
 
 def _cyclegan(cfg, m, opts, data, draw):
     G, F, D_X, D_Y = m["G"], m["F"], m["D_X"], m["D_Y"]
+    if cfg.lam_dist:  # mu and sigma of the pair distances in each domain (DistanceGAN Eq. 5), once
+        s_X, s_Y = distance_stats(data.x_train), distance_stats(data.y_train)
 
     def step(t):
         x = tensor(data.x_train[draw.integers(0, data.x_train.shape[0], cfg.batch)])
@@ -215,6 +225,8 @@ def _cyclegan(cfg, m, opts, data, draw):
         loss_cyc, G_x, F_y = cycle_consistency_loss(G, F, x, y)
         loss_id = identity_loss(G, F, x, y) if cfg.lam_id else None
         loss_g = cyclegan_g_loss(D_Y(G_x), D_X(F_y), loss_cyc, loss_id, cfg.lam_cyc, cfg.lam_id)
+        if cfg.lam_dist:  # G and F keep the standardised distances between the images of a minibatch
+            loss_g = loss_g + cfg.lam_dist * (distance_loss(x, G_x, s_X, s_Y) + distance_loss(y, F_y, s_Y, s_X))
         _update(opts["opt_G"], loss_g)
         for D in (D_X, D_Y):
             D.requires_grad_(True)

@@ -6,7 +6,15 @@ from hypothesis import strategies as st
 
 from scratchgen.autodiff.tensor import tensor
 from scratchgen.data.pairs import invert
-from scratchgen.gan.cyclegan import ResnetGenerator, cycle_consistency_loss, cyclegan_g_loss, identity_loss
+from scratchgen.gan.cyclegan import (
+    ResnetGenerator,
+    cycle_consistency_loss,
+    cyclegan_g_loss,
+    distance_loss,
+    distance_stats,
+    identity_loss,
+    pair_distances,
+)
 
 images = st.integers(0, 2**32 - 1).map(lambda s: np.random.default_rng(s).uniform(-1, 1, (3, 1, 8, 8)))
 
@@ -71,3 +79,47 @@ def test_receptive_field_at_full_resolution(n_blocks):
     assert _influence(G, side, c) == (c - r, c + r, c - r, c + r)
     G = ResnetGenerator(1, width=4, n_blocks=n_blocks, norm="instance", n_down=0, generator=0)
     assert _influence(G, side, c) == (0, side - 1, 0, side - 1)
+
+
+def test_distance_loss_written_out():
+    """Three images, pairs (0, 1), (0, 2), (1, 2): L1 distances, standardised, and the mean absolute gap by hand."""
+    g = np.random.default_rng(3)
+    a, b = g.uniform(-1, 1, (3, 1, 2, 2)), g.uniform(-1, 1, (3, 1, 2, 2))
+    d_a = [np.abs(a[0] - a[1]).mean(), np.abs(a[0] - a[2]).mean(), np.abs(a[1] - a[2]).mean()]
+    d_b = [np.abs(b[0] - b[1]).mean(), np.abs(b[0] - b[2]).mean(), np.abs(b[1] - b[2]).mean()]
+    assert np.abs(pair_distances(a) - d_a).max() < 1e-12
+    assert abs(distance_stats(a)[0] - np.mean(d_a)) < 1e-12 and abs(distance_stats(a)[1] - np.std(d_a)) < 1e-12
+    s_a, s_b = (0.5, 0.2), (0.7, 0.4)
+    expected = np.mean([abs((da - 0.5) / 0.2 - (db - 0.7) / 0.4) for da, db in zip(d_a, d_b)])
+    assert abs(float(distance_loss(a, tensor(b), s_a, s_b).item()) - expected) < 1e-12
+    with pytest.raises(ValueError, match="stats_b"):
+        distance_loss(a, tensor(b), s_a, (0.7, 0.0))
+    with pytest.raises(ValueError, match="batch size >= 2"):
+        distance_loss(a[:1], tensor(b[:1]), s_a, s_b)
+
+
+@settings(max_examples=10, derandomize=True)
+@given(images, st.floats(0.2, 3.0), st.floats(-1, 1))
+def test_distance_loss_is_zero_for_a_map_that_scales_all_distances(x, c, shift):
+    """G(x) = c x + shift scales every L1 distance by c, and so their mean and std over the domain G(X):
+    the standardised distances agree and the loss is 0; a permutation of the batch's images is not (generically)."""
+    G_x = c * x + shift
+    assert abs(float(distance_loss(x, tensor(G_x), distance_stats(x), distance_stats(G_x)).item())) < 1e-9
+    swapped = G_x[[1, 0, 2]]  # images 0 and 1 swapped: distances (0, 2) and (1, 2) trade places
+    assert float(distance_loss(x, tensor(swapped), distance_stats(x), distance_stats(G_x)).item()) > 1e-3
+
+
+def test_the_trainer_adds_lam_dist_times_the_distance_loss():
+    """Step 1 sees the same weights and minibatch whatever lam_dist is: loss_g(lam) - loss_g(0) = lam * L_dist,
+    so it is positive and doubles with lam; a negative weight is named."""
+    from scratchgen.gan.train_i2i import I2IConfig, train_i2i
+
+    tiny = dict(steps=1, batch=4, width=2, d_width=2, eval_every=1, n_eval=8, progress=False)
+    loss = {lam: train_i2i(I2IConfig.preset("cyclegan", lam_dist=lam, **tiny), figures=False).history["loss_g"][0]
+            for lam in (0.0, 2.0, 4.0)}
+    assert loss[2.0] - loss[0.0] > 1e-4
+    assert abs((loss[4.0] - loss[0.0]) - 2 * (loss[2.0] - loss[0.0])) < 1e-4 * abs(loss[2.0] - loss[0.0]) + 1e-6
+    with pytest.raises(ValueError, match="lam_dist"):
+        I2IConfig.preset("cyclegan", lam_dist=-1.0).validate()
+    with pytest.raises(ValueError, match="lam_dist=1.0: not an option of model='pix2pix'"):
+        I2IConfig.preset("pix2pix", lam_dist=1.0).validate()
