@@ -112,7 +112,7 @@ def figure(path, rows):
     for ax, r in zip(axes.ravel(), rows):
         grid = np.full((3 * 33 - 1, 10 * 33 - 1), np.nan)
         for j, part in enumerate(r["panels"]):
-            for c in range(10):
+            for c in range(part.shape[0]):
                 grid[j * 33:j * 33 + 32, c * 33:c * 33 + 32] = np.clip(part[c, 0], -1, 1)
         ax.imshow(grid, cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
         ax.set_yticks([33 * j + 16 for j in range(3)])
@@ -151,8 +151,9 @@ def main():
         summary[name] = res
         labels = {"pix2pix": ["input", "output", "target"], "cyclegan": ["y (outline)", "F(y)", "x"],
                   "inpaint": ["with hole", "inpainted", "original"]}[model]
-        rows.append({"name": name, "steps": cfg.steps, "labels": labels, "panels": (inp[:10], out[:10], truth[:10]),
-                     **res})
+        show = [int(np.flatnonzero(y_te == d)[0]) for d in range(10) if (y_te == d).any()][:10]  # one per digit
+        rows.append({"name": name, "steps": cfg.steps, "labels": labels,
+                     "panels": (inp[show], out[show], truth[show]), **res})
     for path in [os.path.join(args.out, "mnist_i2i.png")] + ([args.figure] if args.figure else []):
         figure(path, rows)
     print(json.dumps(summary, indent=1))
