@@ -12,7 +12,7 @@ output as the right digit, next to its accuracy on the inputs and on the clean t
         --mnist-checksums data/mnist5k/checksums.json --out runs/mnist_i2i --figure docs/img/mnist_i2i.png
 
 Each run is trained with its command's preset and ``--steps`` (default 500), or read back from
-``--out/<model>[_<task>]_s<seed>/checkpoint.npz`` when it is there. CycleGAN uses ``--n-down 1`` here: at
+``--out/<model>[_<task>]_s<seed>/`` when a finished run is there. CycleGAN uses ``--n-down 1`` here: at
 full resolution its step on 32×32 images costs about 1.5 s of CPU.
 """
 import argparse
@@ -78,7 +78,7 @@ def load_or_train(args, model, task, extra):
                            steps=args.steps, eval_every=args.steps, seed=args.seed, progress=False,
                            **(dict(task=task) if task else {}), **extra, **quick)
     ckpt = os.path.join(d, "checkpoint.npz")
-    if os.path.exists(ckpt):
+    if os.path.exists(os.path.join(d, "metrics.json")):  # a finished run (a checkpoint alone may be mid-run)
         m = build_i2i_models(cfg, rng(cfg.seed))
         restore(ckpt, config=cfg, **m)
         with open(os.path.join(d, "metrics.json")) as f:
