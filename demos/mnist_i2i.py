@@ -25,6 +25,7 @@ from scratchgen import nn, optim
 from scratchgen.autodiff import functional as AF
 from scratchgen.autodiff.tensor import no_grad, tensor
 from scratchgen.backend import rng
+from scratchgen.checkpoint import load
 from scratchgen.data.images import load_image_data, pad_images
 from scratchgen.data.pairs import apply_mask, square_mask
 from scratchgen.gan.inpaint import composite
@@ -79,8 +80,9 @@ def load_or_train(args, model, task, extra):
                            **(dict(task=task) if task else {}), **extra, **quick)
     ckpt = os.path.join(d, "checkpoint.npz")
     if os.path.exists(os.path.join(d, "metrics.json")):  # a finished run (a checkpoint alone may be mid-run)
+        cfg = I2IConfig.from_saved(load(ckpt)["config"])  # the run's own settings (defaults may have moved)
         m = build_i2i_models(cfg, rng(cfg.seed))
-        restore(ckpt, config=cfg, **m)
+        restore(ckpt, **m)
         with open(os.path.join(d, "metrics.json")) as f:
             return cfg, m, json.load(f)["final"].get("train_seconds")
     run = train_i2i(cfg, out_dir=d, figures=False)
