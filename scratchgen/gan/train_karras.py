@@ -2,29 +2,31 @@ r"""Train the progressive GAN and the small style-based generator on the digits 
 
 One trainer for both of Karras et al.'s generators, on the scaffold (:class:`~scratchgen.training.TrainingLoop`):
 
-* ``model="progan"`` ([ProGAN], :mod:`scratchgen.gan.progan`): ``steps`` split evenly into one phase per
-  stage (4×4, 8×8, ...); in each phase after the first, the first ``fade`` of it ramps
-  :math:`\alpha` linearly 0 → 1 (:func:`schedule`), and the real images are blended the same way
-  between the two resolutions ([ProGAN] Appendix A.1), :func:`real_at`.
+* ``model="progan"`` ([ProGAN], :mod:`scratchgen.gan.progan`): a share ``first_stage`` of the ``steps`` at
+  4×4, the rest split evenly over the later stages (8×8, ...); in each phase after the first, the first
+  ``fade`` of it ramps :math:`\alpha` linearly 0 → 1 (:func:`schedule`), and the real images are blended the
+  same way between the two resolutions ([ProGAN] Appendix A.1), :func:`real_at`.
 * ``model="stylegan"`` ([StyleGAN], :mod:`scratchgen.gan.stylegan`): the synthesis network trains at the
   data's resolution from the start (no growing in this small version), with style-mixing
   regularisation ([StyleGAN] sec. 3.1: a share ``mixing`` of the batches use two latents and a random
   crossover) and :math:`\bar w` tracked for the truncation trick.
 
-The loss is WGAN-GP ([ProGAN] Appendix A.1): critic
+Two losses (:func:`critic_loss`, :func:`generator_loss`). ``loss="ns-r1"`` (the default) is [StyleGAN]'s
+FFHQ loss: critic :math:`\mathbb E[\operatorname{softplus}(-D(x))] + \mathbb E[\operatorname{softplus}(D(G(z)))]
++ \tfrac{\gamma}{2}\,\mathbb E\lVert\nabla_x D(x)\rVert^2` (R1 on the reals, [R1] Eq. 9), generator
+:math:`\mathbb E[\operatorname{softplus}(-D(G(z)))]`; ``loss="wgan-gp"`` is [ProGAN]'s (App. A.1): critic
 :math:`\mathbb E[D(G(z))] - \mathbb E[D(x)] + \lambda\,\mathbb E[(\lVert\nabla D(\hat x)\rVert - 1)^2]
-+ \epsilon_{drift}\,\mathbb E[D(x)^2]` with :math:`\lambda = 10`, :math:`\epsilon_{drift} = 10^{-3}`, generator
-:math:`-\mathbb E[D(G(z))]`; Adam with :math:`\beta = (0, 0.99)`, lr 1e-3 for the critic as in the paper but
-3e-4 for the generator (at 1e-3 the generator outran the critic in these small runs, the critic's
-Wasserstein estimate stayed positive and the samples collapsed); the generator is evaluated from an
-exponential moving average of its weights (decay 0.99: 0.999 averages over more steps than a stage has).
++ \epsilon_{drift}\,\mathbb E[D(x)^2]`, :math:`\lambda = 10`, :math:`\epsilon_{drift} = 10^{-3}`, generator
+:math:`-\mathbb E[D(G(z))]`. Either penalty is applied lazily ([StyleGAN2] sec. 4): on every
+``reg_every``-th critic step only, weighted ``reg_every`` times. Adam with :math:`\beta = (0, 0.99)` and lr
+1e-3 for both players ([ProGAN] App. A.1; with wgan-gp use ``lr_g=3e-4``: at 1e-3 the generator outran the
+critic in these small runs and the samples collapsed); the generator is evaluated from an exponential
+moving average of its weights (decay 0.99: the paper's 0.999 averages over more steps than a stage has).
 
-Options beyond the papers' settings, for these short CPU runs (measured in docs/results.md, "ProGAN and
-StyleGAN"): ``loss="ns-r1"`` is [StyleGAN]'s FFHQ loss, the non-saturating logistic loss with the R1
-penalty :math:`\tfrac{\gamma}{2}\,\mathbb E\lVert\nabla_x D(x)\rVert^2` on the reals ([R1] Eq. 9), which needs
-one critic pass less than WGAN-GP's interpolates and no drift term; ``reg_every=k`` is lazy
-regularisation ([StyleGAN2] sec. 4: the penalty on every k-th critic step only, weighted k times);
-``first_stage`` the share of the steps spent at 4×4 (:func:`schedule`).
+Departures from the papers, chosen by measurement on the 8×8 digits at about the DCGAN's CPU time
+(docs/results.md, "ProGAN and StyleGAN"): a tanh output (the papers' is linear; the digits' background
+is exactly -1, which a linear output only approaches, leaving a grey haze), 20 % of the steps at 4×4
+instead of half, narrow networks (channels (32, 16)), R1 with :math:`\gamma = 0.1` every 8 steps.
 
 References: [ProGAN] Karras et al., ICLR 2018; [StyleGAN] Karras et al., CVPR 2019; [StyleGAN2] Karras et al.,
 "Analyzing and Improving the Image Quality of StyleGAN", CVPR 2020; [R1] Mescheder, Geiger & Nowozin,
@@ -73,27 +75,29 @@ class KarrasConfig(Config):
                                   metavar="standard|none|FILE")
     steps: int = option(3000, "updates of G (one critic update each); ProGAN: split evenly over the stages")
     fade: float = option(0.5, "ProGAN: the share of each later stage's steps over which alpha goes 0 -> 1")
-    first_stage: float | None = option(None, "ProGAN: the share of the steps spent at 4x4 (the later stages share "
-                                             "the rest evenly); none: every stage the same share",
+    first_stage: float | None = option(0.2, "ProGAN: the share of the steps spent at 4x4 (the later stages share "
+                                            "the rest evenly); none: every stage the same share",
                                        metavar="SHARE")
     batch: int = option(64, "images per minibatch")
     z_dim: int = option(32, "dimension of z ~ N(0, I)")
-    channels: tuple[int, ...] = option((64, 32), "channels per stage, 4x4 first (one number per stage)")
+    channels: tuple[int, ...] = option((32, 16), "channels per stage, 4x4 first (one number per stage; (64, 32) "
+                                                 "gave worse samples at the same CPU time on the digits)")
     w_dim: int = option(32, "StyleGAN: dimension of w")
     mapping_layers: int = option(4, "StyleGAN: dense layers of the mapping network")
     mixing: float = option(0.9, "StyleGAN: share of batches trained with style mixing (two latents)")
-    output: str = option("linear", "the generator's output: linear as in the papers, or tanh as the DCGAN's",
+    output: str = option("tanh", "the generator's output: tanh as the DCGAN's (the digits' background is exactly -1), "
+                                 "or linear as in the papers",
                          choices=("linear", "tanh"))
     lr_d: float = option(1e-3, "Adam learning rate of the critic ([ProGAN] App. A.1: 1e-3 for both)")
-    lr_g: float = option(3e-4, "Adam learning rate of G (at 1e-3, as the paper, the small runs' critics lost: "
-                               "E[D(G(z))] > E[D(x)] and collapse; see docs/results.md)")
+    lr_g: float = option(1e-3, "Adam learning rate of G ([ProGAN] App. A.1: 1e-3; with --loss wgan-gp use 3e-4: "
+                               "at 1e-3 the generator outran the critic and collapsed, see docs/results.md)")
     betas: tuple[float, float] = option((0.0, 0.99), "Adam's beta1 and beta2", metavar=("BETA1", "BETA2"))
-    loss: str = option("wgan-gp", "wgan-gp: [ProGAN]'s WGAN-GP + drift; ns-r1: [StyleGAN]'s non-saturating "
+    loss: str = option("ns-r1", "wgan-gp: [ProGAN]'s WGAN-GP + drift; ns-r1: [StyleGAN]'s non-saturating "
                                   "logistic loss with the R1 penalty on the reals", choices=LOSSES)
     gp: float = option(10.0, "wgan-gp: weight lambda of the WGAN-GP gradient penalty")
     drift: float = option(1e-3, "wgan-gp: weight of the drift term E[D(x)^2]")
-    gamma: float = option(1.0, "ns-r1: weight gamma of the R1 penalty gamma/2 E||grad D(x)||^2")
-    reg_every: int = option(1, "lazy regularisation: the penalty every K critic steps, weighted K times "
+    gamma: float = option(0.1, "ns-r1: weight gamma of the R1 penalty gamma/2 E||grad D(x)||^2")
+    reg_every: int = option(8, "lazy regularisation: the penalty every K critic steps, weighted K times "
                                "([StyleGAN2] sec. 4); 1 = every step", metavar="K")
     ema: float = option(0.99, "evaluate a moving average of G's weights with decay MU (0 = the live G; [ProGAN]'s "
                               "0.999 averages over more steps than a stage of these short runs has)",
@@ -312,6 +316,7 @@ def train_karras(cfg: KarrasConfig, out_dir=None, resume=None, callback=None) ->
     metrics, x = loop.run(out_dir, resume, callback)
     final = {"model": cfg.model, "data": cfg.data, "n_train": int(data.x_train.shape[0])}
     final.update(metrics)
+    final.update(train_seconds=loop.seconds["train"], train_cpu_seconds=loop.seconds["train_cpu"])
     run = KarrasRun(cfg, G, D, G_avg.module() if G_avg else G, loop.history, final, _backend.to_numpy(x))
     if out_dir:
         write_outputs(out_dir, final, cfg, loop.history, {"samples": run.samples})

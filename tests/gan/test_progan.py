@@ -135,7 +135,7 @@ def test_wgan_gp_critic_loss_of_a_linear_critic_and_its_lazy_weight(k):
     r = np.random.default_rng(6)
     w, b = r.standard_normal(16), -0.2
     xr, xf = r.uniform(-1, 1, (4, 1, 4, 4)), r.uniform(-1, 1, (4, 1, 4, 4))
-    cfg = KarrasConfig(gp=10.0, drift=1e-3, reg_every=k)
+    cfg = KarrasConfig(loss="wgan-gp", gp=10.0, drift=1e-3, reg_every=k)
     dr, df = xr.reshape(4, -1) @ w + b, xf.reshape(4, -1) @ w + b
     wgan = df.mean() - dr.mean() + 1e-3 * np.mean(dr ** 2)
     gp = 10.0 * (np.sqrt(np.sum(w ** 2)) - 1) ** 2  # ||grad D|| = ||w|| at every interpolate
