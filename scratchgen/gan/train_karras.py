@@ -19,14 +19,15 @@ FFHQ loss: critic :math:`\mathbb E[\operatorname{softplus}(-D(x))] + \mathbb E[\
 + \epsilon_{drift}\,\mathbb E[D(x)^2]`, :math:`\lambda = 10`, :math:`\epsilon_{drift} = 10^{-3}`, generator
 :math:`-\mathbb E[D(G(z))]`. Either penalty is applied lazily ([StyleGAN2] sec. 4): on every
 ``reg_every``-th critic step only, weighted ``reg_every`` times. Adam with :math:`\beta = (0, 0.99)` and lr
-1e-3 for both players ([ProGAN] App. A.1; with wgan-gp use ``lr_g=3e-4``: at 1e-3 the generator outran the
-critic in these small runs and the samples collapsed); the generator is evaluated from an exponential
+3e-3 for both players ([ProGAN] App. A.1: 1e-3; with wgan-gp use ``lr_d=1e-3, lr_g=3e-4``: at 1e-3 that
+generator outran its critic in these small runs and the samples collapsed); the generator is evaluated from an exponential
 moving average of its weights (decay 0.99: the paper's 0.999 averages over more steps than a stage has).
 
 Departures from the papers, chosen by measurement on the 8×8 digits at about the DCGAN's CPU time
 (docs/results.md, "ProGAN and StyleGAN"): a tanh output (the papers' is linear; the digits' background
 is exactly -1, which a linear output only approaches, leaving a grey haze), 20 % of the steps at 4×4
-instead of half, narrow networks (channels (32, 16)), R1 with :math:`\gamma = 0.1` every 8 steps.
+instead of half, narrow networks (channels (32, 16)), R1 with :math:`\gamma = 0.1` every 8 steps, and learning
+rates 3e-3 instead of 1e-3.
 
 References: [ProGAN] Karras et al., ICLR 2018; [StyleGAN] Karras et al., CVPR 2019; [StyleGAN2] Karras et al.,
 "Analyzing and Improving the Image Quality of StyleGAN", CVPR 2020; [R1] Mescheder, Geiger & Nowozin,
@@ -88,9 +89,10 @@ class KarrasConfig(Config):
     output: str = option("tanh", "the generator's output: tanh as the DCGAN's (the digits' background is exactly -1), "
                                  "or linear as in the papers",
                          choices=("linear", "tanh"))
-    lr_d: float = option(1e-3, "Adam learning rate of the critic ([ProGAN] App. A.1: 1e-3 for both)")
-    lr_g: float = option(1e-3, "Adam learning rate of G ([ProGAN] App. A.1: 1e-3; with --loss wgan-gp use 3e-4: "
-                               "at 1e-3 the generator outran the critic and collapsed, see docs/results.md)")
+    lr_d: float = option(3e-3, "Adam learning rate of the critic ([ProGAN] App. A.1: 1e-3; 3e-3 trained faster on "
+                               "the digits, see docs/results.md)")
+    lr_g: float = option(3e-3, "Adam learning rate of G ([ProGAN] App. A.1: 1e-3; with --loss wgan-gp use 3e-4: "
+                               "at 1e-3 that generator outran its critic and collapsed, see docs/results.md)")
     betas: tuple[float, float] = option((0.0, 0.99), "Adam's beta1 and beta2", metavar=("BETA1", "BETA2"))
     loss: str = option("ns-r1", "wgan-gp: [ProGAN]'s WGAN-GP + drift; ns-r1: [StyleGAN]'s non-saturating "
                                   "logistic loss with the R1 penalty on the reals", choices=LOSSES)
