@@ -116,6 +116,42 @@ def cnn_on_corrupted(sigma, rho, a_test, y_test, x_train, y_train, epochs=40, se
     return float((pred == y_test).mean())
 
 
+def confidence(log_probs, y):
+    """Accuracy, the classifier's mean top probability on the right and on the wrong outputs, and the three most
+    frequent confusions (true -> read) with their counts."""
+    p = np.exp(log_probs)
+    pred, top = p.argmax(axis=1), p.max(axis=1)
+    right = pred == y
+    pairs, counts = np.unique(np.stack([y[~right], pred[~right]], axis=1), axis=0, return_counts=True)
+    order = np.argsort(-counts)[:3]
+    return {"accuracy": float(right.mean()), "confidence_right": float(top[right].mean()),
+            "confidence_wrong": float(top[~right].mean()) if (~right).any() else None,
+            "confusions": [f"{a}->{b} x{c}" for (a, b), c in zip(pairs[order].tolist(), counts[order].tolist())]}
+
+
+def trained_outputs(run_dir):
+    """The held-out outputs of a finished ``scratchgen train pix2pix --task denoise`` run: (outputs, labels)."""
+    from scratchgen.autodiff.tensor import no_grad, tensor
+    from scratchgen.checkpoint import load
+    from scratchgen.gan.train_i2i import I2IConfig, build_i2i_models
+
+    state = load(os.path.join(run_dir, "checkpoint.npz"))
+    cfg = I2IConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["config"].items()})
+    G = build_i2i_models(cfg, 0)["G"]
+    G.load_state_dict(state["G"])
+    G.eval()
+    d = paired_data("denoise", seed=cfg.seed + 30_000, sigma=cfg.noise, rho=cfg.salt)
+    with no_grad():
+        return G(tensor(d.a_test)).data, d.y_test
+
+
+def report_runs(run_dirs):
+    """What the classifier makes of trained runs' outputs, beside the MMSE denoiser's on the same inputs."""
+    for run_dir in run_dirs:
+        out, y = trained_outputs(run_dir)
+        print(run_dir, confidence(digit_log_probs(np.clip(out, -1, 1).astype(np.float32)), y), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--grid", nargs="*", help="sigma,rho pairs (default: a sweep of 10)")
@@ -123,7 +159,11 @@ def main():
     ap.add_argument("--cnn", action="store_true", help="also train a CNN on corrupted digits (about a minute each)")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--json", help="write the rows here")
+    ap.add_argument("--runs", nargs="*", help="pix2pix denoise run folders: the classifier's confidence on their "
+                    "right and wrong held-out outputs (and the MMSE denoiser's on each grid row)")
     args = ap.parse_args()
+    if args.runs:
+        report_runs(args.runs)
     grid = [tuple(float(v) for v in s.split(",")) for s in args.grid] if args.grid else GRID
     rows = []
     print(f"nearest training digit on the clean held-out digits: {nearest_neighbour_clean(paired_data('fill')):.3f}")
@@ -134,6 +174,9 @@ def main():
             d = paired_data("denoise", seed=seed + 30_000, sigma=sigma, rho=rho)
             X, Xt = d.b_train.reshape(len(d.b_train), -1), d.a_test.reshape(len(d.a_test), -1)
             post, mean = bayes(Xt, X, d.y_train, sigma, rho)
+            if args.runs:
+                mmse = mean.reshape(d.a_test.shape).astype(np.float32)
+                print(f"MMSE denoiser, sigma {sigma}, rho {rho}, seed {seed}:", confidence(digit_log_probs(mmse), d.y_test))
             row = {"sigma": sigma, "rho": rho, "seed": seed, "input": shipped_accuracy(d.a_test, d.y_test),
                    "mmse_shipped": shipped_accuracy(mean.reshape(d.a_test.shape), d.y_test),
                    "bayes_empirical": float((post.argmax(axis=1) == d.y_test).mean()),
