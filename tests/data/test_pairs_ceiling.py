@@ -63,3 +63,14 @@ def test_bayes_on_a_two_image_prior(ceiling):
     post, mean = ceiling.bayes(xt, X, np.array([3, 8]), sigma, rho)
     assert abs(post[0, 3] - w[0]) < 1e-9 and abs(post[0, 8] - w[1]) < 1e-9 and abs(post[0].sum() - 1) < 1e-12
     assert np.abs(mean[0] - (w[0] * X[0] + w[1] * X[1])).max() < 1e-9
+
+
+def test_confidence_on_a_hand_made_verdict(ceiling):
+    """Four outputs: two read right with top probabilities 0.9 and 0.7, two read 9 instead of 3 (0.6 and 0.8)."""
+    p = np.full((4, 10), 0.0)
+    for i, (c, q) in enumerate([(1, 0.9), (2, 0.7), (9, 0.6), (9, 0.8)]):
+        p[i] = (1 - q) / 9
+        p[i, c] = q
+    r = ceiling.confidence(np.log(p), np.array([1, 2, 3, 3]))
+    assert r["accuracy"] == 0.5 and abs(r["confidence_right"] - 0.8) < 1e-12 and abs(r["confidence_wrong"] - 0.7) < 1e-12
+    assert r["confusions"] == ["3->9 x2"]
