@@ -110,7 +110,7 @@ def figure(path, rows):
 
     from scratchgen.viz import save_figure
 
-    fig, axes = plt.subplots(2, 2, figsize=(10, 5.6), constrained_layout=True)
+    fig, axes = plt.subplots(2, 2, figsize=(10, 3.6), constrained_layout=True)
     for ax, r in zip(axes.ravel(), rows):
         grid = np.full((3 * 33 - 1, 10 * 33 - 1), np.nan)
         for j, part in enumerate(r["panels"]):
