@@ -1,9 +1,10 @@
-"""``scratchgen train pix2pix|cyclegan|inpaint``: the image-to-image GANs on the 8×8 digits.
+"""``scratchgen train pix2pix|cyclegan|inpaint``: the image-to-image GANs on the 8×8 digits (or MNIST files).
 
     scratchgen train pix2pix --task denoise --out runs/pix2pix      # corrupted -> clean digit
     scratchgen train pix2pix --task fill --out runs/fill            # outline -> digit
     scratchgen train cyclegan --task outline --out runs/cyclegan    # digits <-> outlines of other digits
     scratchgen train inpaint --hole 4 --out runs/inpaint            # a context encoder
+    scratchgen train pix2pix --task fill --data mnist --mnist-path data/mnist5k --out runs/fill-mnist  # 28x28 -> 32x32
 
 The options are the fields of :class:`~scratchgen.gan.train_i2i.I2IConfig`; each command runs its preset
 (``I2IConfig.preset("cyclegan")``) and offers its own fields (``ONLY``) besides the shared ones.
