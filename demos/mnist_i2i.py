@@ -51,9 +51,11 @@ def train_judge(x, y, epochs=15, hidden=256, seed=0):
             loss.backward()
             opt.step()
 
-    def predict(images):
+    def predict(images, proba=False):
         with no_grad():
-            return np.argmax(net(tensor(np.clip(images, -1, 1).astype(np.float32))).data, axis=1)
+            logits = net(tensor(np.clip(images, -1, 1).astype(np.float32))).data
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return p / p.sum(axis=1, keepdims=True) if proba else np.argmax(logits, axis=1)
 
     return predict
 
@@ -135,6 +137,9 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--figure", default=None, help="also write the figure here")
     ap.add_argument("--quick", action="store_true", help="tiny networks (CI; use with --steps 2)")
+    ap.add_argument("--samples", nargs="*", default=[], metavar="NPY",
+                    help="also judge unconditional samples (e.g. a ProGAN run's samples.npy, (N, 1, 32, 32)): the share "
+                         "read as one digit with p >= 0.9 ('recognisable') and the digits present")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     images = pad_images(load_image_data(argparse.Namespace(data="mnist", mnist_path=args.mnist_path,
@@ -143,7 +148,12 @@ def main():
     y_te = np.asarray(images.y_test)
     judge = train_judge(x_tr, y_tr, epochs=2 if args.quick else 15, seed=args.seed)
     clean = float((judge(np.asarray(images.x_test)) == y_te).mean())
-    rows, summary = [], {"judge_clean_accuracy": clean}
+    rows, summary = [], {"judge_clean_accuracy": clean,
+                         "judge_clean_recognisable": float((judge(np.asarray(images.x_test), proba=True).max(1) >= 0.9).mean())}
+    for path in args.samples:  # unconditional samples: no label to compare with, so "recognisable" as for the digits
+        p = judge(np.load(path), proba=True)
+        summary[path] = {"recognisable": float((p.max(1) >= 0.9).mean()),
+                         "classes_covered": int((np.bincount(p.argmax(1), minlength=10) >= 0.02 * len(p)).sum())}
     for model, task, extra in RUNS:
         cfg, m, seconds = load_or_train(args, model, task, extra)
         inp, out, truth = outputs(model, cfg, m, held_out(task, cfg, images), args.seed)

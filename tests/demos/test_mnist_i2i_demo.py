@@ -22,14 +22,20 @@ def test_mnist_i2i_quick_trains_then_reads_back(tmp_path, monkeypatch):
     spec = importlib.util.spec_from_file_location("demo_mnist_i2i", os.path.join(DEMOS, "mnist_i2i.py"))
     demo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(demo)
+    fakes = np.full((5, 1, 32, 32), -1.0, dtype=np.float32)  # five blank "samples" to judge
+    np.save(tmp_path / "fakes.npy", fakes)
     argv = ["mnist_i2i.py", "--quick", "--steps", "2", "--mnist-path", str(tmp_path), "--mnist-checksums", "none",
-            "--out", str(tmp_path / "out")]
+            "--out", str(tmp_path / "out"), "--samples", str(tmp_path / "fakes.npy")]
     monkeypatch.setattr(sys, "argv", argv)
     first = demo.main()
     assert (tmp_path / "out" / "mnist_i2i.png").stat().st_size > 10_000
-    assert set(first) == {"judge_clean_accuracy", "pix2pix fill", "pix2pix denoise", "cyclegan outline", "inpaint"}
+    fake_key = str(tmp_path / "fakes.npy")
+    assert set(first) == {"judge_clean_accuracy", "judge_clean_recognisable", fake_key, "pix2pix fill",
+                          "pix2pix denoise", "cyclegan outline", "inpaint"}
+    assert first[fake_key]["classes_covered"] == 1  # five identical images: one digit, whichever it is
+    assert first[fake_key]["recognisable"] in (0.0, 1.0)  # identical images: all or none
     for name, r in first.items():
-        if name != "judge_clean_accuracy":
+        if name not in ("judge_clean_accuracy", "judge_clean_recognisable", fake_key):
             assert 0 <= r["class_accuracy"] <= 1 and 0 <= r["input_accuracy"] <= 1 and r["l1"] >= 0
     second = demo.main()  # the checkpoints are read back: the same networks, the same verdicts
     assert json.dumps(second, sort_keys=True) == json.dumps(first, sort_keys=True)
