@@ -23,8 +23,8 @@ FFHQ loss: critic :math:`\mathbb E[\operatorname{softplus}(-D(x))] + \mathbb E[\
 generator outran its critic in these small runs and the samples collapsed); the generator is evaluated from an exponential
 moving average of its weights (decay 0.99: the paper's 0.999 averages over more steps than a stage has).
 
-Departures from the papers, chosen by measurement on the 8×8 digits at about the DCGAN's CPU time
-(docs/results.md, "ProGAN and StyleGAN"): a tanh output (the papers' is linear; the digits' background
+Departures from the papers, chosen by single-seed measurements on the 8×8 digits at about two minutes of
+CPU per run (docs/results.md, "ProGAN and StyleGAN"): a tanh output (the papers' is linear; the digits' background
 is exactly -1, which a linear output only approaches, leaving a grey haze), 20 % of the steps at 4×4
 instead of half, narrow networks (channels (32, 16)), R1 with :math:`\gamma = 0.1` every 8 steps, and learning
 rates 3e-3 instead of 1e-3.
