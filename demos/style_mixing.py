@@ -1,12 +1,13 @@
 """The style-mixing grid and the truncation strip of a small StyleGAN on the 8×8 digits ([StyleGAN] Figures 3, 8).
 
-    OPENBLAS_NUM_THREADS=1 python demos/style_mixing.py --checkpoint runs/stylegan_1k_s0/checkpoint.npz \
-        --out docs/img                                   # draw from a trained run
-    OPENBLAS_NUM_THREADS=1 python demos/style_mixing.py --steps 1000 --out runs/style_mixing   # train, then draw
+    OPENBLAS_NUM_THREADS=1 python demos/style_mixing.py --checkpoint runs/stylegan_s0/checkpoint.npz \
+        --out runs/mix                                   # draw from a trained run (docs/img/stylegan_*.png)
+    OPENBLAS_NUM_THREADS=1 python demos/style_mixing.py --out runs/style_mixing   # train 3000 steps, then draw
     python demos/style_mixing.py --quick --out /tmp/mix  # CI: a few steps
-    python demos/style_mixing.py --compare runs/progan_1k_s0 runs/stylegan_1k_s0 runs/stylegan_tanh_1k_s0 \
-        runs/dcgan_3k_s0 --out docs/img
-                                                         # samples.npy of finished runs side by side
+    python demos/style_mixing.py --compare runs/progan_1k_s0 runs/progan_s0 runs/stylegan_s0 runs/dcgan_3k_s0 \
+        --out docs/img                                   # samples.npy of finished runs side by side, titled by folder
+                                                         # (docs/img/karras_samples.png: the first is a run of the
+                                                         # defaults before 2026-12-06, see docs/results.md)
 
 style_mixing.png: cell (i, j) takes the coarse styles (the 4×4 layers, w at layers < crossover) from the
 latent of row i and the fine styles (the 8×8 layers) from the latent of column j; the first column and the
@@ -92,7 +93,7 @@ def compare_samples(run_dirs, path, n=100):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", help="a StyleGAN run's checkpoint.npz (else a run is trained)")
-    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rows", type=int, default=5)
     p.add_argument("--cols", type=int, default=6)
