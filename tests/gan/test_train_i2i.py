@@ -68,3 +68,21 @@ def test_pix2pix_l1_alone_trains_no_discriminator_and_redraw_draws_new_inputs(mo
     seen.clear()  # --task fill: the input is a fixed function of the target, nothing to redraw
     train_i2i(I2IConfig.preset("pix2pix", **TINY, task="fill", redraw=True), figures=False)
     assert seen == []
+
+
+def test_a_resume_ignores_the_fields_of_the_other_models_but_not_its_own(tmp_path):
+    """A checkpoint written when a pix2pix-only default was different (noise 0.5, salt 0.2 before this
+    session) resumes as an inpaint run under today's defaults; a change of the run's own field is refused."""
+    from scratchgen.checkpoint import load, save
+
+    train_i2i(I2IConfig.preset("inpaint", **TINY), out_dir=tmp_path / "run", figures=False)
+    path = tmp_path / "run" / "checkpoint.npz"
+    state = load(path)
+    state["config"].update(noise=0.5, salt=0.2, lam_cyc=10.0)  # other models' fields, other values
+    save(state, path)
+    cfg = I2IConfig.preset("inpaint", **dict(TINY, steps=2, eval_every=2))
+    assert len(train_i2i(cfg, resume=path, figures=False).history["loss_g"]) == 2
+    state["config"].update(hole=3)  # its own field
+    save(state, path)
+    with pytest.raises(ValueError, match=r"hole: checkpoint 3, this run 4"):
+        train_i2i(cfg, resume=path, figures=False)
