@@ -47,7 +47,7 @@ from .. import backend as _backend
 from .. import optim
 from ..autodiff.tensor import no_grad, tensor
 from ..config import Config, option
-from ..data.images import load_image_data
+from ..data.images import check_image_data, load_image_data, pad_images
 from ..nn.norms import downsample2x, upsample2x
 from ..training import RESUMABLE_CHANGES, TrainingLoop, WeightAverage, write_outputs
 from ..validate import bad, check_bool, check_choice, check_int, check_number, check_pair
@@ -117,9 +117,7 @@ class KarrasConfig(Config):
     def validate(self):
         who = "KarrasConfig"
         check_choice(self.model, "model", who, MODELS)
-        check_choice(self.data, "data", who, ("digits", "mnist"))
-        if self.data == "mnist" and not self.mnist_path:
-            raise bad(who, "mnist_path", "name the folder of the MNIST files when {data} is 'mnist'", self.mnist_path)
+        check_image_data(self, who)
         for name in ("steps", "batch", "z_dim", "w_dim", "mapping_layers", "eval_every", "kid_subsets", "reg_every"):
             check_int(getattr(self, name), name, who, min=1)
         check_int(self.n_eval, "n_eval", who, min=4, fix="the image metrics need at least 4 samples")
@@ -210,11 +208,7 @@ def generator_loss(cfg, df):
 def _load(cfg):
     """Training and held-out images; MNIST padded with the background value -1 to 32×32."""
     data = load_image_data(cfg)
-    if data.size == 28:
-        xp = _backend.get_xp(data.x_train)
-        pad = lambda a: xp.pad(a, ((0, 0), (0, 0), (2, 2), (2, 2)), constant_values=-1.0)  # noqa: E731
-        data = data._replace(x_train=pad(data.x_train), x_test=pad(data.x_test), size=32)
-    return data
+    return pad_images(data, 32) if data.size == 28 else data
 
 
 def build_models(cfg, gen):
