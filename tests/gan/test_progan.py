@@ -233,3 +233,14 @@ def test_with_a_tanh_output_the_fade_in_identity_still_holds():
     small = G(z, stage=0).data
     assert np.abs(small).max() < 1  # squashed
     assert np.abs(G(z, stage=1, alpha=0.0).data - _up(small)).max() == 0.0  # tanh commutes with nearest upsampling
+
+
+def test_the_data_fields_are_checked_together():
+    """The same check as the other image trainers (data.images.check_image_data): MNIST settings with the
+    digits are refused, not ignored."""
+    with pytest.raises(BadArgument, match=r"KarrasConfig: mnist_path must be None with data 'digits'"):
+        KarrasConfig(mnist_path="data/mnist5k").validate()
+    with pytest.raises(BadArgument, match=r"KarrasConfig: mnist_checksums must be 'standard' with data 'digits'"):
+        KarrasConfig(mnist_checksums="none").validate()
+    with pytest.raises(BadArgument, match=r"KarrasConfig: mnist_path.*name the folder"):
+        KarrasConfig(data="mnist").validate()
