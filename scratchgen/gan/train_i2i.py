@@ -112,7 +112,9 @@ class I2IConfig(Config):
     seed: int = option(0, "seed of the one generator behind weights, data and noise")
     progress: bool = option(True, "show a progress bar")
 
-    PRESETS = {"pix2pix": dict(model="pix2pix", task="denoise"),
+    # pix2pix: Adam 1e-3 for 3000 steps (denoise seeds 0-2: 92.0, 92.6, 92.8% of outputs read right, against 87.8% of
+    # seed 0 at 2e-4 for 1000 steps; fill seeds 0-1: 97.2, 97.6%, against 96.3-96.7% at 2e-4 for 1000 steps)
+    PRESETS = {"pix2pix": dict(model="pix2pix", task="denoise", lr=1e-3, steps=3000),
                # the digits' transforms are local and not the identity on Y: a full-resolution generator (n_down 0)
                # and no identity loss (at step 500 of seed 0: class accuracy of F(y) 36.6% against 9.6% with n_down 1);
                # lambda_cyc 1, not the paper's 10: at 10 the cycle fixes a pair of maps before the discriminators have
