@@ -290,6 +290,17 @@ def _accuracy(x, labels):
     return _scores(x, labels, None).get("class_accuracy")  # None off the 8×8 digits
 
 
+def _showcase(labels, k):
+    """The indices of ``k`` held-out images for the figure, taking the classes in turn (the first of each digit,
+    then the second, ...), so that a file sorted by digit (the 5k MNIST subset) does not show only zeros."""
+    y = _backend.to_numpy(labels).tolist()
+    seen, rank = {}, []  # rank[i]: how many earlier images have y[i]'s label
+    for c in y:
+        rank.append(seen.get(c, 0))
+        seen[c] = rank[-1] + 1
+    return _backend.get_xp(labels).asarray(sorted(range(len(y)), key=lambda i: (rank[i], y[i]))[:k])
+
+
 def _evaluator(cfg, m, data):
     """``evaluate(t, gen_eval, final)`` of the model: held-out digits in, scores and the figure's panels out."""
     n = cfg.n_eval
@@ -303,7 +314,8 @@ def _evaluator(cfg, m, data):
             if cfg.task != "outline":  # the targets are digits: the classifier can judge the outputs
                 res.update(_scores(out, y, b))
                 res["input_accuracy"] = _accuracy(a, y) if cfg.task == "denoise" else None
-            panels = (a[:20], out[:20], b[:20])
+            show = _showcase(y, 20)
+            panels = (a[show], out[show], b[show])
         elif cfg.model == "cyclegan":
             x, y_true, y = data.x_test[:n], data.y_test[:n], data.labels_test[:n]
             G_x, F_y = _translate(m["G"], x), _translate(m["F"], y_true)
@@ -311,7 +323,8 @@ def _evaluator(cfg, m, data):
                    "l1_identity_baseline": float(xp.abs(x - y_true).mean())}
             res.update(_scores(F_y, y, x))  # F(y) should be the digit whose transform y is
             res["cycle_accuracy"] = _accuracy(_translate(m["F"], G_x), y)
-            panels = (x[:10], G_x[:10], y_true[:10], F_y[:10])
+            show = _showcase(y, 10)
+            panels = (x[show], G_x[show], y_true[show], F_y[show])
         else:
             x, y = data.x_test[:n], data.y_test[:n]
             M = square_mask(n, x.shape[-1], cfg.hole, gen_eval).astype(x.dtype)  # the same holes at every evaluation
@@ -321,7 +334,8 @@ def _evaluator(cfg, m, data):
                    "mse_hole_mean_fill": float(reconstruction_loss(x, ctx[:, :1] * 0 + x.mean(), M).item())}
             res.update(_scores(x_hat, y, x))
             res["input_accuracy"] = _accuracy(ctx[:, :1], y)  # the digit with the hole at 0
-            panels = (ctx[:20, :1], x_hat[:20], x[:20])
+            show = _showcase(y, 20)
+            panels = (ctx[show, :1], x_hat[show], x[show])
         if cfg.model != "pix2pix" or cfg.task != "outline":  # the classifier on the clean held-out digits: the ceiling
             res["clean_accuracy"] = _accuracy(data.b_test[:n] if cfg.model == "pix2pix" else data.x_test[:n], y)
         return {"step": t, **res}, xp.concatenate(panels)

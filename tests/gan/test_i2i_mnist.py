@@ -70,3 +70,13 @@ def test_mnist_settings_are_checked_before_any_file_is_read(mnist_dir):
         I2IConfig.preset("inpaint", hole=32, data="mnist", mnist_path=mnist_dir).validate()
     with pytest.raises(BadArgument, match=r"n_eval.*at most the 10 held-out images.*11"):
         train_i2i(_cfg("pix2pix", mnist_dir, n_eval=11))
+
+
+def test_the_figure_takes_the_digits_in_turn():
+    """A held-out file sorted by digit (the 5k MNIST subset) shows one of each digit first, not ten zeros."""
+    from scratchgen.gan.train_i2i import _showcase
+
+    y = np.repeat(np.arange(10), 3)  # 0 0 0 1 1 1 ... 9 9 9
+    show = _showcase(y, 12)
+    assert list(show) == [0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 1, 4]  # the first of each digit, then the second
+    assert list(_showcase(np.array([2, 2, 5]), 3)) == [0, 2, 1]
