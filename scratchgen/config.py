@@ -58,6 +58,9 @@ class Config:
 
     #: named sets of overrides of the defaults, shared by the Python API and the command line
     PRESETS: ClassVar[dict] = {}
+    #: what a checkpoint written before a field existed trained with, where that differs from today's
+    #: default (read by :meth:`from_saved` and by the resume check, ``training.check_resume_config``)
+    LEGACY: ClassVar[dict] = {}
 
     @classmethod
     def preset(cls, name, **overrides):
@@ -77,8 +80,10 @@ class Config:
     @classmethod
     def from_saved(cls, saved):
         """The config a checkpoint's ``"config"`` entry describes (JSON lists back to tuples; fields this
-        version no longer has are dropped)."""
+        version no longer has are dropped; fields it lacks take their ``LEGACY`` value, the old behaviour,
+        else today's default)."""
         names = {f.name for f in dataclasses.fields(cls)}
+        saved = {**{k: v for k, v in cls.LEGACY.items() if k not in saved}, **saved}
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in names})
 
     def to_dict(self):

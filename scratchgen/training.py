@@ -95,14 +95,18 @@ def check_resume_config(saved, cfg, may_differ=RESUMABLE_CHANGES, path="the chec
 
     Resuming with another loss, learning rate or averaging would silently train a different
     model from the saved states. A field that ``saved`` lacks (a checkpoint written before the
-    field existed) is compared with the field's default, the behaviour the run had.
+    field existed) is compared with the behaviour the run had: the config class's ``LEGACY`` value where
+    the default has changed since, else the field's default.
     """
     diffs = []
+    legacy = getattr(type(cfg), "LEGACY", {})
     for f in dataclasses.fields(cfg):
         if f.name in may_differ:
             continue
         if f.name in saved:
             old = saved[f.name]
+        elif f.name in legacy:
+            old = legacy[f.name]
         elif f.default is not dataclasses.MISSING:
             old = f.default
         elif f.default_factory is not dataclasses.MISSING:

@@ -184,12 +184,6 @@ class DDPMConfig(Config):
     LEGACY = {"x_freqs": 0, "x_omega_max": 64.0, "data_std": 1.0}
 
     @classmethod
-    def from_saved(cls, saved):
-        """The config of a checkpoint; fields it lacks take their value in ``LEGACY`` (the old behaviour),
-        not today's default."""
-        return super().from_saved({**{k: v for k, v in cls.LEGACY.items() if k not in saved}, **saved})
-
-    @classmethod
     def for_data(cls, data: str, **overrides) -> "DDPMConfig":
         """The config for ``data``: its preset in ``PRESETS`` if it has one (the digits), then ``overrides``."""
         if data not in DATASETS and not is_toy_file(data):

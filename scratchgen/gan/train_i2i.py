@@ -125,6 +125,9 @@ class I2IConfig(Config):
                                 lam_cyc=1.0, steps=1500),
                "inpaint": dict(model="inpaint", task=None)}
 
+    #: a pix2pix checkpoint from before ``redraw`` existed trained on one fixed corrupted copy of each digit
+    LEGACY = {"redraw": False}
+
     def validate(self):
         """Check every field before any work; raises :class:`~scratchgen.validate.BadValue` / ``BadType``."""
         who = "I2IConfig"

@@ -113,6 +113,8 @@ class KarrasConfig(Config):
     #: MNIST in Python (``KarrasConfig.preset("mnist")``): four stages, 4x4 to 32x32; on the command line
     #: ``--data mnist --channels 64 64 32 16``
     PRESETS = {"mnist": dict(data="mnist", channels=(64, 64, 32, 16))}
+    #: a checkpoint from before these fields existed (2026-12-06) trained with WGAN-GP every step, even stages
+    LEGACY = {"loss": "wgan-gp", "first_stage": None, "reg_every": 1}
 
     def validate(self):
         who = "KarrasConfig"
