@@ -142,3 +142,20 @@ def test_the_outline_map_keeps_distances_and_a_class_permutation_does_not():
             src, dst = np.nonzero(c == j)[0], np.nonzero(c == (j + k) % 10)[0]
             partner[src] = dst[np.arange(len(src)) % len(dst)]
         assert float(distance_loss(x, tensor(y[partner]), s_X, s_Y).item()) > 0.9
+
+
+def test_distance_stats_all_pairs_or_a_sample_of_them():
+    """Every pair when there are at most max_pairs (the mean and std written out over i < j); above that, a
+    seeded sample whose statistics are within sampling error of the exact ones, in bounded memory."""
+    x = np.random.default_rng(0).uniform(-1, 1, (40, 1, 4, 4))
+    d = [np.abs(x[i] - x[j]).mean() for i in range(40) for j in range(i + 1, 40)]  # 780 pairs
+    mu, sd = distance_stats(x, chunk=7)  # 780 <= max_pairs: exact, whatever the chunk
+    assert abs(mu - np.mean(d)) < 1e-12 and abs(sd - np.std(d)) < 1e-12
+    mu_s, sd_s = distance_stats(x, max_pairs=500, seed=1)  # sampled (with replacement) from the 780
+    assert abs(mu_s - np.mean(d)) < 4 * np.std(d) / np.sqrt(500)  # four standard errors
+    assert distance_stats(x, max_pairs=500, seed=1) == (mu_s, sd_s)  # the seed fixes the sample
+    big = np.random.default_rng(1).uniform(-1, 1, (1750, 1, 32, 32)).astype(np.float32)  # an MNIST domain
+    mu_b, _ = distance_stats(big, max_pairs=20_000)  # 1.5 million pairs: sampled, chunk by chunk
+    assert abs(mu_b - 2 / 3) < 0.01  # E|u - v| for u, v ~ U(-1, 1) is 2/3
+    with pytest.raises(ValueError, match=r"distance_stats: expected at least 2 images, received 1"):
+        distance_stats(x[:1])
