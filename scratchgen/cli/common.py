@@ -183,8 +183,8 @@ def add_run_arguments(p):
     ``--overwrite``, ``--backend``."""
     p.add_argument("--out", required=True, help="run directory (must be empty or new, unless --resume or --overwrite)")
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",
-                   help="checkpoint.npz to continue from; give the options it was trained with (only --steps and "
-                        "how the run reports may change)")
+                   help="checkpoint.npz to continue from; give the options it was trained with (only --steps, how the "
+                        "run reports and where its data files are may change; an error names any other difference)")
     p.add_argument("--overwrite", action="store_true",
                    help="train into a run directory that holds files, replacing those the run writes")
     add_backend_argument(p)

@@ -18,7 +18,7 @@ the input's own accuracy as the baseline (``input_accuracy``), L1 or squared err
 FID/precision/recall of the outputs against the held-out digits where the outputs are digits.
 
 On MNIST files (``data="mnist"``, :func:`~scratchgen.data.images.load_image_data`) the images are padded
-to 32×32 (:func:`~scratchgen.data.images.pad_images`, so that the U-Net's three halvings divide evenly) and
+to 32×32 (:func:`~scratchgen.data.images.pad_images`, so that the U-Net's five halvings, down to 1×1, divide evenly) and
 the same tasks are built from them; the classifier knows only 8×8 digits, so an MNIST run reports the
 L1 / squared errors and the figure, not ``class_accuracy`` or FID.
 """
@@ -108,7 +108,7 @@ class I2IConfig(Config):
     lr: float = option(2e-4, "Adam learning rate of every network")
     betas: tuple[float, float] = option((0.5, 0.999), "Adam's beta1 and beta2", metavar=("BETA1", "BETA2"))
     eval_every: int = option(500, "steps between evaluations/checkpoints")
-    n_eval: int = option(539, "held-out digits translated at each evaluation (at most 539)")
+    n_eval: int = option(539, "held-out images translated at each evaluation (at most the held-out count: 539 digits)")
     seed: int = option(0, "seed of the one generator behind weights, data and noise")
     progress: bool = option(True, "show a progress bar")
 
@@ -364,6 +364,9 @@ def train_i2i(cfg: I2IConfig, out_dir=None, resume=None, callback=None, figures=
     gen = _backend.rng(cfg.seed)  # the training stream: weights, minibatches, masks
     images = load_image_data(cfg)  # (N, 1, s, s) in [-1, 1]: the digits, or MNIST padded to 32x32
     images = pad_images(images, 32) if images.size == 28 else images
+    if cfg.data != "digits":  # MNIST files may be sorted by digit: hold out the images in turns of the classes,
+        order = _showcase(images.y_test, images.y_test.shape[0])  # so that the first n_eval cover every digit
+        images = images._replace(x_test=images.x_test[order], y_test=images.y_test[order])
     if cfg.n_eval > images.x_test.shape[0]:
         raise bad("I2IConfig", "n_eval", f"be at most the {images.x_test.shape[0]} held-out images", cfg.n_eval)
     if cfg.model == "pix2pix":

@@ -74,7 +74,8 @@ class KarrasConfig(Config):
     mnist_path: str | None = option(None, "folder with the four MNIST IDX .gz files")
     mnist_checksums: str = option("standard", "how the MNIST files are checked: standard | none | FILE",
                                   metavar="standard|none|FILE")
-    steps: int = option(3000, "updates of G (one critic update each); ProGAN: split evenly over the stages")
+    steps: int = option(3000, "updates of G (one critic update each); ProGAN: a share --first-stage at 4x4, the rest split evenly over "
+                               "the later stages")
     fade: float = option(0.5, "ProGAN: the share of each later stage's steps over which alpha goes 0 -> 1")
     first_stage: float | None = option(0.2, "ProGAN: the share of the steps spent at 4x4 (the later stages share "
                                             "the rest evenly); none: every stage the same share",

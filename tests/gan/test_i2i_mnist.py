@@ -80,3 +80,28 @@ def test_the_figure_takes_the_digits_in_turn():
     show = _showcase(y, 12)
     assert list(show) == [0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 1, 4]  # the first of each digit, then the second
     assert list(_showcase(np.array([2, 2, 5]), 3)) == [0, 2, 1]
+
+
+def test_on_mnist_the_evaluated_images_cover_every_digit(tmp_path, monkeypatch):
+    """A held-out file sorted by digit (0 0 1 1 ... 9 9, as the 5k subset is): the first n_eval images the
+    trainer scores take the digits in turn (all ten among the first ten), not the first five digits twice."""
+    import scratchgen.gan.train_i2i as T
+    from scratchgen.data.mnist import MNIST_FILES, write_idx
+
+    for part in ("train", "test"):
+        labels = np.repeat(np.arange(10, dtype=np.uint8), 2)
+        images = np.zeros((20, 28, 28), dtype=np.uint8)
+        images[:, 6:22, 10:18] = 200
+        for name, a in zip(MNIST_FILES[part], (images, labels)):
+            write_idx(tmp_path / name, a)
+
+    seen = {}
+    real = T.paired_data
+
+    def spy(*a, **k):
+        seen["y_test"] = k["split"].y_test
+        return real(*a, **k)
+
+    monkeypatch.setattr(T, "paired_data", spy)
+    train_i2i(_cfg("pix2pix", str(tmp_path), task="fill"))
+    assert sorted(np.asarray(seen["y_test"])[:10].tolist()) == list(range(10))
