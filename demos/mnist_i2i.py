@@ -32,6 +32,9 @@ from scratchgen.gan.inpaint import composite
 from scratchgen.gan.train_i2i import I2IConfig, build_i2i_models, train_i2i
 from scratchgen.training import restore
 
+#: the settings of the runs in docs/results.md (2026-12-06, 22:00-22:50), before the pix2pix and CycleGAN
+#: presets moved: ``--former-presets`` trains with these on top of today's presets
+FORMER = {"pix2pix": dict(lr=2e-4), "cyclegan": dict(width=16, lam_cyc=10.0)}
 RUNS = [("pix2pix", "fill", {}), ("pix2pix", "denoise", {}), ("cyclegan", "outline", {"n_down": 1}),
         ("inpaint", None, {"hole": 12})]
 
@@ -79,7 +82,8 @@ def load_or_train(args, model, task, extra):
     quick = dict(batch=4, width=2, d_width=2, n_eval=10) if args.quick else {}
     cfg = I2IConfig.preset(model, data="mnist", mnist_path=args.mnist_path, mnist_checksums=args.mnist_checksums,
                            steps=args.steps, eval_every=args.steps, seed=args.seed, progress=False,
-                           **(dict(task=task) if task else {}), **extra, **quick)
+                           **(dict(task=task) if task else {}), **extra, **quick,
+                           **(FORMER.get(model, {}) if args.former_presets else {}))
     ckpt = os.path.join(d, "checkpoint.npz")
     if os.path.exists(os.path.join(d, "metrics.json")):  # a finished run (a checkpoint alone may be mid-run)
         cfg = I2IConfig.from_saved(load(ckpt)["config"])  # the run's own settings (defaults may have moved)
@@ -137,6 +141,9 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--figure", default=None, help="also write the figure here")
     ap.add_argument("--quick", action="store_true", help="tiny networks (CI; use with --steps 2)")
+    ap.add_argument("--former-presets", action="store_true",
+                    help="train with the settings of the measured runs in docs/results.md (pix2pix lr 2e-4; CycleGAN "
+                         "width 16, lambda_cyc 10), not today's presets")
     ap.add_argument("--samples", nargs="*", default=[], metavar="NPY",
                     help="also judge unconditional samples (e.g. a ProGAN run's samples.npy, (N, 1, 32, 32)): the share "
                          "read as one digit with p >= 0.9 ('recognisable') and the digits present")
