@@ -50,3 +50,24 @@ def test_a_field_without_a_legacy_value_is_compared_with_its_default():
     check_resume_config(saved, I2IConfig())
     with pytest.raises(ValueError, match=r"lam_gan: checkpoint 1\.0, this run 0\.5"):
         check_resume_config(saved, I2IConfig(lam_gan=0.5))
+
+
+def test_an_old_stylegan_checkpoint_resumes_from_the_command_line(tmp_path):
+    """StyleGAN does not grow, so the missing first_stage (legacy None) is no difference; the command line's
+    check before training agrees with the trainer's."""
+    from scratchgen.checkpoint import load, save
+    from scratchgen.cli.main import main
+    from scratchgen.gan.train_karras import train_karras
+
+    old = KarrasConfig(model="stylegan", loss="wgan-gp", reg_every=1, steps=1, batch=4, channels=(4, 2),
+                       eval_every=1, n_eval=4, progress=False)
+    train_karras(old, out_dir=str(tmp_path / "run"))
+    path = tmp_path / "run" / "checkpoint.npz"
+    state = load(path)
+    for name in ("first_stage", "loss", "reg_every", "gamma"):  # written before these fields existed
+        del state["config"][name]
+    save(state, path)
+    main(["train", "stylegan", "--loss", "wgan-gp", "--reg-every", "1", "--steps", "2", "--batch", "4",
+          "--channels", "4", "2", "--eval-every", "1", "--n-eval", "4", "--no-progress", "--resume", str(path),
+          "--out", str(tmp_path / "run"), "--overwrite"])
+    assert (tmp_path / "run" / "metrics.json").exists()

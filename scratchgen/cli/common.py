@@ -322,7 +322,7 @@ def add_train_command(models, name, cls, *, help, description, run, fixed=None, 
     kind : str, optional
         The ``kind`` its trainer writes into checkpoints (``"gan"``): ``--resume`` of another kind is refused
         by name before anything is written.
-    may_differ : tuple of str, optional
+    may_differ : tuple of str, or a function of the config giving one, optional
         The fields a resumed run may change (default: :data:`scratchgen.training.RESUMABLE_CHANGES`).
 
     Returns
@@ -385,7 +385,8 @@ def prepare_run(args, cfg, kind=None, may_differ=None):
     if resume is not None:
         state = read_checkpoint(resume, "--resume", kind)
         try:
-            check_resume_config(state["config"], cfg, may_differ=may_differ or RESUMABLE_CHANGES, path=resume)
+            md = may_differ(cfg) if callable(may_differ) else may_differ
+            check_resume_config(state["config"], cfg, may_differ=md or RESUMABLE_CHANGES, path=resume)
         except ValueError as e:
             raise UsageError(f"--resume: {str(e).removeprefix('resume: ')}") from None
     fix = (f"continue it with --resume {os.path.join(args.out, 'checkpoint.npz')}, " if os.path.exists(

@@ -35,14 +35,15 @@ _SKIP = ("model", "step", "train_seconds")
 
 def add_i2i_commands(models):
     """Add ``pix2pix``, ``cyclegan`` and ``inpaint`` under ``scratchgen train``."""
-    from ..gan.train_i2i import I2I_MODELS, ONLY, I2IConfig
+    from ..gan.train_i2i import I2I_MODELS, ONLY, I2IConfig, resumable
 
     for model in I2I_MODELS:
         short, long = _HELP[model]
         others = tuple(n for m, names in ONLY.items() if m != model for n in names)
         exclude = others + (("task",) if model == "inpaint" else ())
         add_train_command(models, model, I2IConfig, run=_run, help=short, description=long + _OUTPUTS,
-                          fixed={"model": model}, preset=model, exclude=exclude, kind="i2i")
+                          fixed={"model": model}, preset=model, exclude=exclude, kind="i2i",
+                          may_differ=lambda cfg: resumable(cfg.model))
 
 
 def _run(args, cfg):

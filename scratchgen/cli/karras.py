@@ -30,12 +30,12 @@ _ONLY = {"progan": ("w_dim", "mapping_layers", "mixing"), "stylegan": ("fade", "
 
 def add_karras_commands(models):
     """Add ``progan`` and ``stylegan`` under ``scratchgen train``."""
-    from ..gan.train_karras import MODELS, RESUMABLE, KarrasConfig
+    from ..gan.train_karras import MODELS, KarrasConfig, resumable
 
     for model in MODELS:
         short, long = _HELP[model]
         add_train_command(models, model, KarrasConfig, run=_run, help=short, description=long + _OUTPUTS,
-                          fixed={"model": model}, exclude=_ONLY[model], kind=model, may_differ=RESUMABLE)
+                          fixed={"model": model}, exclude=_ONLY[model], kind=model, may_differ=resumable)
 
 
 def _run(args, cfg):

@@ -346,7 +346,7 @@ def _evaluator(cfg, m, data):
     return evaluate
 
 
-def _may_differ(model):
+def resumable(model):
     """The fields a resume of a ``model`` run may change: how long and how it reports, where the MNIST files are,
     and the fields only the other models read (``ONLY``), whose defaults may have moved since the checkpoint."""
     return RESUMABLE_CHANGES + ("mnist_path", "mnist_checksums") + tuple(
@@ -381,7 +381,7 @@ def train_i2i(cfg: I2IConfig, out_dir=None, resume=None, callback=None, figures=
     opts = {"opt_G": optim.Adam(gens, lr=cfg.lr, betas=cfg.betas), "opt_D": optim.Adam(discs, lr=cfg.lr, betas=cfg.betas)}
     step = {"pix2pix": _pix2pix, "cyclegan": _cyclegan, "inpaint": _inpaint}[cfg.model](cfg, m, opts, data, gen)
     loop = TrainingLoop("i2i", cfg, gen, step=step, evaluate=_evaluator(cfg, m, data), modules=m, optimizers=opts,
-                        eval_seed=cfg.seed + 20_000, may_differ=_may_differ(cfg.model), desc=f"{cfg.model} {cfg.task or ''}".strip(),
+                        eval_seed=cfg.seed + 20_000, may_differ=resumable(cfg.model), desc=f"{cfg.model} {cfg.task or ''}".strip(),
                         postfix=("class_accuracy", "l1", "l1_G"))
     metrics, panels = loop.run(out_dir, resume, callback)
     final = {"model": cfg.model, "task": cfg.task, **metrics, "train_seconds": round(loop.seconds["train"], 1)}

@@ -49,7 +49,7 @@ from ..autodiff.tensor import no_grad, tensor
 from ..config import Config, option
 from ..data.images import check_image_data, load_image_data, pad_images
 from ..nn.norms import downsample2x, upsample2x
-from ..training import RESUMABLE_CHANGES, TrainingLoop, WeightAverage, write_outputs
+from ..training import RESUMABLE_CHANGES, TrainingLoop, WeightAverage, same_setting, write_outputs
 from ..validate import bad, check_bool, check_choice, check_int, check_number, check_pair
 from . import losses as L
 from .penalties import gradient_penalty, r1_penalty
@@ -62,6 +62,13 @@ __all__ = ["KarrasConfig", "KarrasRun", "schedule", "real_at", "critic_loss", "g
 MODELS = ("progan", "stylegan")
 LOSSES = ("wgan-gp", "ns-r1")
 RESUMABLE = RESUMABLE_CHANGES + ("kid_subsets", "mnist_path", "mnist_checksums")
+#: the fields a run does not read: StyleGAN has no growing; each loss reads its own penalty's weights
+UNREAD = {"stylegan": ("first_stage", "fade"), "wgan-gp": ("gamma",), "ns-r1": ("gp", "drift")}
+
+
+def resumable(cfg):
+    """The fields a resume of ``cfg``'s run may change: :data:`RESUMABLE` and the fields the run does not read."""
+    return RESUMABLE + UNREAD.get(cfg.model, ()) + UNREAD[cfg.loss]
 
 
 @dataclass
@@ -136,6 +143,11 @@ class KarrasConfig(Config):
         if self.first_stage is not None:
             check_number(self.first_stage, "first_stage", who, min=0, max=1, min_open=True, max_open=True)
         check_number(self.drift, "drift", who, min=0)
+        for name in UNREAD[self.loss]:  # a weight of the other loss, set: it would be ignored without a word
+            default = self.__dataclass_fields__[name].default
+            if self.loss in LOSSES and not same_setting(getattr(self, name), default):
+                raise bad(who, name, f"keep its default {default} with {{loss}} {self.loss!r}, which does not read it",
+                          getattr(self, name))
         check_number(self.ema, "ema", who, min=0, max=1, max_open=True)
         check_pair(self.betas, "betas", who, min=0, max=1, max_open=True)
         check_bool(self.progress, "progress", who)
@@ -309,7 +321,7 @@ def train_karras(cfg: KarrasConfig, out_dir=None, resume=None, callback=None) ->
 
     loop = TrainingLoop(cfg.model, cfg, gen, step=step, evaluate=evaluate, modules={"G": G, "D": D},
                         optimizers={"opt_G": opt_G, "opt_D": opt_D}, averages={"G_ema": G_avg},
-                        eval_seed=cfg.seed + 20_000, may_differ=RESUMABLE,
+                        eval_seed=cfg.seed + 20_000, may_differ=resumable(cfg),
                         hint="Try a smaller learning rate or a larger gradient penalty.",
                         desc=f"{cfg.model} {cfg.data}", postfix=("fid", "recognisable"))
     metrics, x = loop.run(out_dir, resume, callback)

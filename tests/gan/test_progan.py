@@ -244,3 +244,22 @@ def test_the_data_fields_are_checked_together():
         KarrasConfig(mnist_checksums="none").validate()
     with pytest.raises(BadArgument, match=r"KarrasConfig: mnist_path.*name the folder"):
         KarrasConfig(data="mnist").validate()
+
+
+def test_a_weight_of_the_other_loss_is_refused_not_ignored():
+    with pytest.raises(BadArgument, match=r"gamma must keep its default 0\.1 with loss 'wgan-gp'.*got 5"):
+        KarrasConfig(loss="wgan-gp", gamma=5).validate()
+    with pytest.raises(BadArgument, match=r"gp must keep its default 10\.0 with loss 'ns-r1'.*got 3"):
+        KarrasConfig(gp=3).validate()
+    with pytest.raises(BadArgument, match=r"drift must keep its default 0\.001 with loss 'ns-r1'.*got 0\.1"):
+        KarrasConfig(drift=0.1).validate()
+    KarrasConfig(loss="wgan-gp", gp=5, drift=0.01).validate()  # each loss's own weights are free
+    KarrasConfig(gamma=1.0).validate()
+
+
+def test_a_resume_may_differ_in_what_the_run_does_not_read():
+    from scratchgen.gan.train_karras import resumable
+
+    assert {"first_stage", "fade", "gp", "drift"} <= set(resumable(KarrasConfig(model="stylegan")))
+    assert "gamma" in resumable(KarrasConfig(loss="wgan-gp")) and "gamma" not in resumable(KarrasConfig())
+    assert "first_stage" not in resumable(KarrasConfig(model="progan"))
