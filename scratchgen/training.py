@@ -151,6 +151,17 @@ def restore(path, config=None, may_differ=RESUMABLE_CHANGES, **objects):
     return state
 
 
+def check_descent(cfg, who):
+    """Check the settings :func:`descend` reads from a config: ``lr`` > 0, ``ema`` in [0, 1) (0 = no
+    average), ``grad_clip`` None or > 0. Raises :class:`~scratchgen.validate.BadValue` naming the field."""
+    from .validate import check_number
+
+    check_number(cfg.lr, "lr", who, min=0, min_open=True)
+    check_number(cfg.ema, "ema", who, min=0, max=1, max_open=True)
+    if cfg.grad_clip is not None:
+        check_number(cfg.grad_clip, "grad_clip", who, min=0, min_open=True, fix="none switches clipping off")
+
+
 def descend(loss, opt, params, grad_clip=None, scheduler=None, average=None, t=None):
     r"""One update of gradient descent on ``loss``, in the order every trainer's step does it:
     zero the gradients, backpropagate, clip the global norm :math:`\lVert g\rVert_2` of ``params``'

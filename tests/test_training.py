@@ -217,3 +217,25 @@ def test_descend_is_zero_grad_backward_clip_step_schedule_average_in_that_order(
     mu = min(0.9, 1 / 10)  # ema_decay(0.9, 0) = min(mu, (1 + t)/(10 + t))
     expected_avg = mu * w0[0] + (1 - mu) * layer.weight.numpy()[0]
     assert np.abs(avg.module().weight.numpy()[0] - expected_avg).max() < 1e-6
+
+
+def test_check_descent_and_check_time_dim_name_the_field():
+    """The shared checks of the diffusion configs (DDPM, latent, score, VDM): one message for each field."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from scratchgen.diffusion.models import check_time_dim
+    from scratchgen.training import check_descent
+    from scratchgen.validate import BadArgument
+
+    ok = dict(lr=1e-3, ema=0.0, grad_clip=None)
+    check_descent(SimpleNamespace(**ok), "C")
+    for field, value, msg in (("lr", 0.0, r"C: lr must be .*> 0.*got 0\.0"), ("ema", 1.0, r"C: ema must .*1.*got 1\.0"),
+                              ("grad_clip", -1.0, r"C: grad_clip must .*> 0.*got -1\.0.*none switches clipping off")):
+        with pytest.raises(BadArgument, match=msg):
+            check_descent(SimpleNamespace(**{**ok, field: value}), "C")
+    check_time_dim(4, "C")
+    for value in (3, 2, 6.0):
+        with pytest.raises(BadArgument, match=r"C: time_dim must be"):
+            check_time_dim(value, "C")

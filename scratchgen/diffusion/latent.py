@@ -36,10 +36,10 @@ from .. import optim
 from ..autodiff.tensor import no_grad, tensor
 from ..checkpoint import load
 from ..config import Config, option
-from ..training import TrainingLoop, WeightAverage, descend, write_outputs
-from ..validate import bad, check_choice, check_int, check_number
+from ..training import TrainingLoop, WeightAverage, check_descent, descend, write_outputs
+from ..validate import bad, check_choice, check_int
 from .ddpm import loss_simple
-from .models import MLPDenoiser
+from .models import MLPDenoiser, check_time_dim
 from .samplers import generate
 from .schedules import make_schedule
 
@@ -86,12 +86,8 @@ class LDMConfig(Config):
         check_int(self.n_eval, "n_eval", who, min=10, fix="the image metrics need at least 10 samples")
         check_int(self.warmup, "warmup", who, min=0)
         check_int(self.seed, "seed", who, min=0)
-        if self.time_dim % 2 or self.time_dim < 4:
-            raise bad(who, "time_dim", "be even and >= 4", self.time_dim)
-        check_number(self.lr, "lr", who, min=0, min_open=True)
-        check_number(self.ema, "ema", who, min=0, max=1, max_open=True)
-        if self.grad_clip is not None:
-            check_number(self.grad_clip, "grad_clip", who, min=0, min_open=True)
+        check_time_dim(self.time_dim, who)
+        check_descent(self, who)
 
 
 # ---------------------------------------------------------------------------

@@ -25,7 +25,17 @@ from .. import nn
 from ..autodiff import Tensor
 from ..backend import get_xp, to_numpy
 
-__all__ = ["timestep_embedding", "MLPDenoiser", "ConvDenoiser"]
+__all__ = ["timestep_embedding", "check_time_dim", "MLPDenoiser", "ConvDenoiser"]
+
+
+def check_time_dim(time_dim, who):
+    """A config's ``time_dim`` as :func:`timestep_embedding` needs it: even and >= 4 (sines and cosines in
+    pairs, at least two frequencies). Raises :class:`~scratchgen.validate.BadValue`."""
+    from ..validate import bad, check_int
+
+    check_int(time_dim, "time_dim", who, min=1)
+    if time_dim % 2 or time_dim < 4:
+        raise bad(who, "time_dim", "be even and >= 4", time_dim, "the embedding holds sines and cosines in pairs")
 
 
 def timestep_embedding(t, dim: int, like=None, max_period: float = 10000.0):

@@ -38,11 +38,11 @@ from ..autodiff.tensor import no_grad
 from ..checkpoint import load
 from ..config import Config, option
 from ..data.toy import TOY_DATASETS
-from ..training import TrainingLoop, WeightAverage, descend, write_outputs
-from ..validate import bad, check_bool, check_choice, check_int, check_number
+from ..training import TrainingLoop, WeightAverage, check_descent, descend, write_outputs
+from ..validate import check_bool, check_choice, check_int, check_number
 from .ddpm import q_sample, sample_timesteps
 from .mixture import mixture_score, noised_mixture, toy_mixture
-from .models import MLPDenoiser
+from .models import MLPDenoiser, check_time_dim
 from .schedules import Schedule, make_schedule
 from .score import WEIGHTINGS, annealed_langevin, dsm_loss, esm_loss, score_model_from_eps, vp_levels
 from .train import data_scaling, evaluate_samples  # the DDPM trainer's scaling and metrics, shared
@@ -95,13 +95,9 @@ class ScoreConfig(Config):
         check_int(self.n_eval, "n_eval", who, min=2, fix="the evaluation's MMD^2 needs two samples")
         check_int(self.warmup, "warmup", who, min=0)
         check_int(self.seed, "seed", who, min=0)
-        if self.time_dim % 2 or self.time_dim < 4:
-            raise bad(who, "time_dim", "be even and >= 4", self.time_dim, "the embedding holds sines and cosines in pairs")
-        check_number(self.ema, "ema", who, min=0, max=1, max_open=True)
-        check_number(self.lr, "lr", who, min=0, min_open=True)
+        check_time_dim(self.time_dim, who)
+        check_descent(self, who)
         check_number(self.langevin_eps, "langevin_eps", who, min=0, min_open=True)
-        if self.grad_clip is not None:
-            check_number(self.grad_clip, "grad_clip", who, min=0, min_open=True, fix="none switches clipping off")
         for name in ("low_discrepancy", "progress"):
             check_bool(getattr(self, name), name, who)
         # the Langevin levels must fall on distinct timesteps of the schedule

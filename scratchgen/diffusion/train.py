@@ -50,13 +50,14 @@ from ..training import (  # the scaffold of every trainer
     TrainingDiverged,
     TrainingLoop,
     WeightAverage,
+    check_descent,
     descend,
     write_outputs,
 )
 from ..validate import bad, check_bool, check_choice, check_int, check_number, check_pair
 from .ddpm import loss_simple
 from .fourier import FourierMLPDenoiser
-from .models import ConvDenoiser, MLPDenoiser
+from .models import ConvDenoiser, MLPDenoiser, check_time_dim
 from .samplers import SAMPLERS, generate
 from .schedules import Schedule, make_schedule
 
@@ -164,13 +165,9 @@ class DDPMConfig(Config):
         check_int(self.n_eval, "n_eval", who, min=2, fix="the evaluation's MMD^2 needs two samples")
         check_int(self.warmup, "warmup", who, min=0)
         check_int(self.seed, "seed", who, min=0)
-        if self.time_dim % 2 or self.time_dim < 4:
-            raise bad(who, "time_dim", "be even and >= 4", self.time_dim, "the embedding holds sines and cosines in pairs")
-        check_number(self.ema, "ema", who, min=0, max=1, max_open=True)
-        check_number(self.lr, "lr", who, min=0, min_open=True)
+        check_time_dim(self.time_dim, who)
+        check_descent(self, who)
         check_pair(self.betas, "betas", who, min=0, max=1, max_open=True, fix="two numbers: Adam's beta1 and beta2")
-        if self.grad_clip is not None:
-            check_number(self.grad_clip, "grad_clip", who, min=0, min_open=True, fix="none switches clipping off")
         for name in ("low_discrepancy", "progress", "conditional"):
             check_bool(getattr(self, name), name, who)
         check_number(self.p_uncond, "p_uncond", who, min=0, max=1, max_open=True)

@@ -37,9 +37,9 @@ from ..autodiff import Tensor
 from ..autodiff.tensor import no_grad
 from ..checkpoint import load
 from ..config import Config, option
-from ..training import TrainingLoop, WeightAverage, write_outputs
+from ..training import TrainingLoop, WeightAverage, check_descent, write_outputs
 from ..validate import bad, check_bool, check_choice, check_int, check_number, check_pair
-from .models import ConvDenoiser
+from .models import ConvDenoiser, check_time_dim
 from .vdm import (
     GAMMA_KINDS,
     GAMMA_MAX,
@@ -176,16 +176,12 @@ class VDMConfig(Config):
             check_int(getattr(self, name), name, who, min=1)
         for name in ("T", "warmup", "n_samples", "seed"):
             check_int(getattr(self, name), name, who, min=0)
-        if self.time_dim % 2 or self.time_dim < 4:
-            raise bad(who, "time_dim", "be even and >= 4", self.time_dim, "the embedding holds sines and cosines in pairs")
+        check_time_dim(self.time_dim, who)
         if self.derivative == "autodiff" and self.T:
             raise bad(who, "derivative", "be 'explicit' when T > 0", self.derivative, "the T-step loss uses no gamma'")
-        check_number(self.ema, "ema", who, min=0, max=1, max_open=True)
-        check_number(self.lr, "lr", who, min=0, min_open=True)
+        check_descent(self, who)
         check_number(self.gamma_lr, "gamma_lr", who, min=0, min_open=True)
         check_pair(self.betas, "betas", who, min=0, max=1, max_open=True, fix="two numbers: Adam's beta1 and beta2")
-        if self.grad_clip is not None:
-            check_number(self.grad_clip, "grad_clip", who, min=0, min_open=True, fix="none switches clipping off")
         for name in ("low_discrepancy", "fourier", "progress"):
             check_bool(getattr(self, name), name, who)
 
